@@ -1,0 +1,25 @@
+# Every target sets up its own environment: a .venv with requirements.txt installed.
+# PYTHON picks the interpreter used to create .venv (Python 3.10-3.12).
+PYTHON ?= python3
+VENV ?= .venv
+VENV_PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: demo test clean
+
+$(STAMP): requirements.txt
+	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PYTHON) -m pip install --quiet --upgrade pip
+	$(VENV_PYTHON) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+## demo: generate the embedded corpus, train, evaluate, write outputs/demo/
+demo: $(STAMP)
+	$(VENV_PYTHON) -m nmt_keras demo --output outputs/demo
+
+## test: the whole test suite
+test: $(STAMP)
+	$(VENV_PYTHON) -m pytest
+
+clean:
+	rm -rf outputs .pytest_cache
