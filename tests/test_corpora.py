@@ -1,0 +1,532 @@
+"""Tests of nmt_keras.corpora: TSV/zip reading, bad input, downloads, splits, sources."""
+
+import collections
+import dataclasses
+import hashlib
+import pathlib
+import zipfile
+
+import pytest
+
+from nmt_keras import corpora, synthetic
+from nmt_keras.corpora import CorpusError, SentencePair
+from nmt_keras.text import tokenize_words
+
+SPA_ENG_ARCHIVE = (
+    pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "spa-eng.zip"
+)
+SPA_ENG_MEMBER = "spa-eng/spa.txt"
+SPA_ENG_PAIRS = 118_964
+CLOSED_PORT_URL = "http://127.0.0.1:9/x.zip"
+
+
+def write(tmp_path, content, name="pairs.tsv"):
+    """Writes bytes (or UTF-8 text) to tmp_path/name and returns the path."""
+    path = tmp_path / name
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return path
+
+
+def make_zip(path, members):
+    """Writes a zip archive whose members are {name: text}; returns its path."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return path
+
+
+def sha256_of(path):
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------- reader
+
+
+def test_two_columns_to_english(tmp_path):
+    path = write(tmp_path, "Hello.\tHola.\nGo away!\t¡Vete!\n")
+    corpus = corpora.read_tsv(path)
+    assert corpus.pairs == (
+        SentencePair("Hola.", "Hello."),
+        SentencePair("¡Vete!", "Go away!"),
+    )
+    assert corpus.pairs[0].alignment is None
+    assert (corpus.source_language, corpus.target_language) == ("column 2", "English")
+    assert corpus.name == "pairs.tsv"
+    assert corpus.origin == str(path)
+    assert corpus.blank_lines == 0
+
+
+def test_two_columns_from_english(tmp_path):
+    path = write(tmp_path, "Hello.\tHola.\n")
+    corpus = corpora.read_tsv(path, direction="from-english", other_language="Spanish")
+    assert corpus.pairs == (SentencePair("Hello.", "Hola."),)
+    assert (corpus.source_language, corpus.target_language) == ("English", "Spanish")
+
+
+def test_third_column_is_ignored_by_default(tmp_path):
+    path = write(tmp_path, "Hi.\tHola.\tCC-BY 2.0 (France) Attribution: tatoeba.org #1\n")
+    assert corpora.read_tsv(path).pairs == (SentencePair("Hola.", "Hi."),)
+
+
+def test_crlf_line_ends_and_bom(tmp_path):
+    path = write(tmp_path, b"\xef\xbb\xbfHi.\tHola.\r\nBye.\tAdi\xc3\xb3s.\r\n")
+    corpus = corpora.read_tsv(path)
+    assert corpus.pairs == (SentencePair("Hola.", "Hi."), SentencePair("Adiós.", "Bye."))
+    assert corpus.blank_lines == 0
+
+
+def test_blank_lines_are_counted_and_skipped(tmp_path):
+    # Lines: "", "  ", pair, "\t", "\r" (CRLF blank), pair without a final newline.
+    path = write(tmp_path, "\n  \nA.\tB.\n\t\n\r\nC.\tD.")
+    corpus = corpora.read_tsv(path)
+    assert corpus.pairs == (SentencePair("B.", "A."), SentencePair("D.", "C."))
+    assert corpus.blank_lines == 4
+
+
+def test_surrounding_whitespace_is_stripped(tmp_path):
+    path = write(tmp_path, " Hi. \t Hola.  \n")
+    assert corpora.read_tsv(path).pairs == (SentencePair("Hola.", "Hi."),)
+
+
+def test_zip_member_auto_pick_skips_about_file(tmp_path):
+    # Recognized by content: the suffix is not .zip.
+    path = make_zip(
+        tmp_path / "corpus.bin",
+        {"spa-eng/_about.txt": "About this file.\n", "spa-eng/spa.txt": "Go.\tVe.\n"},
+    )
+    corpus = corpora.read_tsv(path)
+    assert corpus.pairs == (SentencePair("Ve.", "Go."),)
+    assert corpus.name == "corpus.bin:spa-eng/spa.txt"
+    assert corpus.origin == str(path)
+
+
+def test_zip_explicit_member(tmp_path):
+    path = make_zip(tmp_path / "two.zip", {"a.txt": "A.\tUno.\n", "b.txt": "B.\tDos.\n"})
+    corpus = corpora.read_tsv(path, member="b.txt")
+    assert corpus.pairs == (SentencePair("Dos.", "B."),)
+
+
+def test_zip_ambiguous_members_error_lists_them(tmp_path):
+    path = make_zip(tmp_path / "two.zip", {"a.txt": "A.\tUno.\n", "b.txt": "B.\tDos.\n"})
+    with pytest.raises(CorpusError, match="several") as info:
+        corpora.read_tsv(path)
+    assert "a.txt" in str(info.value) and "b.txt" in str(info.value)
+    assert "two.zip" in str(info.value)
+
+
+def test_zip_unknown_member(tmp_path):
+    path = make_zip(tmp_path / "one.zip", {"a.txt": "A.\tUno.\n"})
+    with pytest.raises(CorpusError, match="no member 'z.txt'.*a.txt"):
+        corpora.read_tsv(path, member="z.txt")
+
+
+def test_zip_without_candidate(tmp_path):
+    path = make_zip(tmp_path / "none.zip", {"_about.txt": "x\n", "data.csv": "a,b\n"})
+    with pytest.raises(CorpusError, match="no candidate.*data.csv"):
+        corpora.read_tsv(path)
+
+
+def test_member_for_plain_file(tmp_path):
+    path = write(tmp_path, "A.\tB.\n")
+    with pytest.raises(CorpusError, match="not a zip archive"):
+        corpora.read_tsv(path, member="a.txt")
+
+
+def test_bad_direction(tmp_path):
+    path = write(tmp_path, "A.\tB.\n")
+    with pytest.raises(ValueError, match="to-english.*from-english"):
+        corpora.read_tsv(path, direction="sideways")
+    with pytest.raises(ValueError, match="to-english.*from-english"):
+        corpora.load_corpus(str(path), direction="sideways")
+
+
+# ------------------------------------------------------------------------- bad input
+
+BAD_LINES = [
+    pytest.param(b"A.\tB.\nno tab here\n", 2, "no tab", id="no-tab"),
+    pytest.param(b"A.\tB.\tc\td\n", 1, "4 tab-separated columns", id="four-columns"),
+    pytest.param(b"A.\tB.\nC.\tD.\n  \tE.\n", 3, "empty English side", id="empty-english"),
+    pytest.param(b"A.\t \n", 1, "empty column 2 side", id="empty-other"),
+    pytest.param(b"A.\tB.\r\nok\tbien\nbad \xff byte\tmal\n", 3, "byte offset 4", id="utf8"),
+]
+
+
+@pytest.mark.parametrize("content, line, problem", BAD_LINES)
+def test_bad_line_in_file(tmp_path, content, line, problem):
+    path = write(tmp_path, content, name="bad.tsv")
+    with pytest.raises(CorpusError) as info:
+        corpora.read_tsv(path)
+    message = str(info.value)
+    assert "bad.tsv" in message
+    assert f"line {line}:" in message
+    assert problem in message
+
+
+@pytest.mark.parametrize("content, line, problem", BAD_LINES)
+def test_bad_line_in_archive_names_member(tmp_path, content, line, problem):
+    path = tmp_path / "bad.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("dir/pairs.txt", content)
+    with pytest.raises(CorpusError) as info:
+        corpora.read_tsv(path)
+    message = str(info.value)
+    assert f"bad.zip:dir/pairs.txt, line {line}:" in message
+    assert problem in message
+
+
+def test_bad_utf8_on_first_line_after_bom_counts_raw_bytes(tmp_path):
+    path = write(tmp_path, b"\xef\xbb\xbfab\xc3\tx\n", name="bom.tsv")
+    with pytest.raises(CorpusError, match=r"bom.tsv, line 1: invalid UTF-8 at byte offset 5"):
+        corpora.read_tsv(path)
+
+
+def test_error_excerpt_is_short(tmp_path):
+    path = write(tmp_path, "x" * 10_000 + "\n", name="long.tsv")
+    with pytest.raises(CorpusError, match="no tab") as info:
+        corpora.read_tsv(path)
+    assert len(str(info.value)) < 300
+    assert "'xxx" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "alignment", ["0-0 x", "0-0,1-1", "0:1", "-1-0", "0-", "1-2-3"], ids=repr
+)
+def test_malformed_alignment(tmp_path, alignment):
+    path = write(tmp_path, f"A b.\tC d.\t0-0\nA.\tC.\t{alignment}\n", name="aligned.tsv")
+    with pytest.raises(CorpusError) as info:
+        corpora.read_tsv(path, alignment_column=True)
+    message = str(info.value)
+    assert "aligned.tsv, line 2:" in message and "malformed alignment" in message
+
+
+def test_missing_alignment_column(tmp_path):
+    path = write(tmp_path, "A.\tC.\n", name="aligned.tsv")
+    with pytest.raises(CorpusError, match="aligned.tsv, line 1: missing alignment column"):
+        corpora.read_tsv(path, alignment_column=True)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CorpusError, match="nowhere.tsv: file not found"):
+        corpora.read_tsv(tmp_path / "nowhere.tsv")
+
+
+def test_directory(tmp_path):
+    (tmp_path / "folder.tsv").mkdir()
+    with pytest.raises(CorpusError, match="folder.tsv: is a directory"):
+        corpora.read_tsv(tmp_path / "folder.tsv")
+
+
+@pytest.mark.parametrize("content", [b"", b"\n \n\t\r\n"], ids=["empty", "blank-only"])
+def test_file_without_pairs(tmp_path, content):
+    path = write(tmp_path, content, name="void.tsv")
+    with pytest.raises(CorpusError, match="void.tsv: no sentence pairs"):
+        corpora.read_tsv(path)
+
+
+def test_megabyte_line_round_trips(tmp_path):
+    english = ("Señor, ¿qué tal? " * 70_000)[:1_000_000] + "end"
+    spanish = "ñ" * 500_000 + "á"
+    path = write(tmp_path, f"Short.\tCorta.\n{english}\t{spanish}\n")
+    corpus = corpora.read_tsv(path)
+    assert corpus.pairs[1] == SentencePair(spanish, english)
+    assert len(corpus.pairs[1].target) == 1_000_003
+
+
+# ------------------------------------------------------------------------- alignment
+
+
+def test_alignment_column_parsed_and_oriented(tmp_path):
+    # i indexes column 2 (Spanish) tokens, j column 1 (English) tokens.
+    path = write(tmp_path, "The black cat.\tEl gato negro.\t0-0 2-1 1-2 3-3\nHi.\tHola.\t\n")
+    to_english = corpora.read_tsv(path, alignment_column=True)
+    assert to_english.pairs[0] == SentencePair(
+        "El gato negro.", "The black cat.", ((0, 0), (1, 2), (2, 1), (3, 3))
+    )
+    assert to_english.pairs[1].alignment == ()
+    from_english = corpora.read_tsv(path, "from-english", alignment_column=True)
+    assert from_english.pairs[0] == SentencePair(
+        "The black cat.", "El gato negro.", ((0, 0), (1, 2), (2, 1), (3, 3))
+    )
+    # Not symmetric: flipping must swap the indices, not keep them.
+    path = write(tmp_path, "A b.\tC.\t0-0 0-1\n", name="many.tsv")
+    assert corpora.read_tsv(path, alignment_column=True).pairs[0].alignment == ((0, 0), (0, 1))
+    flipped = corpora.read_tsv(path, "from-english", alignment_column=True)
+    assert flipped.pairs[0].alignment == ((0, 0), (1, 0))
+
+
+# -------------------------------------------------------------------------- download
+
+
+@pytest.fixture
+def small_zip(tmp_path):
+    origin_dir = tmp_path / "origin"
+    origin_dir.mkdir()
+    return make_zip(origin_dir / "small.zip", {"small/pairs.txt": "Go.\tVe.\nRun!\t¡Corre!\n"})
+
+
+def test_download_file_url_caches_and_verifies(tmp_path, small_zip):
+    cache = tmp_path / "cache"  # does not exist yet
+    sha = sha256_of(small_zip)
+    expected_bytes = small_zip.read_bytes()
+    url = small_zip.as_uri()
+    path = corpora.download(url, sha256=sha, cache_dir=cache)
+    assert path == cache / "datasets" / "small.zip"
+    assert path.read_bytes() == expected_bytes
+    assert sorted(p.name for p in (cache / "datasets").iterdir()) == ["small.zip"]
+
+    small_zip.unlink()  # a second call must be a cache hit
+    assert corpora.download(url, sha256=sha, cache_dir=cache) == path
+    assert corpora.download(url, sha256=None, cache_dir=cache) == path
+    corpus = corpora.load_corpus(url, cache_dir=cache)
+    assert corpus.pairs[1] == SentencePair("¡Corre!", "Run!")
+    assert corpus.origin == url
+    assert corpus.name == "small.zip:small/pairs.txt"
+
+
+def test_download_wrong_sha256_leaves_nothing(tmp_path, small_zip):
+    cache = tmp_path / "cache"
+    wrong = "0" * 64
+    with pytest.raises(CorpusError) as info:
+        corpora.download(small_zip.as_uri(), sha256=wrong, cache_dir=cache)
+    message = str(info.value)
+    assert wrong in message and sha256_of(small_zip) in message
+    assert small_zip.as_uri() in message
+    assert not (cache / "datasets" / "small.zip").exists()
+    assert list((cache / "datasets").iterdir()) == []  # no staging leftovers either
+
+
+def test_download_replaces_corrupt_cached_file(tmp_path, small_zip):
+    cache = tmp_path / "cache"
+    cached = cache / "datasets" / "small.zip"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"truncated")
+    path = corpora.download(small_zip.as_uri(), sha256=sha256_of(small_zip), cache_dir=cache)
+    assert path == cached
+    assert path.read_bytes() == small_zip.read_bytes()
+
+
+def test_download_local_path_is_checked_not_copied(tmp_path, small_zip):
+    cache = tmp_path / "cache"
+    sha = sha256_of(small_zip)
+    assert corpora.download(str(small_zip), sha256=sha, cache_dir=cache) == small_zip
+    assert not cache.exists()
+    with pytest.raises(CorpusError, match="expected 0{64}, got " + sha):
+        corpora.download(small_zip, sha256="0" * 64)
+    with pytest.raises(CorpusError, match="missing.zip: file not found"):
+        corpora.download(tmp_path / "missing.zip", sha256=None)
+
+
+def test_download_missing_file_url(tmp_path):
+    url = (tmp_path / "missing.zip").as_uri()
+    with pytest.raises(CorpusError, match="download failed"):
+        corpora.download(url, sha256=None, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache" / "datasets" / "missing.zip").exists()
+
+
+def test_download_unreachable_url(tmp_path):
+    cache = tmp_path / "cache"
+    with pytest.raises(CorpusError) as info:
+        corpora.download(CLOSED_PORT_URL, sha256=None, cache_dir=cache)
+    assert CLOSED_PORT_URL in str(info.value)
+    assert list((cache / "datasets").iterdir()) == []
+
+
+def test_download_unsupported_scheme(tmp_path):
+    with pytest.raises(CorpusError, match="unsupported URL scheme 'ftp'"):
+        corpora.download("ftp://example.org/x.zip", cache_dir=tmp_path)
+
+
+def test_download_rejects_malformed_sha256(tmp_path, small_zip):
+    with pytest.raises(ValueError, match="64 hexadecimal"):
+        corpora.download(small_zip, sha256="abc")
+
+
+def test_load_corpus_local_path_with_sha256(tmp_path, small_zip):
+    corpus = corpora.load_corpus(small_zip, "from-english", sha256=sha256_of(small_zip))
+    assert corpus.pairs[0] == SentencePair("Go.", "Ve.")
+    with pytest.raises(CorpusError, match="mismatch"):
+        corpora.load_corpus(small_zip, sha256="f" * 64)
+
+
+def test_load_corpus_rejects_options_that_do_not_apply(tmp_path, small_zip):
+    with pytest.raises(ValueError, match="origin"):
+        corpora.load_corpus(small_zip, origin="file:///elsewhere.zip")
+    with pytest.raises(ValueError, match="sha256"):
+        corpora.load_corpus("synthetic", sha256="0" * 64)
+
+
+# ---------------------------------------------------------------------- real archive
+
+
+def test_real_spa_eng_archive(tmp_path):
+    if not SPA_ENG_ARCHIVE.is_file():
+        pytest.skip(
+            "../shared/corpora/spa-eng.zip not found: the offline copy of the spa-eng "
+            "archive is needed for this test"
+        )
+    origin = "file://" + str(SPA_ENG_ARCHIVE)
+    corpus = corpora.load_corpus("spa-eng", origin=origin, cache_dir=tmp_path)
+    cached = tmp_path / "datasets" / "spa-eng.zip"
+    assert sha256_of(cached) == corpora.SPA_ENG_SHA256
+    assert len(corpus.pairs) == SPA_ENG_PAIRS
+    assert corpus.blank_lines == 0
+    assert (corpus.name, corpus.origin) == ("spa-eng", origin)
+    assert (corpus.source_language, corpus.target_language) == ("Spanish", "English")
+
+    with zipfile.ZipFile(SPA_ENG_ARCHIVE) as archive:
+        first_line = archive.read(SPA_ENG_MEMBER).split(b"\n", 1)[0].decode("utf-8")
+    english, spanish = first_line.split("\t")[:2]
+    assert corpus.pairs[0] == SentencePair(spanish.strip(), english.strip())
+
+    reverse = corpora.load_corpus("spa-eng", "from-english", origin=origin, cache_dir=tmp_path)
+    assert reverse.pairs[0] == SentencePair(english.strip(), spanish.strip())
+    assert (reverse.source_language, reverse.target_language) == ("English", "Spanish")
+
+
+# ------------------------------------------------------------------------- splitting
+
+
+def make_pairs(num_sources=300, repeat_every=3):
+    """Pairs with distinct sources, every `repeat_every`-th one with 2 translations."""
+    pairs = []
+    for i in range(num_sources):
+        pairs.append(SentencePair(f"fuente {i}", f"source {i}"))
+        if i % repeat_every == 0:
+            pairs.append(SentencePair(f"fuente {i}", f"another source {i}"))
+    return tuple(pairs)
+
+
+def test_split_is_deterministic_and_seeded():
+    pairs = make_pairs()
+    first = corpora.split_pairs(pairs, seed=7, validation_size=30, test_size=40)
+    assert corpora.split_pairs(pairs, seed=7, validation_size=30, test_size=40) == first
+    other = corpora.split_pairs(pairs, seed=8, validation_size=30, test_size=40)
+    assert other.test != first.test
+    assert set(other.test) != set(first.test)
+
+
+def test_split_sizes_disjoint_sources_whole_groups():
+    pairs = make_pairs()
+    splits = corpora.split_pairs(pairs, seed=1, validation_size=30, test_size=40)
+    largest_group = 2
+    assert 40 <= len(splits.test) < 40 + largest_group
+    assert 30 <= len(splits.validation) < 30 + largest_group
+    assert collections.Counter(splits.train + splits.validation + splits.test) == (
+        collections.Counter(pairs)
+    )
+    all_splits = (splits.train, splits.validation, splits.test)
+    sources = [{p.source for p in split} for split in all_splits]
+    assert not sources[0] & sources[1]
+    assert not sources[0] & sources[2]
+    assert not sources[1] & sources[2]
+    # Whole groups: every source's pairs all land in the same split.
+    for split in all_splits:
+        counts = collections.Counter(p.source for p in split)
+        for source, count in counts.items():
+            assert count == sum(p.source == source for p in pairs)
+    assert all(isinstance(split, tuple) for split in all_splits)
+
+
+def test_split_keeps_group_pairs_in_input_order():
+    pairs = make_pairs(num_sources=30)
+    splits = corpora.split_pairs(pairs, seed=3, validation_size=5, test_size=5)
+    for split in (splits.train, splits.validation, splits.test):
+        for first, second in zip(split, split[1:]):
+            if first.source == second.source:
+                assert pairs.index(first) < pairs.index(second)
+
+
+def test_split_with_zero_sizes_keeps_everything_in_train():
+    pairs = make_pairs(num_sources=10)
+    splits = corpora.split_pairs(pairs, seed=0, validation_size=0, test_size=0)
+    assert splits.test == () and splits.validation == ()
+    assert sorted(splits.train, key=pairs.index) == list(pairs)
+
+
+def test_split_too_small():
+    pairs = tuple(SentencePair(f"fuente {i}", f"source {i}") for i in range(10))
+    with pytest.raises(CorpusError, match=r"10 pairs .*test_size=6 and validation_size=4"):
+        corpora.split_pairs(pairs, seed=0, validation_size=4, test_size=6)
+    # One pair fewer for evaluation leaves exactly one training pair.
+    splits = corpora.split_pairs(pairs, seed=0, validation_size=3, test_size=6)
+    assert len(splits.train) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"test_size": -1}, {"validation_size": 2.5}, {"seed": None}], ids=str
+)
+def test_split_bad_arguments(kwargs):
+    arguments = {"seed": 0, "validation_size": 1, "test_size": 1, **kwargs}
+    with pytest.raises(ValueError):
+        corpora.split_pairs(make_pairs(num_sources=10), **arguments)
+
+
+# ------------------------------------------------------------------------- synthetic
+
+
+FAKE_PAIRS = [
+    synthetic.SyntheticPair("El gato negro.", "The black cat.", ((0, 0), (1, 2), (2, 1), (3, 3))),
+    synthetic.SyntheticPair("Yo como.", "I eat.", ((0, 0), (1, 1), (2, 2))),
+    synthetic.SyntheticPair("Lo veo.", "I see it.", ((0, 2), (1, 0), (1, 1), (2, 3))),
+]
+
+
+@pytest.fixture
+def fake_synthetic(monkeypatch):
+    """Makes synthetic.generate_pairs return FAKE_PAIRS."""
+    monkeypatch.setattr(synthetic, "generate_pairs", lambda: list(FAKE_PAIRS))
+
+
+def test_synthetic_to_english(fake_synthetic):
+    corpus = corpora.load_corpus("synthetic")
+    assert corpus.name == "synthetic"
+    assert (corpus.source_language, corpus.target_language) == ("Spanish", "English")
+    assert corpus.pairs[0] == SentencePair(
+        "El gato negro.", "The black cat.", ((0, 0), (1, 2), (2, 1), (3, 3))
+    )
+    assert corpus.pairs[2].alignment == ((0, 2), (1, 0), (1, 1), (2, 3))
+    assert len(corpus.pairs) == len(FAKE_PAIRS)
+
+
+def test_synthetic_from_english_flips_alignment(fake_synthetic):
+    corpus = corpora.load_corpus("synthetic", "from-english")
+    assert (corpus.source_language, corpus.target_language) == ("English", "Spanish")
+    assert corpus.pairs[2] == SentencePair(
+        "I see it.", "Lo veo.", ((0, 1), (1, 1), (2, 0), (3, 2))
+    )
+    for fake, pair in zip(FAKE_PAIRS, corpus.pairs):
+        assert pair.alignment == tuple(sorted((e, s) for s, e in fake.alignment))
+
+
+@pytest.fixture
+def small_synthetic(monkeypatch):
+    """Makes load_corpus("synthetic") use 300 real generated pairs (the default is slow)."""
+    pairs = synthetic.generate_pairs(num_pairs=300)
+    monkeypatch.setattr(synthetic, "generate_pairs", lambda: pairs)
+    return pairs
+
+
+@pytest.mark.parametrize("direction", corpora.DIRECTIONS)
+def test_synthetic_alignments_index_source_and_target_tokens(small_synthetic, direction):
+    corpus = corpora.load_corpus("synthetic", direction)
+    assert len(corpus.pairs) == len(small_synthetic)
+    source_tokens = list(tokenize_words([p.source for p in corpus.pairs]))
+    target_tokens = list(tokenize_words([p.target for p in corpus.pairs]))
+    spanish_first = direction == "to-english"
+    for pair, generated, source, target in zip(
+        corpus.pairs, small_synthetic, source_tokens, target_tokens
+    ):
+        assert isinstance(pair, SentencePair)
+        assert pair.source == (generated.spanish if spanish_first else generated.english)
+        assert pair.alignment == tuple(sorted(pair.alignment))
+        assert all(i < len(source) and j < len(target) for i, j in pair.alignment)
+    # The sides differ in length often enough that a missing flip would be caught.
+    assert any(len(s) != len(t) for s, t in zip(source_tokens, target_tokens))
+
+
+@pytest.mark.parametrize("direction", corpora.DIRECTIONS)
+def test_synthetic_tsv_reads_like_generated_corpus(tmp_path, small_synthetic, direction):
+    path = tmp_path / "synthetic.tsv"
+    path.write_text(synthetic.format_tsv(small_synthetic), encoding="utf-8")
+    from_file = corpora.read_tsv(path, direction, alignment_column=True)
+    assert from_file.pairs == corpora.load_corpus("synthetic", direction).pairs
