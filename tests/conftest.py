@@ -1,0 +1,37 @@
+"""Shared test helpers."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+def assert_layer_round_trip(layer, call):
+    """`get_config` -> `from_config` rebuilds an equal layer that, given the same weights,
+    computes the same outputs, eagerly and under `tf.function`.
+
+    Args:
+        layer: a built layer.
+        call: function(layer) -> tensor or tuple of tensors.
+    """
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    call(clone)  # builds the clone's weights
+    clone.set_weights(layer.get_weights())
+    expected = tf.nest.flatten(call(layer))
+    for got in (tf.nest.flatten(call(clone)), tf.nest.flatten(tf.function(lambda: call(clone))())):
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture
+def seeded():
+    """Seeds Python, NumPy and TensorFlow so weight initialization is repeatable."""
+    import keras
+
+    keras.utils.set_random_seed(1234)

@@ -1,0 +1,216 @@
+"""Encoder, BahdanauAttention and Decoder: shapes, masking, the formula, serialization."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import assert_layer_round_trip
+
+from nmt_keras import BahdanauAttention, Decoder, Encoder
+from nmt_keras.constants import PAD_ID
+
+BATCH, SOURCE_LEN, TARGET_LEN = 3, 6, 5
+SOURCE_VOCAB, TARGET_VOCAB, EMBEDDING, UNITS = 30, 25, 8, 16
+
+# Three right-padded source sentences: [START] words [END] 0...
+SOURCE_IDS = np.array(
+    [[2, 5, 6, 7, 8, 3], [2, 9, 10, 3, 0, 0], [2, 11, 3, 0, 0, 0]], dtype=np.int64
+)
+TARGET_IN = np.array([[2, 4, 5, 6, 7], [2, 8, 9, 0, 0], [2, 10, 0, 0, 0]], dtype=np.int64)
+
+
+def encode(encoder, source_ids=SOURCE_IDS):
+    states, forward, backward = encoder(source_ids)
+    return states, tf.concat([forward, backward], axis=-1), source_ids != PAD_ID
+
+
+def test_encoder_shapes(seeded):
+    states, forward, backward = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)(SOURCE_IDS)
+    assert states.shape == (BATCH, SOURCE_LEN, 2 * UNITS)
+    assert forward.shape == (BATCH, UNITS)
+    assert backward.shape == (BATCH, UNITS)
+
+
+def test_encoder_padding_changes_nothing_at_real_positions(seeded):
+    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)
+    short = np.array([[2, 9, 10, 3]])
+    padded = np.array([[2, 9, 10, 3, 0, 0, 0]])
+    short_out = encoder(short)
+    padded_out = encoder(padded)
+    np.testing.assert_allclose(padded_out[0][:, :4].numpy(), short_out[0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(padded_out[1].numpy(), short_out[1].numpy(), atol=1e-6)
+    np.testing.assert_allclose(padded_out[2].numpy(), short_out[2].numpy(), atol=1e-6)
+
+
+def test_encoder_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="Encoder units must be an int >= 1, got 0"):
+        Encoder(SOURCE_VOCAB, EMBEDDING, 0)(SOURCE_IDS)
+
+
+def test_attention_shapes_single_step_and_all_steps(seeded):
+    attention = BahdanauAttention(10)
+    values = tf.random.normal((BATCH, SOURCE_LEN, 2 * UNITS))
+    context, weights = attention(tf.random.normal((BATCH, UNITS)), values)
+    assert context.shape == (BATCH, 2 * UNITS) and weights.shape == (BATCH, SOURCE_LEN)
+    context, weights = attention(tf.random.normal((BATCH, TARGET_LEN, UNITS)), values)
+    assert context.shape == (BATCH, TARGET_LEN, 2 * UNITS)
+    assert weights.shape == (BATCH, TARGET_LEN, SOURCE_LEN)
+
+
+def test_attention_is_zero_on_padding_and_sums_to_one(seeded):
+    attention = BahdanauAttention(10)
+    values = tf.random.normal((BATCH, SOURCE_LEN, 2 * UNITS))
+    mask = SOURCE_IDS != PAD_ID
+    _, weights = attention(tf.random.normal((BATCH, TARGET_LEN, UNITS)), values, source_mask=mask)
+    weights = weights.numpy()
+    assert np.all(weights[~np.broadcast_to(mask[:, None, :], weights.shape)] == 0.0)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-6)
+    assert np.all(weights[np.broadcast_to(mask[:, None, :], weights.shape)] > 0.0)
+
+
+def test_attention_matches_the_formula(seeded):
+    """e_j = v^T tanh(W_s s + W_h h_j); a = softmax(e); c = sum_j a_j h_j, in NumPy."""
+    attention = BahdanauAttention(7)
+    values = np.random.rand(BATCH, SOURCE_LEN, 4).astype("float32")
+    query = np.random.rand(BATCH, 5).astype("float32")
+    mask = SOURCE_IDS != PAD_ID
+    context, weights = attention(query, values, source_mask=mask)
+    w_s = attention.query_projection.kernel.numpy()
+    w_h = attention.value_projection.kernel.numpy()
+    v = attention.score_vector.kernel.numpy()[:, 0]
+    scores = np.tanh((query @ w_s)[:, None, :] + values @ w_h) @ v  # (batch, source_len)
+    scores = np.where(mask, scores, -np.inf)
+    expected = np.exp(scores - scores.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    np.testing.assert_allclose(weights.numpy(), expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        context.numpy(), np.einsum("bj,bjd->bd", expected, values), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_attention_precomputed_keys_give_the_same_result(seeded):
+    attention = BahdanauAttention(10)
+    values = tf.random.normal((BATCH, SOURCE_LEN, 2 * UNITS))
+    query = tf.random.normal((BATCH, UNITS))
+    direct = attention(query, values)
+    keyed = attention(query, values, keys=attention.project_values(values))
+    for a, b in zip(direct, keyed):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+
+
+def test_attention_keeps_no_weights_on_self(seeded):
+    attention = BahdanauAttention(10)
+    attention(tf.random.normal((BATCH, UNITS)), tf.random.normal((BATCH, SOURCE_LEN, 4)))
+    tensors = [k for k, v in vars(attention).items() if isinstance(v, tf.Tensor)]
+    assert tensors == []
+
+
+def test_decoder_shapes_and_attention_masking(seeded):
+    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)
+    decoder = Decoder(TARGET_VOCAB, EMBEDDING, UNITS)
+    states, final, mask = encode(encoder)
+    logits, weights = decoder(TARGET_IN, states, final, source_mask=mask)
+    assert logits.shape == (BATCH, TARGET_LEN, TARGET_VOCAB)
+    assert weights.shape == (BATCH, TARGET_LEN, SOURCE_LEN)
+    weights = weights.numpy()
+    padded = np.broadcast_to(~mask[:, None, :], weights.shape)
+    assert np.all(weights[padded] == 0.0)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-6)
+
+
+def test_decoder_is_causal_and_ignores_target_padding(seeded):
+    """Logits at step t depend only on target tokens before t."""
+    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)
+    decoder = Decoder(TARGET_VOCAB, EMBEDDING, UNITS)
+    states, final, mask = encode(encoder)
+    logits, _ = decoder(TARGET_IN, states, final, source_mask=mask)
+    changed = TARGET_IN.copy()
+    changed[:, 3:] = 12  # overwrite steps 3 and 4 (real tokens and padding)
+    changed_logits, _ = decoder(changed, states, final, source_mask=mask)
+    np.testing.assert_allclose(changed_logits[:, :3].numpy(), logits[:, :3].numpy(), atol=1e-6)
+    assert not np.allclose(changed_logits[:, 4].numpy(), logits[:, 4].numpy())
+
+
+def test_decoder_step_reproduces_teacher_forced_call(seeded):
+    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)
+    decoder = Decoder(TARGET_VOCAB, EMBEDDING, UNITS)
+    states, final, mask = encode(encoder)
+    logits, weights = decoder(TARGET_IN, states, final, source_mask=mask)
+    keys = decoder.attention.project_values(states)
+    state = decoder.initial_state(final)
+    for t in range(TARGET_LEN):
+        step_logits, state, step_weights = decoder.step(TARGET_IN[:, t], state, states, keys, mask)
+        np.testing.assert_allclose(step_logits.numpy(), logits[:, t].numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(step_weights.numpy(), weights[:, t].numpy(), atol=1e-6)
+
+
+def test_decoder_uses_the_previous_state_as_query(seeded):
+    """Bahdanau order: the first step's attention depends on s_0 only, not on y_0."""
+    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)
+    decoder = Decoder(TARGET_VOCAB, EMBEDDING, UNITS)
+    states, final, mask = encode(encoder)
+    _, weights = decoder(TARGET_IN, states, final, source_mask=mask)
+    other_first = TARGET_IN.copy()
+    other_first[:, 0] = 13
+    _, other_weights = decoder(other_first, states, final, source_mask=mask)
+    np.testing.assert_array_equal(other_weights[:, 0].numpy(), weights[:, 0].numpy())
+    # Untrained weights are small, so the effect on step 1 is small, but it is there.
+    assert np.abs(other_weights[:, 1].numpy() - weights[:, 1].numpy()).max() > 1e-7
+
+
+def _graph_op_count(decoder, states, final, mask, target_len):
+    function = tf.function(lambda t: decoder(t, states, final, source_mask=mask))
+    graph = function.get_concrete_function(tf.TensorSpec((BATCH, target_len), tf.int64)).graph
+    return len(graph.get_operations()), {op.type for op in graph.get_operations()}
+
+
+def test_decoder_loop_is_symbolic_not_unrolled(seeded):
+    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)
+    decoder = Decoder(TARGET_VOCAB, EMBEDDING, UNITS)
+    states, final, mask = encode(encoder)
+    short_ops, short_types = _graph_op_count(decoder, states, final, mask, 3)
+    long_ops, _ = _graph_op_count(decoder, states, final, mask, 40)
+    assert short_ops == long_ops
+    assert "While" in short_types or "StatelessWhile" in short_types
+
+
+def test_vocabulary_projection_runs_once_outside_the_loop(seeded):
+    """The output Dense is applied to all steps at once: its MatMul is not in the loop."""
+    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)
+    decoder = Decoder(TARGET_VOCAB, EMBEDDING, UNITS)
+    states, final, mask = encode(encoder)
+    function = tf.function(lambda t: decoder(t, states, final, source_mask=mask))
+    graph = function.get_concrete_function(tf.TensorSpec((BATCH, None), tf.int64)).graph
+    kernel_reads = [
+        op for op in graph.get_operations() if "output_projection" in op.name and op.type in ("MatMul", "BatchMatMulV2", "Tensordot", "Einsum")
+    ]
+    assert kernel_reads, "the vocabulary projection should appear in the outer graph"
+
+
+@pytest.mark.parametrize(
+    "make_layer, call",
+    [
+        (lambda: Encoder(SOURCE_VOCAB, EMBEDDING, UNITS), lambda layer: layer(SOURCE_IDS)),
+        (
+            lambda: BahdanauAttention(9),
+            lambda layer: layer(
+                tf.ones((BATCH, UNITS)) * 0.1,
+                tf.reshape(tf.range(BATCH * SOURCE_LEN * 4, dtype=tf.float32) / 100, (BATCH, SOURCE_LEN, 4)),
+                source_mask=SOURCE_IDS != PAD_ID,
+            ),
+        ),
+        (
+            lambda: Decoder(TARGET_VOCAB, EMBEDDING, UNITS, attention_units=12),
+            lambda layer: layer(
+                TARGET_IN,
+                tf.reshape(tf.range(BATCH * SOURCE_LEN * 4, dtype=tf.float32) / 100, (BATCH, SOURCE_LEN, 4)),
+                tf.ones((BATCH, 6)) * 0.2,
+                source_mask=SOURCE_IDS != PAD_ID,
+            ),
+        ),
+    ],
+    ids=["Encoder", "BahdanauAttention", "Decoder"],
+)
+def test_get_config_round_trip(seeded, make_layer, call):
+    layer = make_layer()
+    call(layer)
+    assert_layer_round_trip(layer, call)
