@@ -1,0 +1,140 @@
+"""Evaluation: BLEU and chrF with sacreBLEU, and alignment error rate of attention.
+
+Scores are computed on *standardized* text (the project's `standardize`: lower-cased,
+accents removed, punctuation split off) on both sides, like the TensorFlow tutorial's
+preprocessing, so a score measures translation, not casing or detokenization.
+"""
+
+import time
+
+import numpy as np
+import sacrebleu
+import tensorflow as tf
+
+from nmt_keras.decoding import translate_all
+from nmt_keras.text import standardize_texts
+
+# Teacher-forced attention is computed this many sentence pairs at a time.
+_ATTENTION_BATCH = 64
+
+
+def bleu_and_chrf(hypotheses, references):
+    """Corpus BLEU (sacreBLEU defaults, 13a tokenization) and chrF, both 0-100.
+
+    Args:
+        hypotheses: list of str, standardized model outputs.
+        references: list of str, the standardized reference of each hypothesis.
+    """
+    if len(hypotheses) != len(references):
+        raise ValueError(
+            f"{len(hypotheses)} hypotheses but {len(references)} references: they must pair up"
+        )
+    if not references:
+        raise ValueError("cannot score an empty test set")
+    # The texts are already standardized and tokenized; `force` acknowledges that
+    # (sacreBLEU would otherwise warn about "tokenized periods").
+    bleu = sacrebleu.corpus_bleu(hypotheses, [references], force=True)
+    chrf = sacrebleu.corpus_chrf(hypotheses, [references])
+    return {"bleu": float(bleu.score), "chrf": float(chrf.score), "bleu_signature": str(bleu)}
+
+
+def alignment_error_rate(predicted, gold):
+    """AER of Och and Ney (2003) with every gold link "sure": 1 - 2|A∩S| / (|A| + |S|).
+
+    Args:
+        predicted: iterable over sentences of sets of `(source_index, target_index)`.
+        gold: iterable over sentences of sets of `(source_index, target_index)`.
+
+    Returns:
+        float in [0, 1]; 0 means the predicted links are exactly the gold links.
+    """
+    hits = predicted_total = gold_total = 0
+    for links, gold_links in zip(predicted, gold, strict=True):
+        links, gold_links = set(links), set(gold_links)
+        hits += len(links & gold_links)
+        predicted_total += len(links)
+        gold_total += len(gold_links)
+    if predicted_total + gold_total == 0:
+        raise ValueError("no alignment links to compare")
+    return 1.0 - 2.0 * hits / (predicted_total + gold_total)
+
+
+def attention_links(weights, source_length, target_length):
+    """Hard alignment from attention: each target word links to its arg-max source word.
+
+    Args:
+        weights: `(target_steps, source_steps)` teacher-forced attention of one pair,
+            where source step 0 is `[START]` and target step t predicts target word t.
+        source_length: number of source words (without `[START]`/`[END]`).
+        target_length: number of target words (without `[END]`).
+
+    Returns:
+        set of `(source_word_index, target_word_index)`; a target word whose attention
+        peaks on `[START]`/`[END]` gets a link to that marker's index (-1 or
+        source_length), which never matches a gold link and so counts as an error.
+    """
+    best = np.argmax(weights[:target_length, : source_length + 2], axis=-1)  # (target_length,)
+    return {(int(j) - 1, t) for t, j in enumerate(best)}
+
+
+def teacher_forced_attention(translator, pairs):
+    """Yields each pair's attention `(target_steps, source_steps)` under teacher forcing."""
+    for start in range(0, len(pairs), _ATTENTION_BATCH):
+        chunk = pairs[start : start + _ATTENTION_BATCH]
+        source, target_in, _ = translator.prepare_batch(
+            [p.source for p in chunk], [p.target for p in chunk]
+        )
+        _, weights = translator((source, target_in), training=False, return_attention=True)
+        yield from weights.numpy()
+
+
+def evaluate_attention(translator, pairs):
+    """Alignment error rate of the translator's attention against gold alignments."""
+    source_lengths = [len(s.split()) for s in standardize_texts([p.source for p in pairs])]
+    target_lengths = [len(t.split()) for t in standardize_texts([p.target for p in pairs])]
+    predicted = [
+        attention_links(weights, source_length, target_length)
+        for weights, source_length, target_length in zip(
+            teacher_forced_attention(translator, pairs), source_lengths, target_lengths
+        )
+    ]
+    return alignment_error_rate(predicted, [set(p.alignment) for p in pairs])
+
+
+def evaluate_translator(translator, pairs, batch_size=64):
+    """Translates `pairs` greedily and scores them.
+
+    Returns:
+        dict with `bleu`, `chrf`, `bleu_signature`, `num_sentences`,
+        `translation_seconds`, `sentences_per_second`, `alignment_error_rate` (only
+        when every pair has a gold alignment), and `hypotheses`/`references` lists.
+    """
+    if not pairs:
+        raise ValueError("cannot evaluate on an empty set of pairs")
+    references = standardize_texts([p.target for p in pairs])
+    started = time.perf_counter()
+    hypotheses = translate_all(translator, [p.source for p in pairs], batch_size=batch_size)
+    seconds = time.perf_counter() - started
+    report = bleu_and_chrf(hypotheses, references)
+    report.update(
+        num_sentences=len(pairs),
+        translation_seconds=seconds,
+        sentences_per_second=len(pairs) / seconds,
+    )
+    if all(p.alignment is not None for p in pairs):
+        report["alignment_error_rate"] = evaluate_attention(translator, pairs)
+    report["hypotheses"] = hypotheses
+    report["references"] = references
+    return report
+
+
+def evaluate_loss(translator, dataset):
+    """Masked test loss and token accuracy with the model's own `test_step`."""
+    results = translator.evaluate(dataset, verbose=0, return_dict=True)
+    return {"loss": float(results["loss"]), "accuracy": float(results["accuracy"])}
+
+
+def tensorflow_versions():
+    import keras
+
+    return {"tensorflow": tf.__version__, "keras": keras.__version__}

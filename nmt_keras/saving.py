@@ -1,0 +1,98 @@
+"""The model directory: what `train` writes and `translate` / `evaluate` read.
+
+    MODEL_DIR/
+      translator.json     the Translator's constructor arguments (sizes), without words
+      source_vocab.txt    one source word per line (special tokens excluded)
+      target_vocab.txt    one target word per line
+      model.weights.h5    the trained weights (best validation loss)
+      config.json         the run's `Config` (data, split sizes, seed, model, training)
+"""
+
+import json
+import pathlib
+
+from nmt_keras.config import Config
+from nmt_keras.translator import Translator
+
+TRANSLATOR_FILE = "translator.json"
+SOURCE_VOCAB_FILE = "source_vocab.txt"
+TARGET_VOCAB_FILE = "target_vocab.txt"
+WEIGHTS_FILE = "model.weights.h5"
+CONFIG_FILE = "config.json"
+
+
+class ModelDirError(ValueError):
+    """A model directory is missing, incomplete, or does not match its weights."""
+
+
+def _write_words(path, words):
+    path.write_text("".join(word + "\n" for word in words), encoding="utf-8")
+
+
+def _read_words(path):
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def save_translator(translator, model_dir, config=None):
+    """Writes the translator (and optionally its run config) into `model_dir`."""
+    model_dir = pathlib.Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    settings = translator.get_config()
+    source_words = settings.pop("source_words")
+    target_words = settings.pop("target_words")
+    for key in ("name", "trainable", "dtype"):
+        settings.pop(key, None)
+    (model_dir / TRANSLATOR_FILE).write_text(json.dumps(settings, indent=2, sort_keys=True))
+    _write_words(model_dir / SOURCE_VOCAB_FILE, source_words)
+    _write_words(model_dir / TARGET_VOCAB_FILE, target_words)
+    translator.save_weights(model_dir / WEIGHTS_FILE)
+    if config is not None:
+        (model_dir / CONFIG_FILE).write_text(config.to_json())
+
+
+def load_translator(model_dir):
+    """Rebuilds a `Translator` from `model_dir` and loads its weights.
+
+    Raises:
+        ModelDirError: the directory or one of its files is missing, or the weights do
+            not fit the vocabulary and sizes recorded beside them.
+    """
+    model_dir = pathlib.Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelDirError(f"model directory not found: {model_dir}")
+    required = (TRANSLATOR_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, WEIGHTS_FILE)
+    missing = [name for name in required if not (model_dir / name).is_file()]
+    if missing:
+        raise ModelDirError(
+            f"{model_dir} is not a complete model directory: missing {', '.join(missing)} "
+            f"(it is written by `python -m nmt_keras train --output DIR`)"
+        )
+    try:
+        settings = json.loads((model_dir / TRANSLATOR_FILE).read_text())
+    except json.JSONDecodeError as error:
+        raise ModelDirError(f"{model_dir / TRANSLATOR_FILE} is not valid JSON: {error}") from None
+    translator = Translator(
+        _read_words(model_dir / SOURCE_VOCAB_FILE),
+        _read_words(model_dir / TARGET_VOCAB_FILE),
+        **settings,
+    )
+    translator.build_with_dummy_batch()
+    try:
+        translator.load_weights(model_dir / WEIGHTS_FILE)
+    except (ValueError, OSError, KeyError) as error:
+        raise ModelDirError(
+            f"cannot load {model_dir / WEIGHTS_FILE} into the model described by "
+            f"{TRANSLATOR_FILE} and the vocabulary files (was a file replaced or "
+            f"damaged?): {error}"
+        ) from None
+    # Compiled so that `evaluate()` works; the optimizer state is not restored.
+    translator.compile(optimizer="adam")
+    return translator
+
+
+def load_config(model_dir):
+    """The run `Config` saved in `model_dir`."""
+    path = pathlib.Path(model_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ModelDirError(f"{path} not found: this model directory has no run config")
+    return Config.from_dict(json.loads(path.read_text()))

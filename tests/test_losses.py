@@ -1,0 +1,62 @@
+"""Masked cross-entropy, masked accuracy and the exact token-mean metric."""
+
+import numpy as np
+import tensorflow as tf
+
+from nmt_keras.constants import PAD_ID
+from nmt_keras.losses import TokenMean, masked_correct, masked_cross_entropy
+
+# Two target sentences over a vocabulary of 5; the second has one padded step.
+LABELS = np.array([[4, 2, 3], [1, 3, PAD_ID]], dtype=np.int64)
+LOGITS = np.array(
+    [
+        [[0.1, 0.2, 0.3, 0.4, 2.0], [0.0, 1.0, 3.0, 0.0, 0.0], [0.5, 0.5, 0.5, 0.9, 0.1]],
+        [[0.0, 2.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0, 4.0], [9.0, 9.0, 9.0, 9.0, 9.0]],
+    ],
+    dtype=np.float32,
+)
+
+
+def hand_cross_entropy(logits, label):
+    """-log softmax(logits)[label], written out."""
+    shifted = logits - logits.max()
+    return -(shifted[label] - np.log(np.exp(shifted).sum()))
+
+
+def test_masked_cross_entropy_equals_a_hand_computation():
+    loss_sum, count = masked_cross_entropy(tf.constant(LABELS), tf.constant(LOGITS))
+    expected = [
+        hand_cross_entropy(LOGITS[b, t], LABELS[b, t])
+        for b in range(2)
+        for t in range(3)
+        if LABELS[b, t] != PAD_ID
+    ]
+    assert count.numpy() == 5.0
+    np.testing.assert_allclose(loss_sum.numpy(), np.sum(expected), rtol=1e-6)
+    np.testing.assert_allclose((loss_sum / count).numpy(), np.mean(expected), rtol=1e-6)
+
+
+def test_padding_is_excluded_from_numerator_and_denominator():
+    loss_sum, count = masked_cross_entropy(tf.constant(LABELS), tf.constant(LOGITS))
+    # Twice as much padding, with wild logits there: the mean must not move.
+    labels = np.pad(LABELS, ((0, 0), (0, 3)), constant_values=PAD_ID)
+    logits = np.concatenate([LOGITS, np.full((2, 3, 5), 50.0, np.float32)], axis=1)
+    padded_sum, padded_count = masked_cross_entropy(tf.constant(labels), tf.constant(logits))
+    assert padded_count.numpy() == count.numpy()
+    np.testing.assert_allclose(padded_sum.numpy(), loss_sum.numpy(), rtol=1e-6)
+
+
+def test_masked_accuracy_counts_only_real_tokens():
+    correct, count = masked_correct(tf.constant(LABELS), tf.constant(LOGITS))
+    # Arg-maxes: [4, 2, 3] and [1, 4, (pad)] -> 4 of 5 real tokens right.
+    assert count.numpy() == 5.0
+    assert correct.numpy() == 4.0
+
+
+def test_token_mean_is_exact_over_uneven_batches():
+    metric = TokenMean()
+    metric.update_state(10.0, 2.0)  # batch mean 5 over 2 tokens
+    metric.update_state(3.0, 6.0)  # batch mean 0.5 over 6 tokens
+    np.testing.assert_allclose(metric.result().numpy(), 13.0 / 8.0)
+    metric.reset_state()
+    assert metric.result().numpy() == 0.0

@@ -1,0 +1,164 @@
+"""The Translator model: training behaviour, greedy translation, saving and loading."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nmt_keras import Translator, load_translator, save_translator
+from nmt_keras.constants import END_ID, PAD_ID
+from nmt_keras.saving import WEIGHTS_FILE, ModelDirError
+from nmt_keras.text import learn_vocabulary
+
+SOURCES = [
+    "El gato negro come.",
+    "La casa blanca.",
+    "¿Come el perro pan?",
+    "No bebo agua.",
+    "Ana ve a los dos gatos pequeños.",
+    "Los niños cantan.",
+]
+TARGETS = [
+    "The black cat eats.",
+    "The white house.",
+    "Does the dog eat bread?",
+    "I do not drink water.",
+    "Ana sees the two small cats.",
+    "The children sing.",
+]
+
+
+def tiny_translator(units=32, embedding_dim=16, learning_rate=0.02):
+    translator = Translator(
+        learn_vocabulary(SOURCES), learn_vocabulary(TARGETS), embedding_dim=embedding_dim, units=units
+    )
+    translator.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    return translator
+
+
+def one_batch(translator):
+    source, target_in, target_out = translator.prepare_batch(SOURCES, TARGETS)
+    return tf.data.Dataset.from_tensors(((source, target_in), target_out))
+
+
+def test_untrained_loss_is_about_log_vocabulary_size(seeded):
+    translator = tiny_translator()
+    results = translator.evaluate(one_batch(translator), verbose=0, return_dict=True)
+    vocab = len(translator.target_vocabulary)
+    assert abs(results["loss"] - np.log(vocab)) < 0.1 * np.log(vocab)
+
+
+@pytest.fixture(scope="module")
+def overfit_translator():
+    keras.utils.set_random_seed(7)
+    translator = tiny_translator()
+    history = translator.fit(one_batch(translator).repeat(150), epochs=1, verbose=0)
+    return translator, history.history
+
+
+def test_overfits_one_batch_to_near_zero_loss(overfit_translator):
+    translator, history = overfit_translator
+    results = translator.evaluate(one_batch(translator), verbose=0, return_dict=True)
+    assert results["loss"] < 0.05
+    assert results["accuracy"] == 1.0
+
+
+def test_greedy_decoding_reproduces_the_overfit_targets(overfit_translator):
+    translator, _ = overfit_translator
+    result = translator.translate(SOURCES)
+    expected = [" ".join(t.lower().replace(".", " .").replace("?", " ?").split()) for t in TARGETS]
+    assert list(result["text"]) == expected
+
+
+def test_translate_shapes_and_attention(overfit_translator):
+    translator, _ = overfit_translator
+    result = translator.translate(SOURCES[:2])
+    batch, steps, source_len = result["attention"].shape
+    assert batch == 2 and result["tokens"].shape == (2, steps)
+    assert result["source_tokens"].shape == (2, source_len)
+    assert list(result["source_tokens"][0][:3]) == ["[START]", "el", "gato"]
+    for row, ids in zip(result["attention"], result["token_ids"]):
+        length = int(np.argmax(ids == END_ID)) + 1  # steps up to and including [END]
+        np.testing.assert_allclose(row[:length].sum(-1), 1.0, rtol=1e-5)
+        assert np.all(row[length:] == 0.0)
+        assert np.all(ids[length:] == PAD_ID)
+
+
+def test_greedy_loop_stops_when_every_sentence_has_ended(overfit_translator):
+    translator, _ = overfit_translator
+    result = translator.translate(SOURCES, max_length=40)
+    longest = max(len(t.split()) for t in result["text"]) + 1  # + [END]
+    assert result["token_ids"].shape[1] == longest < 40
+
+
+def test_max_length_caps_the_output(overfit_translator):
+    translator, _ = overfit_translator
+    result = translator.translate(SOURCES, max_length=2)
+    assert result["token_ids"].shape[1] == 2
+    assert all(len(t.split()) <= 2 for t in result["text"])
+
+
+def test_empty_unknown_and_odd_inputs_do_not_crash(overfit_translator):
+    translator, _ = overfit_translator
+    texts = ["", "   ", "zzz qqq xxx", "😀 東京 مرحبا", "a\x00b", "El gato negro come."]
+    result = translator.translate(texts)
+    assert result["text"][0] == "" and result["text"][1] == ""
+    assert result["text"][-1] == "the black cat eats ."
+    assert len(result["text"]) == len(texts)
+
+
+def test_a_single_string_is_a_batch_of_one(overfit_translator):
+    translator, _ = overfit_translator
+    assert list(translator.translate("La casa blanca.")["text"]) == ["the white house ."]
+
+
+@pytest.mark.parametrize("bad", [None, 3, [b"ok", 5], {"a": 1}, [["nested"]]])
+def test_non_string_input_gives_a_clear_type_error(overfit_translator, bad):
+    translator, _ = overfit_translator
+    with pytest.raises(TypeError, match="str"):
+        translator.translate(bad)
+
+
+def test_translate_traces_once_for_many_batch_shapes(overfit_translator):
+    translator, _ = overfit_translator
+    translator.translate(["a"])
+    before = translator._translate_graph.experimental_get_tracing_count()
+    for batch in (SOURCES, SOURCES[:1], SOURCES * 3, ["x y z w v u t"]):
+        translator.translate(batch, max_length=7)
+    assert translator._translate_graph.experimental_get_tracing_count() == before
+
+
+def test_fixed_seed_gives_identical_losses_twice():
+    def losses():
+        keras.utils.set_random_seed(99)
+        translator = tiny_translator(units=16, embedding_dim=8)
+        history = translator.fit(one_batch(translator).repeat(5), epochs=2, verbose=0)
+        return history.history["loss"]
+
+    first, second = losses(), losses()
+    assert first == second
+    assert first[1] < first[0]
+
+
+def test_save_and_load_gives_the_same_translations(overfit_translator, tmp_path):
+    translator, _ = overfit_translator
+    save_translator(translator, tmp_path)
+    loaded = load_translator(tmp_path)
+    original = translator.translate(SOURCES)
+    reloaded = loaded.translate(SOURCES)
+    assert list(reloaded["text"]) == list(original["text"])
+    np.testing.assert_allclose(reloaded["attention"], original["attention"], atol=1e-6)
+
+
+def test_loading_a_missing_or_mismatched_model_dir_is_a_clear_error(overfit_translator, tmp_path):
+    translator, _ = overfit_translator
+    with pytest.raises(ModelDirError, match="model directory not found"):
+        load_translator(tmp_path / "nope")
+    save_translator(translator, tmp_path)
+    (tmp_path / WEIGHTS_FILE).unlink()
+    with pytest.raises(ModelDirError, match="missing model.weights.h5"):
+        load_translator(tmp_path)
+    save_translator(translator, tmp_path)
+    (tmp_path / "target_vocab.txt").write_text("only\nthree\nwords\n")
+    with pytest.raises(ModelDirError, match="cannot load"):
+        load_translator(tmp_path)
