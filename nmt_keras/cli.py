@@ -19,6 +19,7 @@ import sys
 
 from nmt_keras.config import Config, ConfigError, demo_config
 from nmt_keras.corpora import DIRECTIONS, CorpusError
+from nmt_keras.distribute import PRECISIONS, STRATEGIES
 
 # Exit status for bad input (data, model directory, arguments), as argparse uses.
 EXIT_BAD_INPUT = 2
@@ -74,6 +75,14 @@ def _add_training_arguments(parser):
     group.add_argument("--seed", type=int, help=f"(default {_DEFAULTS.seed})")
     group.add_argument(
         "--max-output-length", type=int, help=f"(default {_DEFAULTS.max_output_length})"
+    )
+    group.add_argument(
+        "--strategy", choices=STRATEGIES,
+        help="tf.distribute strategy; auto: TPU if found, else all GPUs, else the CPU",
+    )
+    group.add_argument(
+        "--precision", choices=PRECISIONS,
+        help="auto: mixed precision on GPU/TPU, float32 on CPU (default auto)",
     )
 
 

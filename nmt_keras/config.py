@@ -45,6 +45,10 @@ class Config:
     time_budget_s: float | None = None  # stop training (and keep the best weights) after this
     seed: int = 0  # seeds the split, weight initialization and shuffling
 
+    # --- hardware ---------------------------------------------------------------------
+    strategy: str = "auto"  # tf.distribute: "auto" (TPU, else GPUs, else CPU), "tpu", "mirrored", "default"
+    precision: str = "auto"  # "auto" (mixed on GPU/TPU), "float32", or "mixed"
+
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
@@ -71,6 +75,11 @@ class Config:
                 raise ConfigError(f"{name} must be >= 1 or None, got {value}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        from nmt_keras.distribute import PRECISIONS, STRATEGIES
+
+        for name, allowed in (("strategy", STRATEGIES), ("precision", PRECISIONS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ConfigError(f"time_budget_s must be > 0 or None, got {self.time_budget_s}")
         return self

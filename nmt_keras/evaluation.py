@@ -19,7 +19,8 @@ _ATTENTION_BATCH = 64
 
 
 def bleu_and_chrf(hypotheses, references):
-    """Corpus BLEU (sacreBLEU defaults, 13a tokenization) and chrF, both 0-100.
+    """Corpus BLEU (sacreBLEU defaults, 13a tokenization) and chrF, both 0-100, with
+    sacreBLEU's signatures (the exact metric settings, for reproducibility).
 
     Args:
         hypotheses: list of str, standardized model outputs.
@@ -33,9 +34,17 @@ def bleu_and_chrf(hypotheses, references):
         raise ValueError("cannot score an empty test set")
     # The texts are already standardized and tokenized; `force` acknowledges that
     # (sacreBLEU would otherwise warn about "tokenized periods").
-    bleu = sacrebleu.corpus_bleu(hypotheses, [references], force=True)
-    chrf = sacrebleu.corpus_chrf(hypotheses, [references])
-    return {"bleu": float(bleu.score), "chrf": float(chrf.score), "bleu_signature": str(bleu)}
+    bleu = sacrebleu.metrics.BLEU(force=True)
+    chrf = sacrebleu.metrics.CHRF()
+    bleu_score = bleu.corpus_score(hypotheses, [references])
+    chrf_score = chrf.corpus_score(hypotheses, [references])
+    return {
+        "bleu": float(bleu_score.score),
+        "chrf": float(chrf_score.score),
+        "bleu_detail": str(bleu_score),
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+    }
 
 
 def alignment_error_rate(predicted, gold):

@@ -25,6 +25,7 @@ from nmt_keras.callbacks import Throughput, TimeBudget
 from nmt_keras.config import Config
 from nmt_keras.corpora import load_corpus, split_pairs
 from nmt_keras.dataset import encode_pairs, make_dataset
+from nmt_keras.distribute import choose_strategy, describe, dtype_policy, mixed_precision_policy
 from nmt_keras.evaluation import evaluate_loss, evaluate_translator, tensorflow_versions
 from nmt_keras.saving import save_translator
 from nmt_keras.text import learn_vocabulary
@@ -59,20 +60,26 @@ def prepare_data(config):
     return PreparedData(corpus, tuple(train), splits.validation, splits.test)
 
 
-def build_translator(config, train_pairs):
-    """A fresh `Translator` whose vocabularies come from the training pairs only."""
+def build_translator(config, train_pairs, strategy=None):
+    """A fresh, compiled `Translator` whose vocabularies come from the training pairs only.
+
+    Its variables are created under `strategy` (default: `config.strategy`), with the
+    dtype policy that `config.precision` asks for on that hardware.
+    """
+    strategy = strategy or choose_strategy(config.strategy)
     source_words = learn_vocabulary([p.source for p in train_pairs], config.max_vocab_size)
     target_words = learn_vocabulary([p.target for p in train_pairs], config.max_vocab_size)
-    translator = Translator(
-        source_words,
-        target_words,
-        embedding_dim=config.embedding_dim,
-        units=config.units,
-        attention_units=config.attention_units,
-        max_output_length=config.max_output_length,
-    )
-    translator.build_with_dummy_batch()
-    translator.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    with strategy.scope(), dtype_policy(mixed_precision_policy(strategy, config.precision)):
+        translator = Translator(
+            source_words,
+            target_words,
+            embedding_dim=config.embedding_dim,
+            units=config.units,
+            attention_units=config.attention_units,
+            max_output_length=config.max_output_length,
+        )
+        translator.build_with_dummy_batch()
+        translator.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     return translator
 
 
@@ -182,7 +189,8 @@ def train_and_evaluate(config, workdir, verbose=2):
     keras.utils.set_random_seed(config.seed)
 
     data = prepare_data(config)
-    translator = build_translator(config, data.train)
+    strategy = choose_strategy(config.strategy)
+    translator = build_translator(config, data.train, strategy)
     (workdir / "config.json").write_text(config.to_json())
     training = train(config, translator, data, workdir, verbose=verbose)
     save_translator(translator, workdir, config)
@@ -204,7 +212,9 @@ def train_and_evaluate(config, workdir, verbose=2):
         "parameters": int(translator.count_params()),
         "bleu": test["bleu"],
         "chrf": test["chrf"],
+        "bleu_detail": test["bleu_detail"],
         "bleu_signature": test["bleu_signature"],
+        "chrf_signature": test["chrf_signature"],
         "test_loss": test["loss"],
         "test_accuracy": test["accuracy"],
         "alignment_error_rate": test.get("alignment_error_rate"),
@@ -212,6 +222,8 @@ def train_and_evaluate(config, workdir, verbose=2):
         **{k: v for k, v in training.items() if k != "history"},
         "wall_time_s": time.perf_counter() - started,
         "machine": machine_description(),
+        "strategy": describe(strategy),
+        "dtype_policy": translator.dtype_policy.name,
         "config": dataclasses.asdict(config),
     }
     (workdir / REPORT_FILE).write_text(json.dumps(report, indent=2))

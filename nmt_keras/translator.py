@@ -78,8 +78,10 @@ class Translator(keras.Model):
         self.loss_tracker = TokenMean(name="loss")
         self.accuracy_tracker = TokenMean(name="accuracy")
         self.token_counter = keras.metrics.Sum(name="target_tokens")
+        # autograph=False: the loops are explicit tf.while_loops, nothing to convert.
         self._translate_graph = tf.function(
             self._translate,
+            autograph=False,
             input_signature=[
                 tf.TensorSpec([None], tf.string),  # (batch,) sentences
                 tf.TensorSpec([], tf.int32),  # max_length
@@ -142,9 +144,12 @@ class Translator(keras.Model):
         with tf.GradientTape() as tape:
             logits = self((source_ids, target_in), training=True)
             loss_sum, token_count = masked_cross_entropy(target_out, logits)
-            loss = loss_sum / tf.maximum(token_count, 1.0)
+            # Under tf.distribute each replica sees part of the batch and the optimizer
+            # sums the replicas' gradients, so each divides by the *global* token count.
+            loss = loss_sum / tf.maximum(global_sum(token_count), 1.0)
+            scaled_loss = self.optimizer.scale_loss(loss)  # loss scaling for float16
         variables = self.trainable_variables
-        gradients = tape.gradient(loss, variables)
+        gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
         return self._update_metrics(target_out, logits, loss_sum, token_count)
 
@@ -229,3 +234,12 @@ def source_tokens(texts):
     return tf.concat(
         [tf.fill([batch, 1], START_TOKEN), words, tf.fill([batch, 1], END_TOKEN)], axis=1
     ).to_tensor(default_value="")
+
+
+def global_sum(value):
+    """Sum of `value` over all replicas when running under a `tf.distribute` strategy
+    with several replicas; `value` itself otherwise."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
