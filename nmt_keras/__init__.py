@@ -2,14 +2,16 @@
 
 The public API:
 
-    Encoder, BahdanauAttention, Decoder   the three layers (Keras `Layer`s)
+    Encoder, BahdanauAttention, Decoder   the three layers of Bahdanau et al. (Keras `Layer`s)
+    LuongAttention, LuongDecoder          Luong et al.'s scores and decoder
     Translator                            the model (a Keras `Model`): text in, text out
     Config, train_and_evaluate            one training run, from corpus to test scores
     load_corpus, split_pairs              data; `nmt_keras.synthetic` makes the embedded corpus
     load_translator, save_translator      the model directory written by training
 
-Modules (one job each): constants, text, synthetic, corpora, encoder, attention,
-decoder, losses, translator, decoding, dataset, callbacks, config, training,
+Modules (one job each): constants, text, synthetic, corpora, recurrent, encoder,
+attention, decoder_base, decoder, luong_decoder, output_layer, schedules, losses,
+translator, decoding, beam_search, dataset, callbacks, distribute, config, training,
 evaluation, plots, saving, demo, cli.
 """
 
@@ -26,6 +28,8 @@ __version__ = "0.1.0"
 # `nmt_keras.corpora` (pure Python) does not pay for importing TensorFlow.
 _EXPORTS = {
     "BahdanauAttention": "nmt_keras.attention",
+    "LuongAttention": "nmt_keras.attention",
+    "LuongDecoder": "nmt_keras.luong_decoder",
     "Config": "nmt_keras.config",
     "CorpusError": "nmt_keras.corpora",
     "Decoder": "nmt_keras.decoder",

@@ -17,9 +17,13 @@ import os
 import pathlib
 import sys
 
-from nmt_keras.config import Config, ConfigError, demo_config
+from nmt_keras.config import Config, ConfigError, decoding_options, demo_config
 from nmt_keras.corpora import DIRECTIONS, CorpusError
+from nmt_keras.attention import ATTENTION_TYPES
 from nmt_keras.distribute import PRECISIONS, STRATEGIES
+from nmt_keras.recurrent import CELLS
+from nmt_keras.schedules import SCHEDULES
+from nmt_keras.translator import DECODERS
 
 # Exit status for bad input (data, model directory, arguments), as argparse uses.
 EXIT_BAD_INPUT = 2
@@ -55,8 +59,8 @@ def _add_data_arguments(parser, required_default=None):
 
 
 def _add_training_arguments(parser):
-    group = parser.add_argument_group("model and training")
-    group.add_argument("--units", type=int, help=f"GRU units (default {_DEFAULTS.units})")
+    group = parser.add_argument_group("model size and training")
+    group.add_argument("--units", type=int, help=f"RNN units (default {_DEFAULTS.units})")
     group.add_argument(
         "--embedding-dim", type=int, help=f"embedding size (default {_DEFAULTS.embedding_dim})"
     )
@@ -85,6 +89,67 @@ def _add_training_arguments(parser):
         help="auto: mixed precision on GPU/TPU, float32 on CPU (default auto)",
     )
 
+    model = parser.add_argument_group("architecture (defaults: Bahdanau et al. 2015)")
+    model.add_argument("--attention", choices=ATTENTION_TYPES, help="attention score (default bahdanau)")
+    model.add_argument(
+        "--decoder", choices=DECODERS,
+        help="bahdanau: attend with s_{t-1}, context into the RNN; luong: RNN first, attend with h_t",
+    )
+    model.add_argument(
+        "--input-feeding", action="store_true", default=None,
+        help="luong decoder: feed the attentional vector to the next step (slower)",
+    )
+    model.add_argument("--cell", choices=CELLS, help="recurrent cell (default gru)")
+    model.add_argument("--encoder-layers", type=int, help="stacked encoder layers (default 1)")
+    model.add_argument(
+        "--bidirectional", action=argparse.BooleanOptionalAction, default=None,
+        help="bidirectional encoder (default: yes)",
+    )
+    model.add_argument(
+        "--reverse-source", action="store_true", default=None,
+        help="feed the source words reversed (Sutskever et al. 2014)",
+    )
+    model.add_argument(
+        "--maxout", action="store_true", default=None,
+        help="maxout deep output (Bahdanau et al.) with --maxout-units (default: --units)",
+    )
+    model.add_argument("--maxout-units", type=int, help="size of the maxout layer (implies --maxout)")
+    model.add_argument(
+        "--source-prior", action="store_true", default=None,
+        help="learned logit bonus for target words that also occur in the source",
+    )
+    model.add_argument("--dropout", type=float, help="dropout rate (default 0)")
+
+    objective = parser.add_argument_group("training objective")
+    objective.add_argument("--label-smoothing", type=float, help="(default 0)")
+    objective.add_argument("--clipnorm", type=float, help="clip gradients to this norm")
+    objective.add_argument(
+        "--scheduled-sampling", choices=SCHEDULES,
+        help="feed the decoder its own samples with a probability that grows with the step",
+    )
+    objective.add_argument(
+        "--sampling-decay", type=float,
+        help="the schedule's constant k: linear slope, exponential base, inverse-sigmoid k",
+    )
+    objective.add_argument(
+        "--max-sampling-probability", type=float,
+        help=f"cap on the sampling probability (default {_DEFAULTS.max_sampling_probability})",
+    )
+    _add_decoding_arguments(parser, n_best=False)
+
+
+def _add_decoding_arguments(parser, n_best):
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--beam-width", type=int, help="beam search with K beams (default 1: greedy)")
+    group.add_argument("--length-penalty", type=float, help="GNMT length-penalty alpha (default 0)")
+    if n_best:
+        group.add_argument("--n-best", type=int, help="print the N best hypotheses with scores")
+        group.add_argument(
+            "--temperature", type=float, help="sample translations at this temperature"
+        )
+        group.add_argument("--sample-seed", type=int, default=0, help="seed of the sampling")
+        group.add_argument("--max-length", type=int, help="maximum output tokens")
+
 
 def _config_from_args(args, base):
     """`base` Config with every option the user gave on the command line applied."""
@@ -92,6 +157,8 @@ def _config_from_args(args, base):
     changes = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if getattr(args, "time_budget_min", None) is not None:
         changes["time_budget_s"] = args.time_budget_min * 60.0
+    if getattr(args, "maxout", None) and "maxout_units" not in changes:
+        changes["maxout_units"] = changes.get("units", base.units)
     return dataclasses.replace(base, **changes).validate()
 
 
@@ -125,13 +192,41 @@ def _read_sentences(args):
     return [line.rstrip("\n") for line in sys.stdin]
 
 
+def _decoding_from_args(args):
+    """`Translator.translate` options from the decoding flags."""
+    if getattr(args, "temperature", None) is not None:
+        if args.beam_width:
+            raise ConfigError("choose either --temperature (sampling) or --beam-width (beam search)")
+        return {"method": "sample", "temperature": args.temperature, "seed": args.sample_seed}
+    n_best = getattr(args, "n_best", None) or 1
+    beam_width = args.beam_width or (n_best if n_best > 1 else 1)
+    if beam_width < 1 or n_best > beam_width:
+        raise ConfigError(f"need 1 <= --n-best <= --beam-width, got {n_best} and {beam_width}")
+    if beam_width == 1:
+        return {"method": "greedy"}
+    return {
+        "method": "beam", "beam_width": beam_width, "n_best": n_best,
+        "length_penalty": args.length_penalty or 0.0,
+    }
+
+
 def run_translate(args):
-    from nmt_keras.decoding import translate_all
+    from nmt_keras.decoding import translate_batches
     from nmt_keras.saving import load_translator
 
+    options = _decoding_from_args(args)
     translator = load_translator(args.model_dir)
-    for line in translate_all(translator, _read_sentences(args), max_length=args.max_length):
-        print(line)
+    results = translate_batches(
+        translator, _read_sentences(args), max_length=args.max_length, **options
+    )
+    for result in results:
+        if options.get("n_best", 1) > 1:
+            # One block per sentence: "score<TAB>hypothesis" lines, best first, then a blank line.
+            for text, score in zip(result["n_best_text"], result["n_best_score"]):
+                print(f"{score:.4f}\t{text}")
+            print()
+        else:
+            print(result["text"])
 
 
 def run_evaluate(args):
@@ -140,18 +235,21 @@ def run_evaluate(args):
 
     translator = load_translator(args.model_dir)
     config = load_config(args.model_dir)
-    overrides = {k: v for k, v in vars(args).items() if k in {f.name for f in dataclasses.fields(Config)} and v is not None}
+    fields = {f.name for f in dataclasses.fields(Config)}
+    overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     config = dataclasses.replace(config, **overrides).validate()
     data = prepare_data(config)
     pairs = getattr(data, args.split)
     if args.limit:
         pairs = pairs[: args.limit]
-    scores = evaluate_split(translator, pairs, config.batch_size)
+    decoding = decoding_options(config)
+    scores = evaluate_split(translator, pairs, config.batch_size, decoding)
     report = {
         "model_dir": str(args.model_dir),
         "data": data.corpus.name,
         "split": args.split,
         "pairs": len(pairs),
+        "decoding": decoding,
         **{k: v for k, v in scores.items() if k not in ("hypotheses", "references")},
     }
     output = pathlib.Path(args.output or pathlib.Path(args.model_dir) / "evaluation")
@@ -164,7 +262,7 @@ def run_evaluate(args):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m nmt_keras",
-        description="Neural machine translation with Bahdanau attention (Keras 3).",
+        description="Neural machine translation with attention (Keras 3).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -182,7 +280,7 @@ def build_parser():
     translate = commands.add_parser("translate", help="translate sentences with a saved model")
     translate.add_argument("model_dir", help="a directory written by `train`")
     translate.add_argument("sentences", nargs="*", help="sentences (default: one per stdin line)")
-    translate.add_argument("--max-length", type=int, help="maximum output tokens")
+    _add_decoding_arguments(translate, n_best=True)
     translate.set_defaults(run=run_translate)
 
     evaluate = commands.add_parser("evaluate", help="score a saved model, write report.json")
@@ -193,6 +291,7 @@ def build_parser():
         help="which split of the data to score (the split uses the model's saved seed)",
     )
     evaluate.add_argument("--limit", type=int, help="score only the first N pairs")
+    _add_decoding_arguments(evaluate, n_best=False)
     evaluate.add_argument("--output", help="directory for report.json (default MODEL_DIR/evaluation)")
     evaluate.set_defaults(run=run_evaluate)
     return parser

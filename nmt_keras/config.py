@@ -36,6 +36,29 @@ class Config:
     attention_units: int | None = None  # hidden size of the attention scorer; None: `units`
     max_output_length: int = 50  # greedy decoding stops after this many tokens
 
+    # --- architecture (defaults: Bahdanau et al. 2015) -----------------------------------
+    attention: str = "bahdanau"  # score: "bahdanau" (additive), "luong-dot", "luong-general", "luong-concat"
+    decoder: str = "bahdanau"  # "bahdanau" (attend with s_{t-1}) or "luong" (RNN first, attend with h_t)
+    input_feeding: bool = False  # luong decoder: feed the attentional vector to the next step
+    cell: str = "gru"  # recurrent cell, encoder and decoder: "gru" or "lstm"
+    encoder_layers: int = 1  # stacked encoder RNN layers
+    bidirectional: bool = True  # read the source in both directions
+    reverse_source: bool = False  # feed the source words reversed (Sutskever et al. 2014)
+    maxout_units: int | None = None  # maxout deep output of this size (Bahdanau et al.); None: plain
+    source_prior: bool = False  # learned logit bonus for target words present in the source
+    dropout: float = 0.0  # on embeddings, between encoder layers, before the output layer
+
+    # --- training objective -------------------------------------------------------------
+    label_smoothing: float = 0.0  # share of the target probability spread over the vocabulary
+    clipnorm: float | None = None  # clip each gradient to this norm; None: no clipping
+    scheduled_sampling: str = "none"  # "none", "linear", "exponential", "inverse-sigmoid"
+    sampling_decay: float | None = None  # the schedule's constant k; None: its default
+    max_sampling_probability: float = 0.25  # cap on feeding the model's own sample
+
+    # --- decoding for the final evaluation --------------------------------------------
+    beam_width: int = 1  # 1: greedy search; K > 1: beam search with K beams
+    length_penalty: float = 0.0  # GNMT length-penalty exponent alpha for beam search
+
     # --- optimization -----------------------------------------------------------------
     epochs: int = 20  # upper bound; early stopping and the time budget may stop sooner
     batch_size: int = 64  # sentence pairs per step
@@ -64,22 +87,51 @@ class Config:
         """Returns self, or raises ConfigError naming the first setting that cannot work."""
         positive = (
             "validation_size", "test_size", "embedding_dim", "units", "max_output_length",
-            "epochs", "batch_size", "patience",
+            "epochs", "batch_size", "patience", "encoder_layers", "beam_width",
         )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_train_pairs", "attention_units", "steps_per_epoch"):
+        for name in ("max_train_pairs", "attention_units", "steps_per_epoch", "maxout_units"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1 or None, got {value}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        from nmt_keras.attention import ATTENTION_TYPES
         from nmt_keras.distribute import PRECISIONS, STRATEGIES
+        from nmt_keras.recurrent import CELLS
+        from nmt_keras.schedules import SCHEDULES, check_schedule
+        from nmt_keras.translator import DECODERS
 
-        for name, allowed in (("strategy", STRATEGIES), ("precision", PRECISIONS)):
+        choices = (
+            ("strategy", STRATEGIES), ("precision", PRECISIONS), ("attention", ATTENTION_TYPES),
+            ("decoder", DECODERS), ("cell", CELLS), ("scheduled_sampling", SCHEDULES),
+        )
+        for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.input_feeding and self.decoder != "luong":
+            raise ConfigError("input_feeding applies to decoder 'luong' only")
+        if self.attention == "luong-dot" and self.bidirectional:
+            raise ConfigError(
+                f"attention 'luong-dot' needs the decoder state ({self.units}) and the encoder "
+                f"annotations ({2 * self.units}: bidirectional) to have the same size; use "
+                f"--no-bidirectional, or --attention luong-general"
+            )
+        for name in ("dropout", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.max_sampling_probability <= 1.0:
+            raise ConfigError(
+                f"max_sampling_probability must be in [0, 1], got {self.max_sampling_probability}"
+            )
+        if self.clipnorm is not None and self.clipnorm <= 0:
+            raise ConfigError(f"clipnorm must be > 0 or None, got {self.clipnorm}")
+        try:
+            check_schedule(self.scheduled_sampling, self.sampling_decay)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ConfigError(f"time_budget_s must be > 0 or None, got {self.time_budget_s}")
         return self
@@ -106,3 +158,24 @@ def demo_config():
         patience=2,
         time_budget_s=DEMO_TRAINING_BUDGET_S,
     )
+
+
+# Config fields that are `Translator` constructor arguments of the same name.
+TRANSLATOR_FIELDS = (
+    "embedding_dim", "units", "attention_units", "max_output_length", "attention", "decoder",
+    "input_feeding", "cell", "encoder_layers", "bidirectional", "reverse_source",
+    "maxout_units", "source_prior", "dropout", "label_smoothing", "scheduled_sampling",
+    "sampling_decay", "max_sampling_probability",
+)
+
+
+def translator_options(config):
+    """The `Translator` keyword arguments a config asks for."""
+    return {name: getattr(config, name) for name in TRANSLATOR_FIELDS}
+
+
+def decoding_options(config):
+    """`Translator.translate` keyword arguments for the config's evaluation decoding."""
+    if config.beam_width == 1:
+        return {"method": "greedy"}
+    return {"method": "beam", "beam_width": config.beam_width, "length_penalty": config.length_penalty}

@@ -53,6 +53,7 @@ import random
 import re
 import shutil
 import tempfile
+import unicodedata
 import urllib.parse
 import zipfile
 
@@ -84,6 +85,8 @@ UTF8_BOM = b"\xef\xbb\xbf"
 EXCERPT_CHARS = 60
 BAD_BYTES_CONTEXT = 20  # bytes shown on each side of an undecodable byte
 HASH_CHUNK_BYTES = 1 << 20
+# Runs of characters that are neither word characters nor apostrophes (see `source_key`).
+_NON_WORD = re.compile(r"[^\w']+")
 
 
 class CorpusError(ValueError):
@@ -585,12 +588,23 @@ def _check_size(name, size):
         raise ValueError(f"{name} must be a non-negative int, got {size!r}.")
 
 
+def source_key(text):
+    """A sentence as the model will see it, approximately: lower-cased, accents and
+    punctuation removed, words separated by single spaces ("¿Qué?" and "Que" match).
+    Pure Python, so splitting needs no TensorFlow."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join(_NON_WORD.sub(" ", letters).split())
+
+
 def split_pairs(pairs, seed, validation_size, test_size):
     """Splits pairs into train/validation/test, keeping equal sources together.
 
-    Pairs with the same source text form a group, and each group goes wholly to one
-    split, so no test or validation source sentence is seen in training (real corpora
-    repeat a source with several translations). The groups, in order of first
+    Pairs whose sources are the same sentence for the model (`source_key`: equal up to
+    case, accents, punctuation and spacing, which standardization removes) form a
+    group, and each group goes wholly to one split, so no test or validation source
+    sentence is seen in training (real corpora repeat a source with several
+    translations, or with different capitals). The groups, in order of first
     appearance, are shuffled with ``random.Random(seed)``; then test takes groups until
     it holds at least `test_size` pairs, validation likewise, and train the rest. Within
     a split, pairs are in shuffled group order, and in input order inside a group.
@@ -615,7 +629,7 @@ def split_pairs(pairs, seed, validation_size, test_size):
     pairs = tuple(pairs)
     groups = collections.defaultdict(list)  # insertion-ordered: first appearance
     for pair in pairs:
-        groups[pair.source].append(pair)
+        groups[source_key(pair.source)].append(pair)
     order = list(groups.values())
     random.Random(seed).shuffle(order)
 

@@ -1,7 +1,9 @@
 """Decoding: turning a trained translator's step function into output sentences.
 
-`greedy_decode` runs inside a `tf.function` as one symbolic `tf.while_loop` that stops
-as soon as every sentence in the batch has produced `[END]` (or `max_length` tokens).
+`greedy_decode` (arg-max) and `sample_decode` (temperature sampling) run inside a
+`tf.function` as one symbolic `tf.while_loop` that stops as soon as every sentence in
+the batch has produced `[END]` (or `max_length` tokens). Beam search is in
+`nmt_keras.beam_search`.
 """
 
 import collections
@@ -12,9 +14,13 @@ import tensorflow as tf
 from nmt_keras.constants import END_ID, NEG_INF, PAD_ID, START_ID
 
 # Token ids greedy search may never emit: padding and [START] are never targets.
-_NEVER_EMITTED = (PAD_ID, START_ID)
+NEVER_EMITTED = (PAD_ID, START_ID)
 
-GreedyResult = collections.namedtuple("GreedyResult", ["token_ids", "attention"])
+# token_ids int64 (batch, target_len); attention float32 (batch, target_len, source_len);
+# score float32 (batch,): the total log-probability of the output.
+DecodeResult = collections.namedtuple("DecodeResult", ["token_ids", "attention", "score"])
+# Older name, kept for readers of the first notebooks.
+GreedyResult = DecodeResult
 
 
 def as_string_batch(texts):
@@ -53,44 +59,46 @@ def suppress_tokens(logits, token_ids):
     return logits + banned * tf.cast(NEG_INF, logits.dtype)  # (batch, vocab_size)
 
 
-def greedy_decode(translator, source_ids, max_length):
-    """Greedy search: at each step emit the arg-max token and feed it back.
+def _decode_loop(translator, source_ids, max_length, choose):
+    """The shared step-by-step search: `choose(log_probs, step)` picks each next token.
 
     Args:
         translator: a `Translator`.
         source_ids: int `(batch, source_len)` with `[START]`/`[END]`, `PAD_ID`-padded.
         max_length: int scalar tensor, the maximum number of output tokens.
+        choose: function(log_probs `(batch, vocab)`, step) -> int64 `(batch,)`.
 
     Returns:
-        `GreedyResult(token_ids, attention)`: token_ids int64 `(batch, target_len)`
-        ending with `END_ID` then `PAD_ID` padding (no `END_ID` if cut at
-        `max_length`); attention float32 `(batch, target_len, source_len)`, zero after
-        a sentence has finished. Sources with no words produce no tokens.
+        `DecodeResult`. token_ids end with `END_ID` then `PAD_ID` padding (no `END_ID`
+        if cut at `max_length`); attention is zero after a sentence has finished;
+        sources with no words produce no tokens.
     """
     decoder = translator.decoder
-    encoder_states, final_state, source_mask = translator.encode(source_ids, training=False)
-    keys = decoder.attention.project_values(encoder_states)  # (batch, source_len, A)
+    memory, final_state = translator.encode(source_ids, training=False)
     batch = tf.shape(source_ids)[0]
     source_len = tf.shape(source_ids)[1]
     # [START] and [END] alone: nothing to translate.
-    words_per_source = tf.reduce_sum(tf.cast(source_mask, tf.int32), axis=1) - 2
+    words_per_source = tf.reduce_sum(tf.cast(source_ids != PAD_ID, tf.int32), axis=1) - 2
     done = words_per_source <= 0  # (batch,)
 
-    def keep_going(step, tokens, state, done, token_array, attention_array):
+    def keep_going(step, tokens, carry, done, score, token_array, attention_array):
         return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(done)))
 
-    def one_step(step, tokens, state, done, token_array, attention_array):
-        logits, state, weights = decoder.step(tokens, state, encoder_states, keys, source_mask)
-        logits = suppress_tokens(logits, _NEVER_EMITTED)
-        next_tokens = tf.argmax(logits, axis=-1, output_type=tf.int64)  # (batch,)
+    def one_step(step, tokens, carry, done, score, token_array, attention_array):
+        logits, carry, weights = decoder.step(tokens, carry, memory)
+        log_probs = tf.nn.log_softmax(suppress_tokens(tf.cast(logits, tf.float32), NEVER_EMITTED))
+        next_tokens = choose(log_probs, step)  # (batch,)
         next_tokens = tf.where(done, tf.cast(PAD_ID, tf.int64), next_tokens)
+        chosen = tf.gather(log_probs, next_tokens, axis=1, batch_dims=1)  # (batch,)
+        score = score + tf.where(done, 0.0, chosen)
         weights = tf.where(done[:, None], tf.zeros_like(weights), weights)
         done = tf.logical_or(done, next_tokens == END_ID)
         return (
             step + 1,
             next_tokens,
-            state,
+            carry,
             done,
+            score,
             token_array.write(step, next_tokens),
             attention_array.write(step, weights),
         )
@@ -98,17 +106,50 @@ def greedy_decode(translator, source_ids, max_length):
     loop_vars = (
         tf.constant(0),
         tf.fill([batch], tf.cast(START_ID, tf.int64)),
-        decoder.initial_state(final_state),
+        decoder.initial_state(final_state, memory),
         done,
+        tf.zeros([batch], tf.float32),
         tf.TensorArray(tf.int64, size=0, dynamic_size=True, element_shape=[None]),
         tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[None, None]),
     )
-    _, _, _, _, token_array, attention_array = tf.while_loop(keep_going, one_step, loop_vars)
+    _, _, _, _, score, token_array, attention_array = tf.while_loop(keep_going, one_step, loop_vars)
     token_ids = tf.reshape(tf.transpose(token_array.stack()), [batch, -1])  # (batch, target_len)
     attention = tf.reshape(
         tf.transpose(attention_array.stack(), [1, 0, 2]), [batch, -1, source_len]
     )  # (batch, target_len, source_len)
-    return GreedyResult(token_ids, attention)
+    return DecodeResult(token_ids, attention, score)
+
+
+def greedy_decode(translator, source_ids, max_length):
+    """Greedy search: at each step emit the arg-max token and feed it back.
+
+    See `_decode_loop` for the arguments and the result.
+    """
+    return _decode_loop(
+        translator, source_ids, max_length,
+        lambda log_probs, step: tf.argmax(log_probs, axis=-1, output_type=tf.int64),
+    )
+
+
+def sample_decode(translator, source_ids, max_length, temperature, seed):
+    """Sampling: at each step draw the next token from softmax(logits / temperature).
+
+    Temperatures below 1 sharpen the distribution (towards greedy search), above 1
+    flatten it. Draws are stateless: the same `seed` gives the same translations.
+
+    Args:
+        temperature: float scalar > 0.
+        seed: int scalar.
+    """
+
+    def draw(log_probs, step):
+        seeds = tf.stack([tf.cast(seed, tf.int32), step])
+        return tf.reshape(
+            tf.random.stateless_categorical(log_probs / temperature, 1, seeds, dtype=tf.int64),
+            [-1],
+        )
+
+    return _decode_loop(translator, source_ids, max_length, draw)
 
 
 def ids_to_tokens(vocabulary, token_ids):
@@ -127,7 +168,7 @@ def join_tokens(tokens):
 
 
 def describe(target_vocabulary, source_tokens, result):
-    """Turns a decoding result into the dict returned by `Translator.translate`."""
+    """Turns a `DecodeResult` into the dict returned by `Translator.translate`."""
     tokens = ids_to_tokens(target_vocabulary, result.token_ids)
     return {
         "text": join_tokens(tokens),
@@ -135,21 +176,42 @@ def describe(target_vocabulary, source_tokens, result):
         "token_ids": result.token_ids,
         "attention": result.attention,
         "source_tokens": source_tokens,
+        "score": result.score,
     }
 
 
-def translate_all(translator, texts, batch_size=64, max_length=None):
-    """Translates any number of sentences in batches; returns a list of str in order.
+def to_numpy(outputs):
+    """Tensor outputs of `describe` -> NumPy, with strings decoded to str objects."""
+    result = {key: value.numpy() for key, value in outputs.items()}
+    for key, value in result.items():
+        if value.dtype == object:
+            result[key] = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(value)
+    return result
+
+
+def translate_batches(translator, texts, batch_size=64, **options):
+    """Translates any number of sentences in batches; returns one result dict per
+    sentence, in input order (each value of `Translator.translate`'s dict, for that
+    sentence, with batch padding still in place).
 
     Sentences are sorted by length before batching so each batch wastes little work
-    on padding and the decoding loop stops early; the output keeps the input order.
+    on padding and the decoding loop stops early.
+
+    Args:
+        options: `Translator.translate` keyword arguments (max_length, method,
+            beam_width, length_penalty, n_best, temperature, seed).
     """
     texts = as_string_batch(texts)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i].split()))
     outputs = [None] * len(texts)
     for start in range(0, len(order), batch_size):
         indices = order[start : start + batch_size]
-        translated = translator.translate([texts[i] for i in indices], max_length=max_length)
-        for index, text in zip(indices, translated["text"]):
-            outputs[index] = text
+        translated = translator.translate([texts[i] for i in indices], **options)
+        for row, index in enumerate(indices):
+            outputs[index] = {key: value[row] for key, value in translated.items()}
     return outputs
+
+
+def translate_all(translator, texts, batch_size=64, **options):
+    """Like `translate_batches`, but returns just the translations, a list of str."""
+    return [result["text"] for result in translate_batches(translator, texts, batch_size, **options)]

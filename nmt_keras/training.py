@@ -22,7 +22,7 @@ import keras
 
 from nmt_keras import plots
 from nmt_keras.callbacks import Throughput, TimeBudget
-from nmt_keras.config import Config
+from nmt_keras.config import Config, decoding_options, translator_options
 from nmt_keras.corpora import load_corpus, split_pairs
 from nmt_keras.dataset import encode_pairs, make_dataset
 from nmt_keras.distribute import choose_strategy, describe, dtype_policy, mixed_precision_policy
@@ -70,16 +70,11 @@ def build_translator(config, train_pairs, strategy=None):
     source_words = learn_vocabulary([p.source for p in train_pairs], config.max_vocab_size)
     target_words = learn_vocabulary([p.target for p in train_pairs], config.max_vocab_size)
     with strategy.scope(), dtype_policy(mixed_precision_policy(strategy, config.precision)):
-        translator = Translator(
-            source_words,
-            target_words,
-            embedding_dim=config.embedding_dim,
-            units=config.units,
-            attention_units=config.attention_units,
-            max_output_length=config.max_output_length,
-        )
+        translator = Translator(source_words, target_words, **translator_options(config))
         translator.build_with_dummy_batch()
-        translator.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        translator.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm)
+        )
     return translator
 
 
@@ -152,9 +147,14 @@ def write_translations(path, pairs, report):
             handle.write(f"{pair.source}\t{reference}\t{hypothesis}\n")
 
 
-def evaluate_split(translator, pairs, batch_size):
-    """Scores of `translator` on `pairs`: BLEU, chrF, AER, masked loss and accuracy."""
-    report = evaluate_translator(translator, pairs, batch_size=batch_size)
+def evaluate_split(translator, pairs, batch_size, decoding=None):
+    """Scores of `translator` on `pairs`: BLEU, chrF, AER, masked loss and accuracy.
+
+    Args:
+        decoding: dict of `Translator.translate` options (method, beam_width, ...);
+            None: greedy search.
+    """
+    report = evaluate_translator(translator, pairs, batch_size=batch_size, decoding=decoding)
     losses = evaluate_loss(translator, make_dataset(encode_pairs(translator, pairs), batch_size))
     report.update(loss=losses["loss"], accuracy=losses["accuracy"])
     return report
@@ -184,18 +184,39 @@ def train_and_evaluate(config, workdir, verbose=2):
     """
     started = time.perf_counter()
     config = config.validate()
+    data = prepare_data(config)
+    translator, report = run_experiment(config, data, workdir, verbose=verbose, started=started)
+    return translator, data, report
+
+
+def run_experiment(config, data, workdir, verbose=2, started=None):
+    """Trains a fresh model on already prepared `data` and evaluates it on `data.test`.
+
+    Several experiments on the same split (an ablation) call this once each after one
+    `prepare_data`.
+
+    Args:
+        config: `Config`; its data settings are not used here.
+        data: `PreparedData` from `prepare_data`.
+        workdir: directory for the model, logs and report (created if needed).
+        verbose: Keras `fit` verbosity.
+        started: `time.perf_counter()` at the start of the whole run, for `wall_time_s`.
+
+    Returns:
+        `(translator, report)`; the report is also written to `workdir/report.json`.
+    """
+    started = time.perf_counter() if started is None else started
+    config = config.validate()
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
-
-    data = prepare_data(config)
     strategy = choose_strategy(config.strategy)
     translator = build_translator(config, data.train, strategy)
     (workdir / "config.json").write_text(config.to_json())
     training = train(config, translator, data, workdir, verbose=verbose)
     save_translator(translator, workdir, config)
 
-    test = evaluate_split(translator, data.test, config.batch_size)
+    test = evaluate_split(translator, data.test, config.batch_size, decoding_options(config))
     write_translations(workdir / TRANSLATIONS_FILE, data.test, test)
     (workdir / HISTORY_FILE).write_text(json.dumps(training["history"], indent=2))
     plots.save(plots.plot_history(training["history"], title=f"{data.corpus.name}"), workdir / "history.png")
@@ -219,6 +240,7 @@ def train_and_evaluate(config, workdir, verbose=2):
         "test_accuracy": test["accuracy"],
         "alignment_error_rate": test.get("alignment_error_rate"),
         "translation_sentences_per_second": test["sentences_per_second"],
+        "decoding": decoding_options(config),
         **{k: v for k, v in training.items() if k != "history"},
         "wall_time_s": time.perf_counter() - started,
         "machine": machine_description(),
@@ -227,4 +249,4 @@ def train_and_evaluate(config, workdir, verbose=2):
         "config": dataclasses.asdict(config),
     }
     (workdir / REPORT_FILE).write_text(json.dumps(report, indent=2))
-    return translator, data, report
+    return translator, report

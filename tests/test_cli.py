@@ -111,3 +111,59 @@ def test_bad_settings_are_a_clear_error(tiny_tsv, tmp_path, capsys):
     code = main(["train", "--data", str(tiny_tsv), "--output", str(tmp_path), "--units", "0"])
     assert code == EXIT_BAD_INPUT
     assert "units must be >= 1, got 0" in capsys.readouterr().err
+
+
+TOOLKIT_OPTIONS = [
+    "--attention", "luong-general", "--decoder", "luong", "--input-feeding", "--cell", "lstm",
+    "--encoder-layers", "2", "--reverse-source", "--maxout", "--source-prior", "--dropout", "0.1",
+    "--label-smoothing", "0.1", "--clipnorm", "1.0", "--scheduled-sampling", "linear",
+    "--sampling-decay", "0.01", "--beam-width", "2", "--length-penalty", "0.6",
+]
+
+
+@pytest.fixture(scope="module")
+def toolkit_model_dir(tiny_tsv, tmp_path_factory):
+    output = tmp_path_factory.mktemp("toolkit")
+    code = main(["train", "--data", str(tiny_tsv), "--output", str(output), *TINY_SIZES, *TOOLKIT_OPTIONS])
+    assert code == 0
+    return output
+
+
+def test_train_records_every_model_option(toolkit_model_dir):
+    settings = json.loads((toolkit_model_dir / "translator.json").read_text())
+    assert settings["attention"] == "luong-general" and settings["decoder"] == "luong"
+    assert settings["input_feeding"] and settings["cell"] == "lstm"
+    assert settings["encoder_layers"] == 2 and settings["reverse_source"]
+    assert settings["maxout_units"] == 8  # --maxout takes --units
+    assert settings["source_prior"] and settings["scheduled_sampling"] == "linear"
+    report = json.loads((toolkit_model_dir / "report.json").read_text())
+    assert report["decoding"] == {"method": "beam", "beam_width": 2, "length_penalty": 0.6}
+    assert "sampling_probability" in json.loads((toolkit_model_dir / "history.json").read_text())
+
+
+def test_translate_with_beam_n_best_and_sampling(toolkit_model_dir, capsys):
+    assert main(["translate", str(toolkit_model_dir), "el gato 1", "--beam-width", "3", "--n-best", "2"]) == 0
+    block = capsys.readouterr().out.splitlines()
+    assert len(block) == 3 and block[2] == ""  # two "score<TAB>text" lines, then a blank line
+    scores = [float(line.split("\t")[0]) for line in block[:2]]
+    assert scores[0] >= scores[1]
+    assert main(["translate", str(toolkit_model_dir), "el gato 1", "--temperature", "0.7"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    code = main(["translate", str(toolkit_model_dir), "x", "--temperature", "0.7", "--beam-width", "2"])
+    assert code == EXIT_BAD_INPUT
+
+
+def test_evaluate_with_beam_search(toolkit_model_dir, tmp_path):
+    assert main(["evaluate", str(toolkit_model_dir), "--beam-width", "3", "--output", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["decoding"]["method"] == "beam" and report["decoding"]["beam_width"] == 3
+
+
+def test_impossible_option_combinations_are_clear_errors(tiny_tsv, tmp_path, capsys):
+    args = ["train", "--data", str(tiny_tsv), "--output", str(tmp_path)]
+    assert main([*args, "--attention", "luong-dot"]) == EXIT_BAD_INPUT
+    assert "--no-bidirectional" in capsys.readouterr().err
+    assert main([*args, "--input-feeding"]) == EXIT_BAD_INPUT
+    assert "input_feeding applies to decoder 'luong' only" in capsys.readouterr().err
+    assert main([*args, "--scheduled-sampling", "exponential", "--sampling-decay", "2"]) == EXIT_BAD_INPUT
+    assert "needs a decay in (0, 1)" in capsys.readouterr().err

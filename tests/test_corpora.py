@@ -530,3 +530,17 @@ def test_synthetic_tsv_reads_like_generated_corpus(tmp_path, small_synthetic, di
     path.write_text(synthetic.format_tsv(small_synthetic), encoding="utf-8")
     from_file = corpora.read_tsv(path, direction, alignment_column=True)
     assert from_file.pairs == corpora.load_corpus("synthetic", direction).pairs
+
+
+def test_sources_differing_only_in_case_accents_or_punctuation_share_a_split():
+    from nmt_keras.corpora import source_key
+
+    assert source_key("¿Qué  HACES?") == source_key("que haces") == "que haces"
+    pairs = [SentencePair(f"Frase número {i}.", f"t{i}") for i in range(40)]
+    pairs += [SentencePair("FRASE NUMERO 7", "other"), SentencePair("frase número 7!", "again")]
+    splits = corpora.split_pairs(pairs, seed=1, validation_size=5, test_size=5)
+    homes = [
+        name for name in ("train", "validation", "test")
+        for pair in getattr(splits, name) if source_key(pair.source) == "frase numero 7"
+    ]
+    assert len(homes) == 3 and len(set(homes)) == 1

@@ -5,8 +5,9 @@ import pytest
 import tensorflow as tf
 from conftest import assert_layer_round_trip
 
-from nmt_keras import BahdanauAttention, Decoder, Encoder
+from nmt_keras import BahdanauAttention, Decoder, Encoder, LuongAttention, LuongDecoder
 from nmt_keras.constants import PAD_ID
+from nmt_keras.output_layer import OutputLayer
 
 BATCH, SOURCE_LEN, TARGET_LEN = 3, 6, 5
 SOURCE_VOCAB, TARGET_VOCAB, EMBEDDING, UNITS = 30, 25, 8, 16
@@ -19,12 +20,12 @@ TARGET_IN = np.array([[2, 4, 5, 6, 7], [2, 8, 9, 0, 0], [2, 10, 0, 0, 0]], dtype
 
 
 def encode(encoder, source_ids=SOURCE_IDS):
-    states, forward, backward = encoder(source_ids)
-    return states, tf.concat([forward, backward], axis=-1), source_ids != PAD_ID
+    states, final_states = encoder(source_ids)
+    return states, tf.concat(final_states, axis=-1), source_ids != PAD_ID
 
 
 def test_encoder_shapes(seeded):
-    states, forward, backward = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)(SOURCE_IDS)
+    states, (forward, backward) = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)(SOURCE_IDS)
     assert states.shape == (BATCH, SOURCE_LEN, 2 * UNITS)
     assert forward.shape == (BATCH, UNITS)
     assert backward.shape == (BATCH, UNITS)
@@ -34,11 +35,11 @@ def test_encoder_padding_changes_nothing_at_real_positions(seeded):
     encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)
     short = np.array([[2, 9, 10, 3]])
     padded = np.array([[2, 9, 10, 3, 0, 0, 0]])
-    short_out = encoder(short)
-    padded_out = encoder(padded)
-    np.testing.assert_allclose(padded_out[0][:, :4].numpy(), short_out[0].numpy(), atol=1e-6)
-    np.testing.assert_allclose(padded_out[1].numpy(), short_out[1].numpy(), atol=1e-6)
-    np.testing.assert_allclose(padded_out[2].numpy(), short_out[2].numpy(), atol=1e-6)
+    short_states, short_finals = encoder(short)
+    padded_states, padded_finals = encoder(padded)
+    np.testing.assert_allclose(padded_states[:, :4].numpy(), short_states.numpy(), atol=1e-6)
+    for padded_final, short_final in zip(padded_finals, short_finals, strict=True):
+        np.testing.assert_allclose(padded_final.numpy(), short_final.numpy(), atol=1e-6)
 
 
 def test_encoder_rejects_bad_sizes():
@@ -130,17 +131,106 @@ def test_decoder_is_causal_and_ignores_target_padding(seeded):
     assert not np.allclose(changed_logits[:, 4].numpy(), logits[:, 4].numpy())
 
 
-def test_decoder_step_reproduces_teacher_forced_call(seeded):
-    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)
-    decoder = Decoder(TARGET_VOCAB, EMBEDDING, UNITS)
+DECODER_VARIANTS = {
+    "bahdanau": lambda: Decoder(TARGET_VOCAB, EMBEDDING, UNITS),
+    "bahdanau-lstm-general-maxout": lambda: Decoder(
+        TARGET_VOCAB, EMBEDDING, UNITS, attention="luong-general", cell="lstm", maxout_units=6
+    ),
+    "luong-general": lambda: LuongDecoder(TARGET_VOCAB, EMBEDDING, UNITS),
+    "luong-concat-lstm": lambda: LuongDecoder(
+        TARGET_VOCAB, EMBEDDING, UNITS, attention="luong-concat", cell="lstm"
+    ),
+    "luong-input-feeding": lambda: LuongDecoder(
+        TARGET_VOCAB, EMBEDDING, UNITS, attention="bahdanau", input_feeding=True
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(DECODER_VARIANTS))
+def test_decoder_step_reproduces_teacher_forced_call(seeded, variant):
+    """Inference steps and teacher-forced training compute the same thing; for the Luong
+    decoder without input feeding this compares the whole-sequence fast path with the
+    step-by-step cell."""
+    cell = "lstm" if "lstm" in variant else "gru"
+    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell=cell)
+    decoder = DECODER_VARIANTS[variant]()
     states, final, mask = encode(encoder)
     logits, weights = decoder(TARGET_IN, states, final, source_mask=mask)
-    keys = decoder.attention.project_values(states)
-    state = decoder.initial_state(final)
+    memory = decoder.memory(states, mask)
+    carry = decoder.initial_state(final, memory)
     for t in range(TARGET_LEN):
-        step_logits, state, step_weights = decoder.step(TARGET_IN[:, t], state, states, keys, mask)
+        step_logits, carry, step_weights = decoder.step(TARGET_IN[:, t], carry, memory)
         np.testing.assert_allclose(step_logits.numpy(), logits[:, t].numpy(), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(step_weights.numpy(), weights[:, t].numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("cell, bidirectional, layers", [("lstm", True, 1), ("gru", False, 2), ("lstm", False, 3)])
+def test_encoder_variants_shapes(seeded, cell, bidirectional, layers):
+    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell=cell, num_layers=layers, bidirectional=bidirectional)
+    states, finals = encoder(SOURCE_IDS)
+    directions = 2 if bidirectional else 1
+    per_state = UNITS * (2 if cell == "lstm" else 1)  # LSTM finals are [h; c]
+    assert states.shape == (BATCH, SOURCE_LEN, directions * UNITS) == (BATCH, SOURCE_LEN, encoder.output_dim)
+    assert len(finals) == directions
+    assert all(f.shape == (BATCH, per_state) for f in finals)
+    assert sum(f.shape[-1] for f in finals) == encoder.final_state_dim
+
+
+@pytest.mark.parametrize("score", ["dot", "general", "concat"])
+def test_luong_attention_matches_the_formula(seeded, score):
+    attention = LuongAttention(score, units=7)
+    values = np.random.rand(BATCH, SOURCE_LEN, 4).astype("float32")
+    query = np.random.rand(BATCH, TARGET_LEN, 4).astype("float32")
+    mask = SOURCE_IDS != PAD_ID
+    context, weights = attention(query, values, source_mask=mask)
+    if score == "dot":
+        scores = np.einsum("btd,bjd->btj", query, values)
+    elif score == "general":
+        w_a = attention.value_projection.kernel.numpy()  # (value_dim, query_dim)
+        scores = np.einsum("btd,bjd->btj", query, values @ w_a)
+    else:
+        w_q = attention.query_projection.kernel.numpy()
+        w_k = attention.value_projection.kernel.numpy()
+        v = attention.score_vector.kernel.numpy()[:, 0]
+        scores = np.tanh((query @ w_q)[:, :, None, :] + (values @ w_k)[:, None, :, :]) @ v
+    scores = np.where(mask[:, None, :], scores, -np.inf)
+    expected = np.exp(scores - scores.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    np.testing.assert_allclose(weights.numpy(), expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        context.numpy(), np.einsum("btj,bjd->btd", expected, values), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_luong_dot_refuses_mismatched_sizes():
+    with pytest.raises(ValueError, match="same size, got query 8 and annotations 16"):
+        LuongAttention("dot")(np.zeros((1, 8), "float32"), np.zeros((1, 3, 16), "float32"))
+
+
+@pytest.mark.parametrize("leading", [(BATCH,), (BATCH, TARGET_LEN)])
+def test_maxout_output_shapes_and_pairs(seeded, leading):
+    head = OutputLayer(TARGET_VOCAB, maxout_units=6)
+    features = tf.random.normal(leading + (20,))
+    logits = head(features)
+    assert logits.shape == leading + (TARGET_VOCAB,)
+    assert head.maxout_input.kernel.shape == (20, 12)
+    assert head.projection.kernel.shape == (6, TARGET_VOCAB)
+    pieces = head.maxout_input(features).numpy().reshape(leading + (6, 2))
+    expected = pieces.max(-1) @ head.projection.kernel.numpy() + head.projection.bias.numpy()
+    np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_source_prior_adds_the_learned_weight_to_source_words(seeded):
+    head = OutputLayer(TARGET_VOCAB, source_prior=True)
+    features = tf.random.normal((2, 3, 10))
+    prior = np.zeros((2, TARGET_VOCAB), "float32")
+    prior[0, 7] = 1.0
+    plain = head(features)
+    boosted = head(features, prior)
+    difference = (boosted - plain).numpy()
+    np.testing.assert_allclose(difference[0, :, 7], head.prior_weight.numpy(), rtol=1e-6)
+    difference[0, :, 7] = 0.0
+    assert np.all(difference == 0.0)
 
 
 def test_decoder_uses_the_previous_state_as_query(seeded):
@@ -210,8 +300,27 @@ def test_vocabulary_projection_runs_once_outside_the_loop(seeded):
                 source_mask=SOURCE_IDS != PAD_ID,
             ),
         ),
+        (
+            lambda: LuongDecoder(TARGET_VOCAB, EMBEDDING, UNITS, cell="lstm", input_feeding=True, maxout_units=4, source_prior=True),
+            lambda layer: layer(
+                TARGET_IN,
+                tf.reshape(tf.range(BATCH * SOURCE_LEN * 4, dtype=tf.float32) / 100, (BATCH, SOURCE_LEN, 4)),
+                tf.ones((BATCH, 6)) * 0.2,
+                source_mask=SOURCE_IDS != PAD_ID,
+                source_prior=tf.one_hot([1, 2, 3], TARGET_VOCAB),
+            ),
+        ),
+        (
+            lambda: LuongAttention("concat", units=5),
+            lambda layer: layer(tf.ones((BATCH, TARGET_LEN, 4)) * 0.3, tf.ones((BATCH, SOURCE_LEN, 4)) * 0.1),
+        ),
+        (
+            lambda: Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell="lstm", num_layers=2, bidirectional=False),
+            lambda layer: layer(SOURCE_IDS),
+        ),
+        (lambda: OutputLayer(TARGET_VOCAB, maxout_units=3), lambda layer: layer(tf.ones((2, 5)))),
     ],
-    ids=["Encoder", "BahdanauAttention", "Decoder"],
+    ids=["Encoder", "BahdanauAttention", "Decoder", "LuongDecoder", "LuongAttention", "EncoderLSTM", "OutputLayer"],
 )
 def test_get_config_round_trip(seeded, make_layer, call):
     layer = make_layer()
