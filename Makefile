@@ -1,4 +1,5 @@
-# Every target sets up its own environment: a .venv with requirements.txt installed.
+# Every target sets up its own environment: a .venv with requirements.txt installed and
+# nmt_keras itself installed in editable mode (so notebooks' kernels can import it).
 # PYTHON picks the interpreter used to create .venv (Python 3.10-3.12).
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,10 +8,11 @@ STAMP := $(VENV)/.requirements-installed
 
 .PHONY: demo test clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
 	$(VENV_PYTHON) -m pip install --quiet --upgrade pip
 	$(VENV_PYTHON) -m pip install --quiet -r requirements.txt
+	$(VENV_PYTHON) -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
 ## demo: generate the embedded corpus, train, evaluate, write outputs/demo/
