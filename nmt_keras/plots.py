@@ -1,6 +1,7 @@
 """Figures: attention heatmaps and training curves (matplotlib, saved as PNG or shown)."""
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 
 # Figure size grows with the sentence: inches per token, within these bounds.
@@ -88,6 +89,7 @@ def plot_history(history, title=None):
                 epochs = range(1, len(values) + 1)
                 ax.plot(epochs, values, style, label=("validation " if prefix else "training ") + key)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
