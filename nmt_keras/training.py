@@ -135,7 +135,7 @@ def _callbacks(config, workdir):
     )
 
 
-def train(config, translator, data, workdir, verbose=2):
+def train(config, translator, data, workdir, verbose=2, callbacks=()):
     """Fits `translator` on `data.train`, validating on `data.validation`.
 
     Training is resumable: the state is backed up into `workdir/backup` after every
@@ -143,6 +143,9 @@ def train(config, translator, data, workdir, verbose=2):
     continues from it: same data order, same step count, and with
     `config.deterministic` the same final weights as a run that was never interrupted.
     At the end the best epoch's weights (lowest validation loss) are loaded.
+
+    Args:
+        callbacks: extra Keras callbacks (e.g. a learning-rate schedule).
 
     Returns:
         dict with the Keras history and timing / throughput figures.
@@ -160,7 +163,9 @@ def train(config, translator, data, workdir, verbose=2):
     steps_per_epoch = config.steps_per_epoch or batches_per_pass(encoded, config.batch_size)
     total_steps = config.epochs * steps_per_epoch
     validation_set = make_dataset(encode_pairs(translator, data.validation), config.batch_size)
+    extra_callbacks = list(callbacks)
     callbacks = _callbacks(config, workdir)
+    callbacks.others.extend(extra_callbacks)
     backup = Backup(workdir / BACKUP_DIR)
     state = backup.restore(translator)
     best_path = workdir / BEST_WEIGHTS
@@ -278,7 +283,7 @@ def train_and_evaluate(config, workdir, verbose=2):
     return translator, data, report
 
 
-def run_experiment(config, data, workdir, verbose=2, started=None):
+def run_experiment(config, data, workdir, verbose=2, started=None, callbacks=()):
     """Trains a fresh model on already prepared `data` and evaluates it on `data.test`.
 
     Several experiments on the same split (an ablation) call this once each after one
@@ -290,6 +295,7 @@ def run_experiment(config, data, workdir, verbose=2, started=None):
         workdir: directory for the model, logs and report (created if needed).
         verbose: Keras `fit` verbosity.
         started: `time.perf_counter()` at the start of the whole run, for `wall_time_s`.
+        callbacks: extra Keras callbacks for `train`.
 
     Returns:
         `(translator, report)`; the report is also written to `workdir/report.json`.
@@ -302,7 +308,7 @@ def run_experiment(config, data, workdir, verbose=2, started=None):
     strategy = choose_strategy(config.strategy)
     translator = build_translator(config, data.train, strategy)
     (workdir / "config.json").write_text(config.to_json())
-    training = train(config, translator, data, workdir, verbose=verbose)
+    training = train(config, translator, data, workdir, verbose=verbose, callbacks=callbacks)
     if training["stopped_by_non_finite_loss"]:
         # Keep the evidence and the last good weights; do not evaluate or save a model.
         report = {k: v for k, v in training.items() if k != "history"}
