@@ -55,6 +55,7 @@ class TrainingState:
         history: dict metric -> list of per-epoch values of the completed epochs.
         callbacks: dict callback name -> dict of its resumable attributes.
         weights_file: str. Name of the weights file in the backup directory.
+        settings: dict. The run settings that must not change on resumption.
     """
 
     step: int
@@ -62,6 +63,7 @@ class TrainingState:
     history: dict
     callbacks: dict
     weights_file: str
+    settings: dict | None = None
 
 
 def atomic_write_text(path, text):
@@ -137,12 +139,32 @@ class Backup:
             )
         return state
 
-    def restore(self, model):
+    def restore(self, model, settings=None):
         """Loads the committed state into `model` (weights and optimizer); returns the
-        `TrainingState`, or None when there is no backup."""
+        `TrainingState`, or None when there is no backup.
+
+        Args:
+            settings: dict. If given, the backup must have been made with the same
+                settings (ResumeError naming the differences otherwise).
+        """
         state = self.load()
         if state is None:
             return None
+        if settings is not None and state.settings is not None:
+            changed = sorted(
+                key for key in set(settings) | set(state.settings)
+                if settings.get(key) != state.settings.get(key)
+            )
+            if changed:
+                details = ", ".join(
+                    f"{key}: {state.settings.get(key)!r} then, {settings.get(key)!r} now"
+                    for key in changed
+                )
+                raise ResumeError(
+                    f"{self.directory} holds an interrupted run with other settings "
+                    f"({details}); rerun with the same settings to resume it, or delete "
+                    f"{self.directory} to start afresh"
+                )
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         path = self.directory / state.weights_file
@@ -201,10 +223,12 @@ class BackupCallback(keras.callbacks.Callback):
         callbacks: dict name -> callback whose `resumable_attributes` are saved.
         state: `TrainingState` restored at the start of this `fit`, or None.
         steps_per_epoch: int, to tell which epoch a step belongs to.
+        settings: dict of run settings recorded with every state (see `Backup.restore`).
     """
 
-    def __init__(self, backup, every_steps, callbacks, state, steps_per_epoch):
+    def __init__(self, backup, every_steps, callbacks, state, steps_per_epoch, settings=None):
         super().__init__()
+        self.settings = settings
         self.backup = backup
         self.every_steps = every_steps
         self.tracked = callbacks
@@ -254,6 +278,7 @@ class BackupCallback(keras.callbacks.Callback):
                 for name, c in self.tracked.items()
             },
             weights_file="",
+            settings=self.settings,
         )
         self.backup.save(self.model, state)
         self.saves += 1

@@ -45,6 +45,9 @@ HISTORY_FILE = "history.json"
 TRANSLATIONS_FILE = "test_translations.tsv"
 BEST_WEIGHTS = pathlib.Path("checkpoints") / "best.weights.h5"
 BACKUP_DIR = "backup"
+# Settings that may change when an interrupted run is resumed (train longer, or with
+# another budget); any other change makes the backup unusable (`ResumeError`).
+RESUMABLE_CHANGES = ("epochs", "time_budget_s", "patience", "backup_every_steps")
 
 
 @dataclasses.dataclass
@@ -167,7 +170,10 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
     callbacks = _callbacks(config, workdir)
     callbacks.others.extend(extra_callbacks)
     backup = Backup(workdir / BACKUP_DIR)
-    state = backup.restore(translator)
+    settings = {
+        k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_CHANGES
+    }
+    state = backup.restore(translator, settings)
     best_path = workdir / BEST_WEIGHTS
     if state is None and best_path.exists():
         best_path.unlink()  # left by an earlier run in this directory: not ours
@@ -177,6 +183,7 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
         {"early_stopping": callbacks.stopping, "best_checkpoint": callbacks.best},
         state,
         steps_per_epoch,
+        settings,
     )
     fit_callbacks = callbacks.ordered(backup_callback)
     started = time.perf_counter()

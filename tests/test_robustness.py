@@ -81,6 +81,7 @@ def runs(tmp_path_factory):
     killed = train_process(data, root / "killed", kill_at_step=KILL_AT_STEP)
     outcomes = {"first": finish(first), "second": finish(second), "killed": finish(killed)}
     state_after_kill = json.loads((root / "killed" / BACKUP_DIR / STATE_FILE).read_text())
+    state_after_kill["report_written"] = (root / "killed" / "report.json").exists()
     outcomes["resumed"] = finish(train_process(data, root / "killed"))
     return root, outcomes, state_after_kill
 
@@ -88,7 +89,7 @@ def runs(tmp_path_factory):
 def test_killed_run_resumes_to_the_same_steps_and_weights(runs):
     root, outcomes, state_after_kill = runs
     assert outcomes["killed"][0] == -signal.SIGKILL
-    assert not (root / "killed" / "report.json").exists()
+    assert not state_after_kill["report_written"]
     # The kill came one step after the backup of step 6, in the middle of epoch 2.
     assert state_after_kill["step"] == KILL_AT_STEP - 1
     assert state_after_kill["epoch"] == 1 and len(state_after_kill["history"]["loss"]) == 1
@@ -355,3 +356,56 @@ def test_cli_train_on_bad_corpora_exits_with_one_line(tmp_path, capsys):
         assert main(["train", "--data", str(data), "--output", str(tmp_path / "out")]) == EXIT_BAD_INPUT
         error = capsys.readouterr().err
         assert error.startswith("error: ") and str(data) in error and "Traceback" not in error
+
+
+# ------------------------------------------------------------------- backup mechanics
+
+
+def dense_model():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def state_at(step):
+    from nmt_keras.resume import TrainingState
+
+    return TrainingState(step=step, epoch=0, history={}, callbacks={}, weights_file="",
+                         settings={"units": 8})
+
+
+def test_a_write_that_dies_midway_leaves_the_previous_state(tmp_path, monkeypatch):
+    from nmt_keras.resume import Backup
+
+    model = dense_model()
+    backup = Backup(tmp_path / "backup")
+    backup.save(model, state_at(2))
+    saved = [w.copy() for w in model.get_weights()]
+    model.layers[0].kernel.assign(np.full((3, 2), 7.0, "float32"))
+
+    def dies_midway(self, filepath, overwrite=True, **kwargs):
+        Path(filepath).write_bytes(b"half an HDF5 file")
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(keras.Model, "save_weights", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        backup.save(model, state_at(4))
+    monkeypatch.undo()
+    restored = dense_model()
+    assert backup.restore(restored, {"units": 8}).step == 2
+    for got, expected in zip(restored.get_weights(), saved):
+        np.testing.assert_array_equal(got, expected)
+    assert sorted(p.name for p in backup.directory.iterdir()) == ["state-2.weights.h5", "state.json"]
+
+
+def test_resuming_with_other_settings_is_a_clear_error(tmp_path):
+    from nmt_keras.resume import Backup, ResumeError
+
+    backup = Backup(tmp_path / "backup")
+    backup.save(dense_model(), state_at(2))
+    with pytest.raises(ResumeError, match="units: 8 then, 16 now"):
+        backup.restore(dense_model(), {"units": 16})
+    (backup.directory / "state.json").write_text("{not json")
+    with pytest.raises(ResumeError, match="damaged backup record"):
+        backup.restore(dense_model(), {"units": 8})
