@@ -13,7 +13,7 @@ class TimeBudget(keras.callbacks.Callback):
 
     It checks after every batch, so training overshoots the budget by at most one step
     (plus the validation pass Keras runs for the interrupted epoch). Combine with
-    `EarlyStopping(restore_best_weights=True)` to keep the best weights seen so far.
+    a best-weights checkpoint (`BestCheckpoint`) to keep the best weights seen so far.
     """
 
     def __init__(self, seconds):

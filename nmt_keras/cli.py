@@ -29,6 +29,8 @@ from nmt_keras.translator import DECODERS
 EXIT_BAD_INPUT = 2
 # Exit status when training diverged (NaN or infinite loss).
 EXIT_TRAINING_FAILED = 3
+# Exit status after Ctrl-C, as shells report SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
 
 
 class InputError(ValueError):
@@ -335,4 +337,8 @@ def main(argv=None):
     except NonFiniteLossError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_TRAINING_FAILED
+    except KeyboardInterrupt:
+        hint = " (rerun the same command to resume training)" if args.command == "train" else ""
+        print(f"interrupted{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0

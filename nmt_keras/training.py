@@ -212,7 +212,7 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
     time_budget_stopped = bool(callbacks.time_budget and callbacks.time_budget.stopped)
     diverged = callbacks.non_finite.stopped
     if best_path.exists():
-        translator.load_weights(best_path)  # also resets the optimizer: training is over
+        translator.load_weights(best_path)  # optimizer variables too: training is over
     elif diverged:
         raise NonFiniteLossError(
             f"{callbacks.non_finite.message()}; no epoch ended with a finite validation "

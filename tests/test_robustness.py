@@ -409,3 +409,14 @@ def test_resuming_with_other_settings_is_a_clear_error(tmp_path):
     (backup.directory / "state.json").write_text("{not json")
     with pytest.raises(ResumeError, match="damaged backup record"):
         backup.restore(dense_model(), {"units": 8})
+
+
+def test_ctrl_c_during_training_exits_with_a_resume_hint(monkeypatch, capsys, tmp_path):
+    from nmt_keras import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_train", interrupted)
+    assert main(["train", "--output", str(tmp_path)]) == cli.EXIT_INTERRUPTED
+    assert "rerun the same command to resume" in capsys.readouterr().err
