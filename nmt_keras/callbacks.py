@@ -78,11 +78,11 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     later callbacks (backups) see `stopped` on the bad batch.
     """
 
-    def __init__(self):
+    def __init__(self, initial_step=0):
         super().__init__()
         self.stopped = False
         self.epoch = 0
-        self.step = 0
+        self.step = initial_step  # steps done before this fit (a resumed run)
         self.value = None
         self.batch = None
 
@@ -104,7 +104,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     def message(self):
         return (
             f"training stopped: the loss became {self.value} at epoch {self.epoch + 1}, "
-            f"batch {self.batch + 1} (step {self.step} of this process); try a lower "
+            f"batch {self.batch + 1} (training step {self.step}); try a lower "
             f"learning rate or --clipnorm"
         )
 
@@ -112,7 +112,10 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         """JSON-ready description of the stop, or None if training did not diverge."""
         if not self.stopped:
             return None
-        return {"epoch": self.epoch + 1, "batch": self.batch + 1, "loss": str(self.value)}
+        return {
+            "epoch": self.epoch + 1, "batch": self.batch + 1, "step": self.step,
+            "loss": str(self.value),
+        }
 
 
 class BestCheckpoint(keras.callbacks.Callback):

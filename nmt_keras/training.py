@@ -174,6 +174,7 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
         k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_CHANGES
     }
     state = backup.restore(translator, settings)
+    callbacks.non_finite.step = state.step if state else 0
     best_path = workdir / BEST_WEIGHTS
     if state is None and best_path.exists():
         best_path.unlink()  # left by an earlier run in this directory: not ours

@@ -161,6 +161,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_weights(tmp_path):
     report = json.loads((workdir / "report.json").read_text())
     stop = report["stopped_by_non_finite_loss"]
     assert stop["epoch"] == 2 and not math.isfinite(float(stop["loss"]))
+    assert stop["step"] > report["steps_per_epoch"]
+    assert f"(training step {stop['step']})" in message
     assert report["best_epoch"] == 1 and report["resumable"] is True
     best = read_weights(workdir / BEST_WEIGHTS)
     assert best and all(np.all(np.isfinite(a)) for a in best.values() if a.dtype.kind == "f")
