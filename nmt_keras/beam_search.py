@@ -125,8 +125,14 @@ def beam_search(translator, source_ids, max_length, beam_width, alpha, n_best):
     )
     outputs = tf.while_loop(keep_going, one_step, loop_vars)
     _, _, _, _, scores, lengths, token_array, parent_array, attention_array = outputs
-    sequences, attention = _backtrack(
-        token_array.stack(), parent_array.stack(), attention_array.stack(), batch, k, source_len
+    # No step at all (every source empty, or max_length 0): nothing to backtrack, and
+    # stacking an empty TensorArray of unknown element shape would fail.
+    sequences, attention = tf.cond(
+        token_array.size() > 0,
+        lambda: _backtrack(
+            token_array.stack(), parent_array.stack(), attention_array.stack(), batch, k, source_len
+        ),
+        lambda: (tf.zeros([batch, k, 0], tf.int64), tf.zeros([batch, k, 0, source_len], tf.float32)),
     )  # (batch, k, steps), (batch, k, steps, source_len)
 
     # The greedy translation joins the candidates (see the module docstring).

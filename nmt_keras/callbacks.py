@@ -1,5 +1,8 @@
-"""Training callbacks: a wall-clock budget and a target-tokens-per-second meter."""
+"""Training callbacks: a wall-clock budget, a target-tokens-per-second meter, a stop on
+a non-finite loss and an atomically written best-weights checkpoint."""
 
+import math
+import pathlib
 import time
 
 import keras
@@ -10,16 +13,19 @@ class TimeBudget(keras.callbacks.Callback):
 
     It checks after every batch, so training overshoots the budget by at most one step
     (plus the validation pass Keras runs for the interrupted epoch). Combine with
-    `EarlyStopping(restore_best_weights=True)` to keep the best weights seen so far.
+    a best-weights checkpoint (`BestCheckpoint`) to keep the best weights seen so far.
     """
 
     def __init__(self, seconds):
         super().__init__()
         self.seconds = seconds
         self.stopped = False
+        self._start = None
 
     def on_train_begin(self, logs=None):
-        self._start = time.perf_counter()
+        # Set once: a run that calls fit() twice (see `nmt_keras.resume`) has one budget.
+        if self._start is None:
+            self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         if time.perf_counter() - self._start > self.seconds:
@@ -58,3 +64,85 @@ class Throughput(keras.callbacks.Callback):
 
     def tokens_per_second(self):
         return self.tokens / self.seconds if self.seconds else 0.0
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training stopped because the loss became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite.
+
+    Like `keras.callbacks.TerminateOnNaN`, but it remembers where it happened for a
+    clear message (`message`) and the run report. Put it first in the callback list, so
+    later callbacks (backups) see `stopped` on the bad batch.
+    """
+
+    def __init__(self, initial_step=0):
+        super().__init__()
+        self.stopped = False
+        self.epoch = 0
+        self.step = initial_step  # steps done before this fit (a resumed run)
+        self.value = None
+        self.batch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        loss = (logs or {}).get("loss")
+        if loss is None or self.stopped:
+            return
+        loss = float(loss)
+        if not math.isfinite(loss):
+            self.stopped = True
+            self.batch = batch
+            self.value = loss
+            self.model.stop_training = True
+
+    def message(self):
+        return (
+            f"training stopped: the loss became {self.value} at epoch {self.epoch + 1}, "
+            f"batch {self.batch + 1} (training step {self.step}); try a lower "
+            f"learning rate or --clipnorm"
+        )
+
+    def report(self):
+        """JSON-ready description of the stop, or None if training did not diverge."""
+        if not self.stopped:
+            return None
+        return {
+            "epoch": self.epoch + 1, "batch": self.batch + 1, "step": self.step,
+            "loss": str(self.value),
+        }
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the weights after every epoch whose `monitor` value is the lowest so far.
+
+    The file is replaced atomically (written under a temporary name, then renamed), so a
+    killed run never leaves a half-written checkpoint, and a NaN or infinite value never
+    counts as an improvement, so diverged weights never overwrite good ones.
+    `best` is restored by `nmt_keras.resume` when a run resumes.
+    """
+
+    resumable_attributes = ("best", "best_epoch")
+
+    def __init__(self, path, monitor="val_loss"):
+        super().__init__()
+        self.path = pathlib.Path(path)
+        self.monitor = monitor
+        self.best = math.inf
+        self.best_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from nmt_keras.resume import atomic_save_weights
+
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)) or float(value) >= self.best:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save_weights(self.model, self.path)
+        self.best = float(value)
+        self.best_epoch = epoch

@@ -27,6 +27,14 @@ from nmt_keras.translator import DECODERS
 
 # Exit status for bad input (data, model directory, arguments), as argparse uses.
 EXIT_BAD_INPUT = 2
+# Exit status when training diverged (NaN or infinite loss).
+EXIT_TRAINING_FAILED = 3
+# Exit status after Ctrl-C, as shells report SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
+
+
+class InputError(ValueError):
+    """Sentences to translate that cannot be read (e.g. stdin that is not UTF-8)."""
 
 _DEFAULTS = Config()
 
@@ -77,6 +85,15 @@ def _add_training_arguments(parser):
         "--time-budget", type=float, dest="time_budget_min", help="stop training after N minutes"
     )
     group.add_argument("--seed", type=int, help=f"(default {_DEFAULTS.seed})")
+    group.add_argument(
+        "--deterministic", action="store_true", default=None,
+        help="deterministic TensorFlow ops: the same command gives the same weights",
+    )
+    group.add_argument(
+        "--backup-every", type=int, dest="backup_every_steps", metavar="N",
+        help="also back up the training state every N steps (default: after each epoch); "
+        "rerun the same command to resume an interrupted run",
+    )
     group.add_argument(
         "--max-output-length", type=int, help=f"(default {_DEFAULTS.max_output_length})"
     )
@@ -189,7 +206,16 @@ def run_train(args):
 def _read_sentences(args):
     if args.sentences:
         return args.sentences
-    return [line.rstrip("\n") for line in sys.stdin]
+    sentences = []
+    for number, raw in enumerate(sys.stdin.buffer, start=1):
+        try:
+            sentences.append(raw.decode("utf-8").rstrip("\r\n"))
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"stdin, line {number}: not UTF-8 at byte {error.start} ({error.reason}): "
+                f"{raw[max(0, error.start - 10) : error.end + 10]!r}"
+            ) from None
+    return sentences
 
 
 def _decoding_from_args(args):
@@ -299,11 +325,20 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    from nmt_keras.callbacks import NonFiniteLossError
+    from nmt_keras.resume import ResumeError
     from nmt_keras.saving import ModelDirError
 
     try:
         args.run(args)
-    except (CorpusError, ModelDirError, ConfigError) as error:
+    except (CorpusError, ModelDirError, ConfigError, ResumeError, InputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except NonFiniteLossError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_TRAINING_FAILED
+    except KeyboardInterrupt:
+        hint = " (rerun the same command to resume training)" if args.command == "train" else ""
+        print(f"interrupted{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0

@@ -67,6 +67,8 @@ class Config:
     steps_per_epoch: int | None = None  # None: one pass over the training split per epoch
     time_budget_s: float | None = None  # stop training (and keep the best weights) after this
     seed: int = 0  # seeds the split, weight initialization and shuffling
+    deterministic: bool = False  # TensorFlow op determinism (process-wide): identical reruns
+    backup_every_steps: int | None = None  # also back up mid-epoch every N steps; None: per epoch
 
     # --- hardware ---------------------------------------------------------------------
     strategy: str = "auto"  # tf.distribute: "auto" (TPU, else GPUs, else CPU), "tpu", "mirrored", "default"
@@ -92,7 +94,10 @@ class Config:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_train_pairs", "attention_units", "steps_per_epoch", "maxout_units"):
+        for name in (
+            "max_train_pairs", "attention_units", "steps_per_epoch", "maxout_units",
+            "backup_every_steps",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1 or None, got {value}")

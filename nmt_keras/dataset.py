@@ -113,3 +113,76 @@ def count_target_tokens(encoded):
     """Real target tokens per epoch (the words plus [END]), the unit of tokens/s."""
     _, target_ids = encoded
     return int(tf.reduce_sum(target_ids.row_lengths() - 1))
+
+
+def _pass_order(count, seed, pass_index):
+    """The `pass_index`-th shuffled order of `count` examples, a function of (seed, pass)
+    only: no iterator state, so a resumed run can regenerate it."""
+    pair_seed = tf.stack([tf.cast(seed, tf.int64), tf.cast(pass_index, tf.int64)])
+    return tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=pair_seed)
+
+
+def make_training_stream(encoded, batch_size, seed, skip_batches=0, bucket_width=BUCKET_WIDTH):
+    """An endless, reproducible stream of training batches, for resumable training.
+
+    Pass p over the data visits the pairs in the order `stateless_shuffle(seed, p)`;
+    passes follow each other without end and are bucketed by length like
+    `make_dataset`. The stream is a pure function of `(encoded, batch_size, seed)`, so
+    `skip_batches=n` gives exactly the batches that follow the first n: a run resumed
+    after n optimizer steps sees the same data, in the same order, as a run that was
+    never interrupted. (A `shuffle(reshuffle_each_iteration=True)` dataset cannot do
+    this: its per-epoch order lives in iterator state that a new process does not have.)
+
+    Fit it with `steps_per_epoch` (see `batches_per_pass`): the stream has no end.
+    Length buckets fill across pass boundaries, so a pass is not exactly one epoch.
+
+    Returns:
+        Dataset of `((source (batch, source_len), target_in (batch, target_len)),
+        target_out (batch, target_len))`, int64, padded with `PAD_ID` per batch.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    source_ids, target_ids = encoded
+    count = int(source_ids.nrows())
+    if count == 0:
+        raise ValueError("cannot make a training stream from zero sentence pairs")
+    source_values, source_splits = source_ids.values, source_ids.row_splits
+    target_values, target_splits = target_ids.values, target_ids.row_splits
+
+    def example(index):
+        source = source_values[source_splits[index] : source_splits[index + 1]]
+        target = target_values[target_splits[index] : target_splits[index + 1]]
+        return source, target
+
+    dataset = tf.data.Dataset.counter().flat_map(
+        lambda pass_index: tf.data.Dataset.from_tensor_slices(_pass_order(count, seed, pass_index))
+    )
+    dataset = dataset.map(example)
+    padding = (tf.constant(PAD_ID, tf.int64), tf.constant(PAD_ID, tf.int64))
+    if bucket_width:
+        boundaries = bucket_boundaries(encoded, bucket_width)
+        dataset = dataset.bucket_by_sequence_length(
+            element_length_func=lambda source, target: tf.maximum(
+                tf.shape(source)[0], tf.shape(target)[0]
+            ),
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+            padded_shapes=([None], [None]),
+            padding_values=padding,
+        )
+    else:
+        dataset = dataset.padded_batch(batch_size, padded_shapes=([None], [None]), padding_values=padding)
+    if skip_batches:
+        dataset = dataset.skip(skip_batches)
+    dataset = dataset.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def batches_per_pass(encoded, batch_size, bucket_width=BUCKET_WIDTH):
+    """Batches in one pass over `encoded` as `make_dataset` cuts it: the epoch length
+    used with `make_training_stream`."""
+    source_ids, target_ids = encoded
+    if not bucket_width:
+        return -(-int(source_ids.nrows()) // batch_size)
+    lengths = tf.maximum(source_ids.row_lengths(), target_ids.row_lengths()).numpy()
+    return bucketed_batch_count(lengths, bucket_boundaries(encoded, bucket_width), batch_size)

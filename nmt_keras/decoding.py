@@ -52,6 +52,15 @@ def as_string_batch(texts):
     return batch
 
 
+def stack_steps(array, element_shape):
+    """`array.stack()` of a per-step `TensorArray`, also when no step was written (every
+    source empty, or max_length 0), where `stack()` cannot infer the element shape and
+    fails: then an empty `(0, *element_shape)` tensor."""
+    return tf.cond(
+        array.size() > 0, array.stack, lambda: tf.zeros([0, *element_shape], array.dtype)
+    )
+
+
 def suppress_tokens(logits, token_ids):
     """Sets the logits of `token_ids` to NEG_INF. logits: `(batch, vocab_size)`."""
     vocab_size = tf.shape(logits)[-1]
@@ -113,9 +122,11 @@ def _decode_loop(translator, source_ids, max_length, choose):
         tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[None, None]),
     )
     _, _, _, _, score, token_array, attention_array = tf.while_loop(keep_going, one_step, loop_vars)
-    token_ids = tf.reshape(tf.transpose(token_array.stack()), [batch, -1])  # (batch, target_len)
+    token_steps = stack_steps(token_array, [batch])  # (target_len, batch)
+    attention_steps = stack_steps(attention_array, [batch, source_len])
+    token_ids = tf.reshape(tf.transpose(token_steps), [batch, -1])  # (batch, target_len)
     attention = tf.reshape(
-        tf.transpose(attention_array.stack(), [1, 0, 2]), [batch, -1, source_len]
+        tf.transpose(attention_steps, [1, 0, 2]), [batch, -1, source_len]
     )  # (batch, target_len, source_len)
     return DecodeResult(token_ids, attention, score)
 

@@ -7,7 +7,9 @@ The run writes into `workdir` (see `nmt_keras.saving` for the model files):
     report.json                    test BLEU, chrF, loss, accuracy, speed, sizes
     test_translations.tsv          source, reference, hypothesis for every test pair
     checkpoints/best.weights.h5    best weights so far (validation loss), during training
-    backup/                        state to resume an interrupted run (removed at the end)
+    backup/                        state to resume an interrupted run (`nmt_keras.resume`);
+                                   removed when training ends normally, kept when it was
+                                   cut short (time budget, non-finite loss, a kill)
     logs/                          TensorBoard event files
 """
 
@@ -21,12 +23,19 @@ import time
 import keras
 
 from nmt_keras import plots
-from nmt_keras.callbacks import Throughput, TimeBudget
+from nmt_keras.callbacks import (
+    BestCheckpoint,
+    NonFiniteLossError,
+    StopOnNonFiniteLoss,
+    Throughput,
+    TimeBudget,
+)
 from nmt_keras.config import Config, decoding_options, translator_options
 from nmt_keras.corpora import load_corpus, split_pairs
-from nmt_keras.dataset import encode_pairs, make_dataset
+from nmt_keras.dataset import batches_per_pass, encode_pairs, make_dataset, make_training_stream
 from nmt_keras.distribute import choose_strategy, describe, dtype_policy, mixed_precision_policy
 from nmt_keras.evaluation import evaluate_loss, evaluate_translator, tensorflow_versions
+from nmt_keras.resume import Backup, BackupCallback
 from nmt_keras.saving import save_translator
 from nmt_keras.text import learn_vocabulary
 from nmt_keras.translator import Translator
@@ -34,6 +43,11 @@ from nmt_keras.translator import Translator
 REPORT_FILE = "report.json"
 HISTORY_FILE = "history.json"
 TRANSLATIONS_FILE = "test_translations.tsv"
+BEST_WEIGHTS = pathlib.Path("checkpoints") / "best.weights.h5"
+BACKUP_DIR = "backup"
+# Settings that may change when an interrupted run is resumed (train longer, or with
+# another budget); any other change makes the backup unusable (`ResumeError`).
+RESUMABLE_CHANGES = ("epochs", "time_budget_s", "patience", "backup_every_steps")
 
 
 @dataclasses.dataclass
@@ -66,6 +80,7 @@ def build_translator(config, train_pairs, strategy=None):
     Its variables are created under `strategy` (default: `config.strategy`), with the
     dtype policy that `config.precision` asks for on that hardware.
     """
+    keras.utils.set_random_seed(config.seed)  # the initial weights depend on the seed only
     strategy = strategy or choose_strategy(config.strategy)
     source_words = learn_vocabulary([p.source for p in train_pairs], config.max_vocab_size)
     target_words = learn_vocabulary([p.target for p in train_pairs], config.max_vocab_size)
@@ -78,64 +93,151 @@ def build_translator(config, train_pairs, strategy=None):
     return translator
 
 
+def enable_determinism(seed):
+    """Seeds Python, NumPy and Keras and makes TensorFlow ops deterministic.
+
+    `tf.config.experimental.enable_op_determinism` is process-wide and cannot be undone:
+    every later TensorFlow op in this process picks deterministic kernels (slower on GPU;
+    ops without one raise an error).
+    """
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+@dataclasses.dataclass
+class _Callbacks:
+    non_finite: StopOnNonFiniteLoss
+    best: BestCheckpoint
+    stopping: keras.callbacks.EarlyStopping
+    time_budget: TimeBudget | None
+    throughput: Throughput
+    others: list
+
+    def ordered(self, backup_callback):
+        """The fit() order: the NaN check first (later callbacks see its verdict), the
+        backup last (it saves the other callbacks' epoch-end decisions)."""
+        budget = [self.time_budget] if self.time_budget else []
+        return [self.non_finite, self.best, self.stopping, *budget, *self.others,
+                self.throughput, backup_callback]
+
+
 def _callbacks(config, workdir):
-    checkpoints = workdir / "checkpoints"
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(workdir / "backup")),
-        keras.callbacks.ModelCheckpoint(
-            str(checkpoints / "best.weights.h5"),
-            monitor="val_loss",
-            save_best_only=True,
-            save_weights_only=True,
-        ),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.patience, restore_best_weights=True
-        ),
-        keras.callbacks.TensorBoard(str(workdir / "logs"), write_graph=False, profile_batch=0),
-    ]
-    time_budget = None
-    if config.time_budget_s:
-        time_budget = TimeBudget(config.time_budget_s)
-        callbacks.append(time_budget)
-    return callbacks, time_budget
+    return _Callbacks(
+        non_finite=StopOnNonFiniteLoss(),
+        best=BestCheckpoint(workdir / BEST_WEIGHTS, monitor="val_loss"),
+        # The best weights are loaded from the checkpoint file after fit() (see `train`),
+        # which survives an interruption; EarlyStopping's in-memory copy would not.
+        stopping=keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
+        time_budget=TimeBudget(config.time_budget_s) if config.time_budget_s else None,
+        throughput=Throughput(),
+        others=[
+            keras.callbacks.TensorBoard(str(workdir / "logs"), write_graph=False, profile_batch=0)
+        ],
+    )
 
 
-def train(config, translator, data, workdir, verbose=2):
+def train(config, translator, data, workdir, verbose=2, callbacks=()):
     """Fits `translator` on `data.train`, validating on `data.validation`.
+
+    Training is resumable: the state is backed up into `workdir/backup` after every
+    epoch and every `config.backup_every_steps` steps, and a call that finds a backup
+    continues from it: same data order, same step count, and with
+    `config.deterministic` the same final weights as a run that was never interrupted.
+    At the end the best epoch's weights (lowest validation loss) are loaded.
+
+    Args:
+        callbacks: extra Keras callbacks (e.g. a learning-rate schedule).
 
     Returns:
         dict with the Keras history and timing / throughput figures.
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite and no epoch had finite
+            weights to fall back on.
     """
-    keras.utils.set_random_seed(config.seed)
-    train_set = make_dataset(
-        encode_pairs(translator, data.train), config.batch_size, shuffle_seed=config.seed
-    )
+    workdir = pathlib.Path(workdir)
+    if config.deterministic:
+        enable_determinism(config.seed)
+    else:
+        keras.utils.set_random_seed(config.seed)
+    encoded = encode_pairs(translator, data.train)
+    steps_per_epoch = config.steps_per_epoch or batches_per_pass(encoded, config.batch_size)
+    total_steps = config.epochs * steps_per_epoch
     validation_set = make_dataset(encode_pairs(translator, data.validation), config.batch_size)
-    callbacks, time_budget = _callbacks(config, workdir)
-    throughput = Throughput()
-    started = time.perf_counter()
-    history = translator.fit(
-        train_set,
-        validation_data=validation_set,
-        epochs=config.epochs,
-        steps_per_epoch=config.steps_per_epoch,
-        callbacks=callbacks + [throughput],
-        shuffle=False,  # the dataset shuffles itself, with the config's seed
-        verbose=verbose,
+    extra_callbacks = list(callbacks)
+    callbacks = _callbacks(config, workdir)
+    callbacks.others.extend(extra_callbacks)
+    backup = Backup(workdir / BACKUP_DIR)
+    settings = {
+        k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_CHANGES
+    }
+    state = backup.restore(translator, settings)
+    callbacks.non_finite.step = state.step if state else 0
+    best_path = workdir / BEST_WEIGHTS
+    if state is None and best_path.exists():
+        best_path.unlink()  # left by an earlier run in this directory: not ours
+    backup_callback = BackupCallback(
+        backup,
+        config.backup_every_steps,
+        {"early_stopping": callbacks.stopping, "best_checkpoint": callbacks.best},
+        state,
+        steps_per_epoch,
+        settings,
     )
+    fit_callbacks = callbacks.ordered(backup_callback)
+    started = time.perf_counter()
+    try:
+        while backup_callback.step < total_steps:
+            # A run resumed mid-epoch first finishes that epoch with its remaining steps.
+            epoch, done = divmod(backup_callback.step, steps_per_epoch)
+            translator.fit(
+                make_training_stream(
+                    encoded, config.batch_size, config.seed, skip_batches=backup_callback.step
+                ),
+                validation_data=validation_set,
+                initial_epoch=epoch,
+                epochs=epoch + 1 if done else config.epochs,
+                steps_per_epoch=steps_per_epoch - done,
+                callbacks=fit_callbacks,
+                shuffle=False,  # the stream is shuffled, reproducibly, by the seed
+                verbose=verbose,
+            )
+            if translator.stop_training:
+                break
+    finally:
+        translator._initial_epoch = None  # never leak a resumed epoch into a later fit()
     seconds = time.perf_counter() - started
-    # EarlyStopping(restore_best_weights=True) has put back the best epoch's weights.
-    stopping = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
+    training_steps = int(translator.optimizer.iterations.numpy())
+    time_budget_stopped = bool(callbacks.time_budget and callbacks.time_budget.stopped)
+    diverged = callbacks.non_finite.stopped
+    if best_path.exists():
+        translator.load_weights(best_path)  # optimizer variables too: training is over
+    elif diverged:
+        raise NonFiniteLossError(
+            f"{callbacks.non_finite.message()}; no epoch ended with a finite validation "
+            f"loss, so there are no good weights to keep"
+        )
+    resumable = time_budget_stopped or diverged
+    if not resumable:
+        backup.remove()
+    best_epoch = callbacks.best.best_epoch
+    history = backup_callback.history
     return {
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "epochs": len(history.history.get("loss", [])),
-        "training_steps": int(translator.optimizer.iterations.numpy()),
+        "history": history,
+        "epochs": len(history.get("loss", [])),
+        "training_steps": training_steps,
+        "steps_per_epoch": steps_per_epoch,
+        "resumed_from_step": state.step if state else None,
         "training_seconds": seconds,
-        "target_tokens_trained": throughput.tokens,
-        "target_tokens_per_second": throughput.tokens_per_second(),
-        "stopped_by_time_budget": bool(time_budget and time_budget.stopped),
-        "best_epoch": stopping.best_epoch + 1 if stopping.best_weights is not None else None,
+        "target_tokens_trained": callbacks.throughput.tokens,
+        "target_tokens_per_second": callbacks.throughput.tokens_per_second(),
+        "stopped_by_time_budget": time_budget_stopped,
+        "stopped_by_non_finite_loss": callbacks.non_finite.report(),
+        "non_finite_message": callbacks.non_finite.message() if diverged else None,
+        "resumable": resumable,
+        "best_epoch": best_epoch + 1 if best_epoch is not None else None,
     }
 
 
@@ -189,7 +291,7 @@ def train_and_evaluate(config, workdir, verbose=2):
     return translator, data, report
 
 
-def run_experiment(config, data, workdir, verbose=2, started=None):
+def run_experiment(config, data, workdir, verbose=2, started=None, callbacks=()):
     """Trains a fresh model on already prepared `data` and evaluates it on `data.test`.
 
     Several experiments on the same split (an ablation) call this once each after one
@@ -201,6 +303,7 @@ def run_experiment(config, data, workdir, verbose=2, started=None):
         workdir: directory for the model, logs and report (created if needed).
         verbose: Keras `fit` verbosity.
         started: `time.perf_counter()` at the start of the whole run, for `wall_time_s`.
+        callbacks: extra Keras callbacks for `train`.
 
     Returns:
         `(translator, report)`; the report is also written to `workdir/report.json`.
@@ -213,7 +316,17 @@ def run_experiment(config, data, workdir, verbose=2, started=None):
     strategy = choose_strategy(config.strategy)
     translator = build_translator(config, data.train, strategy)
     (workdir / "config.json").write_text(config.to_json())
-    training = train(config, translator, data, workdir, verbose=verbose)
+    training = train(config, translator, data, workdir, verbose=verbose, callbacks=callbacks)
+    if training["stopped_by_non_finite_loss"]:
+        # Keep the evidence and the last good weights; do not evaluate or save a model.
+        report = {k: v for k, v in training.items() if k != "history"}
+        report.update(history=training["history"], config=dataclasses.asdict(config))
+        (workdir / REPORT_FILE).write_text(json.dumps(report, indent=2))
+        raise NonFiniteLossError(
+            f"{training['non_finite_message']}; the last good weights are kept in "
+            f"{workdir / BEST_WEIGHTS} and the last good training state in "
+            f"{workdir / BACKUP_DIR}"
+        )
     save_translator(translator, workdir, config)
 
     test = evaluate_split(translator, data.test, config.batch_size, decoding_options(config))

@@ -1,0 +1,284 @@
+"""Resumable training: atomic backups of the whole training state, and exact resumption.
+
+A backup directory holds one committed state at a time:
+
+    backup/state.json                    the commit record: optimizer step, epoch, history
+                                         so far, callback states, name of the weights file
+    backup/state-<step>.weights.h5       model + optimizer variables after that step
+
+Every file is first written under a temporary name in the same directory and then
+renamed with `os.replace`, which is atomic on POSIX file systems; `state.json` is
+replaced last and names its weights file, so a process killed at any moment (even in
+the middle of writing HDF5) leaves either the previous complete state or the new one,
+never a mix. Older weights files are deleted only after the new record is committed.
+
+Keras' own `BackupAndRestore` writes `latest.weights.h5` in place (a kill during the
+write corrupts it) and, after a mid-epoch backup, restarts the interrupted epoch from
+its first batch, so the resumed run takes more steps than an uninterrupted one. Here
+the step count is the state: `train` regenerates the data stream from that step
+(`nmt_keras.dataset.make_training_stream`) and finishes the interrupted epoch with only
+its remaining steps.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import signal
+
+import keras
+import numpy as np
+
+STATE_FILE = "state.json"
+WEIGHTS_PATTERN = "state-{step}.weights.h5"
+# Temporary names start with this prefix (and keep the ".weights.h5" ending Keras needs).
+PARTIAL_PREFIX = "partial-"
+STATE_FORMAT = 1
+# Test hook: with NMT_KERAS_KILL_AT_STEP=K in the environment, a training process kills
+# itself with SIGKILL right after optimizer step K (and its backup, if one is due), so a
+# test can interrupt a run at a known point (tests/test_robustness.py).
+KILL_AT_STEP_ENV = "NMT_KERAS_KILL_AT_STEP"
+
+
+class ResumeError(ValueError):
+    """A backup directory cannot be used to resume (damaged, or from another model)."""
+
+
+@dataclasses.dataclass
+class TrainingState:
+    """What a resumed run needs besides the variables.
+
+    Attributes:
+        step: int. Optimizer steps done (batches trained on).
+        epoch: int. Epochs completed.
+        history: dict metric -> list of per-epoch values of the completed epochs.
+        callbacks: dict callback name -> dict of its resumable attributes.
+        weights_file: str. Name of the weights file in the backup directory.
+        settings: dict. The run settings that must not change on resumption.
+    """
+
+    step: int
+    epoch: int
+    history: dict
+    callbacks: dict
+    weights_file: str
+    settings: dict | None = None
+
+
+def atomic_write_text(path, text):
+    """Writes `text` to `path` through a temporary file and an atomic rename."""
+    path = pathlib.Path(path)
+    partial = path.with_name(PARTIAL_PREFIX + path.name)
+    with open(partial, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+
+
+def atomic_save_weights(model, path):
+    """`model.save_weights(path)` through a temporary file and an atomic rename."""
+    path = pathlib.Path(path)
+    partial = path.with_name(PARTIAL_PREFIX + path.name)
+    model.save_weights(partial, overwrite=True)
+    os.replace(partial, path)
+
+
+def weights_are_finite(model):
+    """True when every trainable variable of `model` is finite (no NaN or Inf)."""
+    return all(np.all(np.isfinite(keras.ops.convert_to_numpy(v))) for v in model.trainable_variables)
+
+
+def _plain(value):
+    """A callback attribute as JSON: NumPy / tensor scalars become float or int."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return float(value)
+
+
+class Backup:
+    """The backup directory of one run: commit, read and remove training states."""
+
+    def __init__(self, directory):
+        self.directory = pathlib.Path(directory)
+
+    @property
+    def state_path(self):
+        return self.directory / STATE_FILE
+
+    def exists(self):
+        return self.state_path.is_file()
+
+    def save(self, model, state):
+        """Commits `state` (its `weights_file` is chosen here) with the model's variables."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        state.weights_file = WEIGHTS_PATTERN.format(step=state.step)
+        atomic_save_weights(model, self.directory / state.weights_file)
+        record = {"format": STATE_FORMAT, **dataclasses.asdict(state)}
+        atomic_write_text(self.state_path, json.dumps(record, indent=1))
+        self._remove_stale(keep=state.weights_file)
+
+    def load(self):
+        """The committed `TrainingState`, or None if there is none."""
+        if not self.exists():
+            return None
+        try:
+            record = json.loads(self.state_path.read_text(encoding="utf-8"))
+            record.pop("format")
+            state = TrainingState(**record)
+        except (ValueError, TypeError, KeyError) as error:
+            raise ResumeError(
+                f"{self.state_path}: damaged backup record ({error}); delete {self.directory} "
+                f"to start the run afresh"
+            ) from None
+        if not (self.directory / state.weights_file).is_file():
+            raise ResumeError(
+                f"{self.state_path} names {state.weights_file}, which is missing; delete "
+                f"{self.directory} to start the run afresh"
+            )
+        return state
+
+    def restore(self, model, settings=None):
+        """Loads the committed state into `model` (weights and optimizer); returns the
+        `TrainingState`, or None when there is no backup.
+
+        Args:
+            settings: dict. If given, the backup must have been made with the same
+                settings (ResumeError naming the differences otherwise).
+        """
+        state = self.load()
+        if state is None:
+            return None
+        if settings is not None and state.settings is not None:
+            changed = sorted(
+                key for key in set(settings) | set(state.settings)
+                if settings.get(key) != state.settings.get(key)
+            )
+            if changed:
+                details = ", ".join(
+                    f"{key}: {state.settings.get(key)!r} then, {settings.get(key)!r} now"
+                    for key in changed
+                )
+                raise ResumeError(
+                    f"{self.directory} holds an interrupted run with other settings "
+                    f"({details}); rerun with the same settings to resume it, or delete "
+                    f"{self.directory} to start afresh"
+                )
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        path = self.directory / state.weights_file
+        try:
+            model.load_weights(path)
+        except (ValueError, OSError, KeyError) as error:
+            raise ResumeError(
+                f"cannot resume from {path}: it does not fit this model (was the run started "
+                f"with other settings or data?): {error}; delete {self.directory} to start "
+                f"the run afresh"
+            ) from None
+        self._remove_stale(keep=state.weights_file)
+        return state
+
+    def _remove_stale(self, keep):
+        for path in self.directory.iterdir():
+            is_weights = path.name.endswith(".weights.h5")
+            if path.name.startswith(PARTIAL_PREFIX) or (is_weights and path.name != keep):
+                path.unlink(missing_ok=True)
+
+    def remove(self):
+        if self.directory.is_dir():
+            for path in self.directory.iterdir():
+                path.unlink()
+            self.directory.rmdir()
+
+
+# Attributes that carry a callback's decisions from one epoch to the next.
+RESUMABLE_ATTRIBUTES = {
+    keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch", "stopped_epoch"),
+}
+
+
+def resumable_attributes(callback):
+    """Names of the attributes of `callback` that a backup saves (none if unknown)."""
+    names = getattr(callback, "resumable_attributes", None)
+    if names is not None:
+        return tuple(names)
+    for kind, names in RESUMABLE_ATTRIBUTES.items():
+        if isinstance(callback, kind):
+            return names
+    return ()
+
+
+class BackupCallback(keras.callbacks.Callback):
+    """Commits the training state every `every_steps` steps and after every epoch.
+
+    Place it after the callbacks whose state it saves (`callbacks`, e.g. EarlyStopping),
+    so their epoch-end decisions are in the backup and their reset in `on_train_begin`
+    is overridden by the restored values. A state whose loss or weights are not finite
+    is never written: the backup keeps the last good one.
+
+    Args:
+        backup: `Backup`.
+        every_steps: int or None. Also back up mid-epoch, every this many steps.
+        callbacks: dict name -> callback whose `resumable_attributes` are saved.
+        state: `TrainingState` restored at the start of this `fit`, or None.
+        steps_per_epoch: int, to tell which epoch a step belongs to.
+        settings: dict of run settings recorded with every state (see `Backup.restore`).
+    """
+
+    def __init__(self, backup, every_steps, callbacks, state, steps_per_epoch, settings=None):
+        super().__init__()
+        self.settings = settings
+        self.backup = backup
+        self.every_steps = every_steps
+        self.tracked = callbacks
+        self.steps_per_epoch = steps_per_epoch
+        self.step = state.step if state else 0
+        self.history = {k: list(v) for k, v in (state.history if state else {}).items()}
+        self._restored = state.callbacks if state else {}
+        self.saves = 0
+        kill_at = os.environ.get(KILL_AT_STEP_ENV)
+        self._kill_at_step = int(kill_at) if kill_at else None
+
+    def on_train_begin(self, logs=None):
+        for name, values in self._restored.items():
+            for attribute, value in values.items():
+                setattr(self.tracked[name], attribute, value)
+        self._restored = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.every_steps and self.step % self.every_steps == 0:
+            self._save(logs)
+        if self.step == self._kill_at_step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self._save(logs)
+
+    def _save(self, logs):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            return
+        if not weights_are_finite(self.model):
+            return
+        history = self.history
+        if self.step % self.steps_per_epoch and logs is not None and "val_loss" in logs:
+            # An epoch cut short (time budget): its entry is for this process's report
+            # only; a resumed run finishes the epoch and records it then.
+            history = {key: values[:-1] for key, values in history.items()}
+        state = TrainingState(
+            step=self.step,
+            epoch=self.step // self.steps_per_epoch,
+            history=history,
+            callbacks={
+                name: {a: _plain(getattr(c, a)) for a in resumable_attributes(c)}
+                for name, c in self.tracked.items()
+            },
+            weights_file="",
+            settings=self.settings,
+        )
+        self.backup.save(self.model, state)
+        self.saves += 1
