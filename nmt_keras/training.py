@@ -16,6 +16,7 @@ import json
 import os
 import pathlib
 import platform
+import shutil
 import time
 
 import keras
@@ -24,8 +25,18 @@ from nmt_keras import plots
 from nmt_keras.callbacks import Throughput, TimeBudget
 from nmt_keras.config import Config, decoding_options, translator_options
 from nmt_keras.corpora import load_corpus, split_pairs
-from nmt_keras.dataset import encode_pairs, make_dataset
-from nmt_keras.distribute import choose_strategy, describe, dtype_policy, mixed_precision_policy
+from nmt_keras.dataset import encode_pairs, make_dataset, padding_fraction
+from nmt_keras.distribute import (
+    choose_strategy,
+    describe,
+    device_kind,
+    dtype_policy,
+    enable_jit_compile,
+    is_chief,
+    make_optimizer,
+    mixed_precision_policy,
+    output_dir,
+)
 from nmt_keras.evaluation import evaluate_loss, evaluate_translator, tensorflow_versions
 from nmt_keras.saving import save_translator
 from nmt_keras.text import learn_vocabulary
@@ -69,13 +80,19 @@ def build_translator(config, train_pairs, strategy=None):
     strategy = strategy or choose_strategy(config.strategy)
     source_words = learn_vocabulary([p.source for p in train_pairs], config.max_vocab_size)
     target_words = learn_vocabulary([p.target for p in train_pairs], config.max_vocab_size)
-    with strategy.scope(), dtype_policy(mixed_precision_policy(strategy, config.precision)):
+    policy = mixed_precision_policy(strategy, config.precision)
+    with strategy.scope(), dtype_policy(policy):
         translator = Translator(source_words, target_words, **translator_options(config))
         translator.build_with_dummy_batch()
-        translator.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm)
-        )
+        translator.compile(optimizer=make_optimizer(config.learning_rate, config.clipnorm, policy))
+        if config.jit_compile:
+            enable_jit_compile(translator)
     return translator
+
+
+def uses_fixed_shapes(config, strategy):
+    """Fixed-shape batches when the config asks for them, and always on a TPU."""
+    return bool(config.fixed_shapes or device_kind(strategy) == "TPU")
 
 
 def _callbacks(config, workdir):
@@ -108,10 +125,16 @@ def train(config, translator, data, workdir, verbose=2):
         dict with the Keras history and timing / throughput figures.
     """
     keras.utils.set_random_seed(config.seed)
+    fixed = uses_fixed_shapes(config, translator.distribute_strategy)
     train_set = make_dataset(
-        encode_pairs(translator, data.train), config.batch_size, shuffle_seed=config.seed
+        encode_pairs(translator, data.train), config.batch_size, shuffle_seed=config.seed,
+        fixed_shapes=fixed,
     )
-    validation_set = make_dataset(encode_pairs(translator, data.validation), config.batch_size)
+    padding = padding_fraction(train_set)  # one pass, before training: the first epoch's order
+    validation_set = make_dataset(
+        encode_pairs(translator, data.validation), config.batch_size, fixed_shapes=fixed,
+        drop_remainder=False,
+    )
     callbacks, time_budget = _callbacks(config, workdir)
     throughput = Throughput()
     started = time.perf_counter()
@@ -136,6 +159,9 @@ def train(config, translator, data, workdir, verbose=2):
         "target_tokens_per_second": throughput.tokens_per_second(),
         "stopped_by_time_budget": bool(time_budget and time_budget.stopped),
         "best_epoch": stopping.best_epoch + 1 if stopping.best_weights is not None else None,
+        "padding_fraction": padding["total"],
+        "padding_fraction_detail": padding,
+        "fixed_shapes": fixed,
     }
 
 
@@ -147,15 +173,18 @@ def write_translations(path, pairs, report):
             handle.write(f"{pair.source}\t{reference}\t{hypothesis}\n")
 
 
-def evaluate_split(translator, pairs, batch_size, decoding=None):
+def evaluate_split(translator, pairs, batch_size, decoding=None, fixed_shapes=False):
     """Scores of `translator` on `pairs`: BLEU, chrF, AER, masked loss and accuracy.
 
     Args:
         decoding: dict of `Translator.translate` options (method, beam_width, ...);
             None: greedy search.
+        fixed_shapes: bool. Score the loss on fixed-shape batches (every pair kept).
     """
     report = evaluate_translator(translator, pairs, batch_size=batch_size, decoding=decoding)
-    losses = evaluate_loss(translator, make_dataset(encode_pairs(translator, pairs), batch_size))
+    encoded = encode_pairs(translator, pairs)
+    batches = make_dataset(encoded, batch_size, fixed_shapes=fixed_shapes, drop_remainder=False)
+    losses = evaluate_loss(translator, batches)
     report.update(loss=losses["loss"], accuracy=losses["accuracy"])
     return report
 
@@ -184,12 +213,16 @@ def train_and_evaluate(config, workdir, verbose=2):
     """
     started = time.perf_counter()
     config = config.validate()
+    # First: a multi-worker strategy must be created before TensorFlow runs any op.
+    strategy = choose_strategy(config.strategy)
     data = prepare_data(config)
-    translator, report = run_experiment(config, data, workdir, verbose=verbose, started=started)
+    translator, report = run_experiment(
+        config, data, workdir, verbose=verbose, started=started, strategy=strategy
+    )
     return translator, data, report
 
 
-def run_experiment(config, data, workdir, verbose=2, started=None):
+def run_experiment(config, data, workdir, verbose=2, started=None, strategy=None):
     """Trains a fresh model on already prepared `data` and evaluates it on `data.test`.
 
     Several experiments on the same split (an ablation) call this once each after one
@@ -201,22 +234,28 @@ def run_experiment(config, data, workdir, verbose=2, started=None):
         workdir: directory for the model, logs and report (created if needed).
         verbose: Keras `fit` verbosity.
         started: `time.perf_counter()` at the start of the whole run, for `wall_time_s`.
+        strategy: `tf.distribute.Strategy`; None: `choose_strategy(config.strategy)`.
 
     Returns:
-        `(translator, report)`; the report is also written to `workdir/report.json`.
+        `(translator, report)`; the report is also written to `workdir/report.json`
+        (under multi-worker training by the chief only; the other workers write into
+        a temporary directory that is removed at the end).
     """
     started = time.perf_counter() if started is None else started
     config = config.validate()
-    workdir = pathlib.Path(workdir)
+    strategy = strategy or choose_strategy(config.strategy)
+    workdir = pathlib.Path(output_dir(pathlib.Path(workdir), strategy))
     workdir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
-    strategy = choose_strategy(config.strategy)
     translator = build_translator(config, data.train, strategy)
     (workdir / "config.json").write_text(config.to_json())
     training = train(config, translator, data, workdir, verbose=verbose)
     save_translator(translator, workdir, config)
 
-    test = evaluate_split(translator, data.test, config.batch_size, decoding_options(config))
+    test = evaluate_split(
+        translator, data.test, config.batch_size, decoding_options(config),
+        fixed_shapes=training["fixed_shapes"],
+    )
     write_translations(workdir / TRANSLATIONS_FILE, data.test, test)
     (workdir / HISTORY_FILE).write_text(json.dumps(training["history"], indent=2))
     plots.save(plots.plot_history(training["history"], title=f"{data.corpus.name}"), workdir / "history.png")
@@ -249,4 +288,6 @@ def run_experiment(config, data, workdir, verbose=2, started=None):
         "config": dataclasses.asdict(config),
     }
     (workdir / REPORT_FILE).write_text(json.dumps(report, indent=2))
+    if not is_chief(strategy):
+        shutil.rmtree(workdir, ignore_errors=True)  # a non-chief worker's throwaway copy
     return translator, report
