@@ -314,7 +314,12 @@ class Translator(keras.Model):
         self.loss_tracker.update_state(loss_sum, token_count)
         self.accuracy_tracker.update_state(correct, token_count)
         self.token_counter.update_state(token_count)
-        return {m.name: m.result() for m in self.metrics}
+        results = {m.name: m.result() for m in self.metrics}
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras averages step outputs over the workers with reduce(MEAN, axis=0),
+            # which needs an axis: return each metric as a 1-element vector.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Before fit/evaluate, Keras (TF backend, under a strategy) reduces the first

@@ -91,7 +91,8 @@ def run_worker(workdir, weights_path):
 
     # Fixed shapes: every global batch splits evenly between the workers, so both run
     # the same number of steps (a worker left without a batch would wait forever).
-    config = tiny_config(strategy="multi-worker", fixed_shapes=True, patience=1)
+    # Global batches of 8 pairs: 4 per worker, and several steps from the 64 pairs.
+    config = tiny_config(strategy="multi-worker", fixed_shapes=True, batch_size=8)
     translator, _, report = train_and_evaluate(config, workdir, verbose=0)
     np.savez(weights_path, *translator.get_weights())
     print(json.dumps({"strategy": report["strategy"], "training_steps": report["training_steps"]}))
