@@ -23,7 +23,7 @@ import keras
 
 from nmt_keras import plots
 from nmt_keras.callbacks import Throughput, TimeBudget
-from nmt_keras.config import Config, decoding_options, translator_options
+from nmt_keras.config import Config, ConfigError, decoding_options, translator_options
 from nmt_keras.corpora import load_corpus, split_pairs
 from nmt_keras.dataset import encode_pairs, make_dataset, padding_fraction
 from nmt_keras.distribute import (
@@ -214,7 +214,10 @@ def train_and_evaluate(config, workdir, verbose=2):
     started = time.perf_counter()
     config = config.validate()
     # First: a multi-worker strategy must be created before TensorFlow runs any op.
-    strategy = choose_strategy(config.strategy)
+    try:
+        strategy = choose_strategy(config.strategy)
+    except ValueError as error:  # no TPU, no TF_CONFIG, ...: a setting that cannot work
+        raise ConfigError(str(error)) from None
     data = prepare_data(config)
     translator, report = run_experiment(
         config, data, workdir, verbose=verbose, started=started, strategy=strategy

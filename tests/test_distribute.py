@@ -241,6 +241,16 @@ def test_multi_worker_needs_a_valid_tf_config(monkeypatch):
         )})
 
 
+def test_cli_multi_worker_without_tf_config_exits_with_a_message(monkeypatch, tmp_path, capsys):
+    from nmt_keras.cli import EXIT_BAD_INPUT, main
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    status = main(["train", "--strategy", "multi-worker", "--output", str(tmp_path / "run")])
+    assert status == EXIT_BAD_INPUT
+    assert "needs the TF_CONFIG environment variable" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_single_process_strategies_write_to_the_given_directory(tmp_path):
     strategy = choose_strategy("default")
     assert is_chief(strategy)
