@@ -1,16 +1,42 @@
-"""Strategy and precision choice (on this CPU-only machine: the default strategy)."""
+"""Strategies, precision, XLA and the input pipeline's shape modes.
 
+The tests that need TensorFlow configured before it starts (two logical CPU devices,
+a multi-worker cluster) run `tests/distributed_runs.py` in subprocesses.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
+from nmt_keras.config import Config, ConfigError
+from nmt_keras.constants import PAD_ID
+from nmt_keras.corpora import load_corpus
+from nmt_keras.dataset import bucket_boundaries, encode_pairs, make_dataset, padding_fraction
 from nmt_keras.distribute import (
     PRECISIONS,
+    STRATEGIES,
     choose_strategy,
     describe,
     device_kind,
     dtype_policy,
+    is_chief,
+    make_optimizer,
     mixed_precision_policy,
+    needs_loss_scaling,
+    output_dir,
+    read_tf_config,
 )
+from nmt_keras.text import learn_vocabulary
+from nmt_keras.translator import Translator
 
 
 def test_auto_picks_the_default_strategy_on_a_cpu_only_machine():
@@ -42,8 +68,6 @@ def test_unknown_or_unavailable_strategies_are_clear_errors():
 
 
 def test_dtype_policy_is_scoped():
-    import keras
-
     before = keras.config.dtype_policy().name
     with dtype_policy("mixed_bfloat16"):
         layer = keras.layers.Dense(2)
@@ -53,37 +77,6 @@ def test_dtype_policy_is_scoped():
 
 # --------------------------------------------------------------------------------------
 # Input pipeline: fixed shapes and padding.
-
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import pathlib  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from nmt_keras.config import Config, ConfigError  # noqa: E402
-from nmt_keras.constants import PAD_ID  # noqa: E402
-from nmt_keras.corpora import load_corpus  # noqa: E402
-from nmt_keras.dataset import (  # noqa: E402
-    bucket_boundaries,
-    encode_pairs,
-    make_dataset,
-    padding_fraction,
-)
-from nmt_keras.distribute import (  # noqa: E402
-    STRATEGIES,
-    is_chief,
-    make_optimizer,
-    needs_loss_scaling,
-    output_dir,
-    read_tf_config,
-)
-from nmt_keras.text import learn_vocabulary  # noqa: E402
-from nmt_keras.translator import Translator  # noqa: E402
 
 TESTS = pathlib.Path(__file__).parent
 REPOSITORY = TESTS.parent
@@ -257,7 +250,7 @@ def test_single_process_strategies_write_to_the_given_directory(tmp_path):
     assert output_dir(tmp_path, strategy) == tmp_path
 
 
-def _run(arguments, env=None, what="run"):
+def _run(arguments, env=None):
     """Runs `tests/distributed_runs.py` with `arguments`; fails with its output."""
     command = [sys.executable, str(TESTS / "distributed_runs.py"), *arguments]
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), **(env or {})}
