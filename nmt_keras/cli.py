@@ -199,6 +199,10 @@ def run_train(args):
         f"test BLEU {report['bleu']:.1f}, chrF {report['chrf']:.1f} on "
         f"{report['pairs']['test']} held-out pairs; model saved in {args.output}"
     )
+    print(
+        f"padding: {report['padding_fraction']:.1%} of the source and target positions "
+        f"in the training batches"
+    )
 
 
 def _read_sentences(args):
