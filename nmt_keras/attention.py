@@ -96,7 +96,7 @@ class BahdanauAttention(keras.layers.Layer):
             ops.expand_dims(projected_query, 2)  # (batch, target_len, 1, units)
             + ops.expand_dims(keys, 1)  # (batch, 1, source_len, units)
         )  # (batch, target_len, source_len, units)
-        return ops.squeeze(self.score_vector(hidden), -1)  # (batch, target_len, source_len)
+        return score_with_vector(self.score_vector, hidden)  # (batch, target_len, source_len)
 
     def compute_mask(self, *args, **kwargs):
         return None
@@ -191,7 +191,7 @@ class LuongAttention(keras.layers.Layer):
                 ops.expand_dims(self.query_projection(query), 2)  # (batch, target_len, 1, units)
                 + ops.expand_dims(keys, 1)  # (batch, 1, source_len, units)
             )
-            return ops.squeeze(self.score_vector(hidden), -1)
+            return score_with_vector(self.score_vector, hidden)
         return ops.matmul(query, ops.transpose(keys, (0, 2, 1)))  # (batch, target_len, source_len)
 
     def compute_mask(self, *args, **kwargs):
@@ -256,3 +256,15 @@ def masked_softmax(scores, source_mask):
     mask = ops.expand_dims(ops.cast(source_mask, "float32"), 1)  # (batch, 1, source_len)
     scores = ops.where(mask > 0, scores, NEG_INF)
     return ops.softmax(scores, axis=-1) * mask
+
+
+def score_with_vector(score_vector, hidden):
+    """`v^T hidden` over the last axis: `(..., units)` -> `(...)`.
+
+    The same as `squeeze(score_vector(hidden), -1)` for the built `Dense(1)` layer
+    `score_vector`, written as a product and a sum: a Dense call on a 4-D tensor is a
+    `Tensordot` whose transpose depends on the runtime shape, which XLA cannot compile
+    inside the gradient of the decoder's time loop (`--jit-compile`).
+    """
+    v = ops.cast(score_vector.kernel[:, 0], hidden.dtype)  # (units,)
+    return ops.sum(hidden * v, axis=-1)

@@ -105,6 +105,19 @@ def _add_training_arguments(parser):
         "--precision", choices=PRECISIONS,
         help="auto: mixed precision on GPU/TPU, float32 on CPU (default auto)",
     )
+    group.add_argument(
+        "--mixed-precision", dest="precision", action="store_const", const="mixed",
+        help="same as --precision mixed: float16 with loss scaling on GPU, bfloat16 on TPU/CPU",
+    )
+    group.add_argument(
+        "--fixed-shapes", action="store_true", default=None,
+        help="pad every batch to its length bucket's boundary and drop incomplete training "
+        "batches, so batch shapes repeat (for XLA; always on with a TPU)",
+    )
+    group.add_argument(
+        "--jit-compile", action="store_true", default=None,
+        help="compile the training step with XLA (implies --fixed-shapes)",
+    )
 
     model = parser.add_argument_group("architecture (defaults: Bahdanau et al. 2015)")
     model.add_argument("--attention", choices=ATTENTION_TYPES, help="attention score (default bahdanau)")
@@ -174,6 +187,8 @@ def _config_from_args(args, base):
     changes = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if getattr(args, "time_budget_min", None) is not None:
         changes["time_budget_s"] = args.time_budget_min * 60.0
+    if changes.get("jit_compile"):
+        changes["fixed_shapes"] = True  # XLA needs repeating batch shapes
     if getattr(args, "maxout", None) and "maxout_units" not in changes:
         changes["maxout_units"] = changes.get("units", base.units)
     return dataclasses.replace(base, **changes).validate()
@@ -200,6 +215,10 @@ def run_train(args):
     print(
         f"test BLEU {report['bleu']:.1f}, chrF {report['chrf']:.1f} on "
         f"{report['pairs']['test']} held-out pairs; model saved in {args.output}"
+    )
+    print(
+        f"padding: {report['padding_fraction']:.1%} of the source and target positions "
+        f"in the training batches"
     )
 
 

@@ -71,8 +71,10 @@ class Config:
     backup_every_steps: int | None = None  # also back up mid-epoch every N steps; None: per epoch
 
     # --- hardware ---------------------------------------------------------------------
-    strategy: str = "auto"  # tf.distribute: "auto" (TPU, else GPUs, else CPU), "tpu", "mirrored", "default"
+    strategy: str = "auto"  # tf.distribute: "auto" (TPU, else GPUs, else CPU), "tpu", "mirrored", "multi-worker", "default"
     precision: str = "auto"  # "auto" (mixed on GPU/TPU), "float32", or "mixed"
+    fixed_shapes: bool = False  # pad batches to bucket boundaries, drop incomplete ones (always on TPU)
+    jit_compile: bool = False  # XLA-compile the train/test steps (needs fixed_shapes)
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -137,6 +139,12 @@ class Config:
             check_schedule(self.scheduled_sampling, self.sampling_decay)
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        if self.jit_compile and not self.fixed_shapes:
+            raise ConfigError(
+                "jit_compile needs fixed_shapes: XLA compiles the training step once per "
+                "batch shape, and without fixed shapes nearly every batch has a new one "
+                "(use --fixed-shapes, which --jit-compile on the command line implies)"
+            )
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ConfigError(f"time_budget_s must be > 0 or None, got {self.time_budget_s}")
         return self

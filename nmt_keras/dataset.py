@@ -39,57 +39,109 @@ def _to_model_inputs(source, target):
     return (source, target_in), target_out
 
 
-def bucket_boundaries(encoded, width=BUCKET_WIDTH):
-    """Length boundaries every `width` tokens, up to the longest sentence pair."""
+def bucket_boundaries(encoded, width=BUCKET_WIDTH, fixed_shapes=False):
+    """Length boundaries every `width` tokens, up to the longest sentence pair.
+
+    With `fixed_shapes` the last boundary is strictly greater than the longest pair, so
+    every pair falls in a bucket that has an upper boundary to pad to.
+    """
     source_ids, target_ids = encoded
     longest = int(tf.reduce_max(tf.maximum(source_ids.row_lengths(), target_ids.row_lengths())))
-    return list(range(width, longest + width, width))
+    stop = longest + width + (1 if fixed_shapes else 0)
+    return list(range(width, stop, width))
 
 
-def bucketed_batch_count(lengths, boundaries, batch_size):
-    """Number of batches `bucket_by_sequence_length` makes: per bucket, ceil(n / batch).
+def bucketed_batch_count(lengths, boundaries, batch_size, drop_remainder=False):
+    """Number of batches `bucket_by_sequence_length` makes: per bucket, ceil(n / batch),
+    or floor(n / batch) with `drop_remainder`.
 
     A length L goes to bucket i when boundaries[i-1] <= L < boundaries[i].
     """
     buckets = np.searchsorted(boundaries, lengths, side="right")
     counts = np.bincount(buckets, minlength=len(boundaries) + 1)
+    if drop_remainder:
+        return int(np.sum(counts // batch_size))
     return int(np.sum(-(-counts // batch_size)))
 
 
-def make_dataset(encoded, batch_size, shuffle_seed=None, bucket_width=BUCKET_WIDTH):
+def _fill_batch(batch_size):
+    """Pads a short batch with all-`PAD_ID` rows up to `batch_size` rows. The masked loss
+    gives such rows no weight (no real tokens), so scores are unchanged."""
+
+    def fill(source, target):
+        missing = batch_size - tf.shape(source)[0]
+        source = tf.pad(source, [[0, missing], [0, 0]], constant_values=PAD_ID)
+        target = tf.pad(target, [[0, missing], [0, 0]], constant_values=PAD_ID)
+        return source, target
+
+    return fill
+
+
+def make_dataset(
+    encoded,
+    batch_size,
+    shuffle_seed=None,
+    bucket_width=BUCKET_WIDTH,
+    fixed_shapes=False,
+    drop_remainder=True,
+):
     """Builds a `tf.data.Dataset` of padded batches from `encode_pairs` output.
 
     Sentence pairs are grouped by length (`bucket_by_sequence_length`, buckets
     `bucket_width` tokens wide) so each batch holds sentences of similar length and
     little padding: the decoder's time loop runs as many steps as the longest target
-    in the batch, so padding costs as much as real words.
+    in the batch, so padding costs as much as real words. The encoded pairs are cached
+    in memory after the first pass; batching runs in parallel with training (prefetch).
+
+    Fixed-shape mode (`fixed_shapes=True`, for TPUs and XLA): every batch of a bucket has
+    the same shape. Both sides are padded to the bucket's upper boundary minus one (the
+    longest length the bucket admits), so `source_len + 1` is a bucket boundary and
+    `target_len = source_len - 1` (the target loses one position to the in/out shift),
+    and every batch has exactly `batch_size` rows: with `drop_remainder` (training) each
+    bucket's last, incomplete batch is dropped - at most `batch_size - 1` pairs per
+    bucket and epoch; the pairs are reshuffled every epoch (with `shuffle_seed`), so a
+    different few are left out each time. Without `drop_remainder` (validation and test
+    scores) the last batch is filled up with all-padding rows, which the masked loss
+    ignores, so no pair is lost.
 
     Args:
         encoded: `(source_ids, target_ids)` ragged tensors from `encode_pairs`.
-        batch_size: int. Sentence pairs per batch (a bucket's last batch may be smaller).
+        batch_size: int. Sentence pairs per batch (a bucket's last batch may be smaller,
+            except in fixed-shape mode).
         shuffle_seed: int or None. If given, pairs are shuffled with this seed before
             bucketing, differently every epoch but identically on every run.
         bucket_width: int or None. None disables bucketing (plain shuffled batches).
+        fixed_shapes: bool. Fixed-shape mode (needs bucketing).
+        drop_remainder: bool. Fixed-shape mode only: drop incomplete batches (True) or
+            fill them with padding rows (False).
 
     Returns:
         Dataset of `((source (batch, source_len), target_in (batch, target_len)),
-        target_out (batch, target_len))`, int64, padded with `PAD_ID` per batch.
+        target_out (batch, target_len))`, int64, padded with `PAD_ID`.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if fixed_shapes and not bucket_width:
+        raise ValueError("fixed_shapes needs length buckets (a bucket_width)")
     source_ids, target_ids = encoded
     # Slices of a ragged batch come out as ragged-rank-0 "ragged" specs; make them
     # plain 1-D tensors so they can be padded.
-    dataset = tf.data.Dataset.from_tensor_slices((source_ids, target_ids)).map(
-        lambda source, target: (tf.identity(source), tf.identity(target))
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((source_ids, target_ids))
+        .map(
+            lambda source, target: (tf.identity(source), tf.identity(target)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        .cache()
     )
     if shuffle_seed is not None:
         count = int(source_ids.nrows())
         dataset = dataset.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True)
     padding = (tf.constant(PAD_ID, tf.int64), tf.constant(PAD_ID, tf.int64))
     if bucket_width:
-        boundaries = bucket_boundaries(encoded, bucket_width)
+        boundaries = bucket_boundaries(encoded, bucket_width, fixed_shapes=fixed_shapes)
         lengths = tf.maximum(source_ids.row_lengths(), target_ids.row_lengths()).numpy()
+        drop = bool(fixed_shapes and drop_remainder)
         dataset = dataset.bucket_by_sequence_length(
             element_length_func=lambda source, target: tf.maximum(
                 tf.shape(source)[0], tf.shape(target)[0]
@@ -98,15 +150,48 @@ def make_dataset(encoded, batch_size, shuffle_seed=None, bucket_width=BUCKET_WID
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
             padded_shapes=([None], [None]),
             padding_values=padding,
+            pad_to_bucket_boundary=fixed_shapes,
+            drop_remainder=drop,
         )
+        if fixed_shapes and not drop:
+            dataset = dataset.map(_fill_batch(batch_size), num_parallel_calls=tf.data.AUTOTUNE)
+        if fixed_shapes:
+            dataset = dataset.map(
+                lambda source, target: (
+                    tf.ensure_shape(source, [batch_size, None]),
+                    tf.ensure_shape(target, [batch_size, None]),
+                )
+            )
         # Bucketing hides the number of batches from tf.data; state it, so Keras shows
         # progress against a total and knows where an epoch ends.
-        batches = bucketed_batch_count(lengths, boundaries, batch_size)
+        batches = bucketed_batch_count(lengths, boundaries, batch_size, drop_remainder=drop)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     else:
         dataset = dataset.padded_batch(batch_size, padded_shapes=([None], [None]), padding_values=padding)
     dataset = dataset.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def padding_fraction(dataset):
+    """Share of padding in one pass over a `make_dataset` dataset.
+
+    Counts the positions of the `source` and `target_out` tensors of every batch (the
+    tensors the encoder reads and the loss is taken over; `target_in` has the same
+    shape as `target_out`) and the share of them that hold `PAD_ID`. The all-padding
+    rows that fill up short batches in fixed-shape mode count as padding.
+
+    Returns:
+        dict of floats in [0, 1]: `source`, `target` and `total` (both sides together).
+    """
+    padded = np.zeros(2)
+    positions = np.zeros(2)
+    for (source, _), target_out in dataset:
+        for side, ids in enumerate((source, target_out)):
+            padded[side] += int(tf.reduce_sum(tf.cast(ids == PAD_ID, tf.int64)))
+            positions[side] += int(tf.size(ids))
+    shares = np.divide(padded, positions, out=np.zeros(2), where=positions > 0)
+    total = padded.sum() / positions.sum() if positions.sum() else 0.0
+    return {"source": float(shares[0]), "target": float(shares[1]), "total": float(total)}
 
 
 def count_target_tokens(encoded):
@@ -122,7 +207,9 @@ def _pass_order(count, seed, pass_index):
     return tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=pair_seed)
 
 
-def make_training_stream(encoded, batch_size, seed, skip_batches=0, bucket_width=BUCKET_WIDTH):
+def make_training_stream(
+    encoded, batch_size, seed, skip_batches=0, bucket_width=BUCKET_WIDTH, fixed_shapes=False
+):
     """An endless, reproducible stream of training batches, for resumable training.
 
     Pass p over the data visits the pairs in the order `stateless_shuffle(seed, p)`;
@@ -135,6 +222,8 @@ def make_training_stream(encoded, batch_size, seed, skip_batches=0, bucket_width
 
     Fit it with `steps_per_epoch` (see `batches_per_pass`): the stream has no end.
     Length buckets fill across pass boundaries, so a pass is not exactly one epoch.
+    With `fixed_shapes` every batch is padded to its bucket's boundary and has exactly
+    `batch_size` rows (see `make_dataset`); the stream never ends, so no pair is dropped.
 
     Returns:
         Dataset of `((source (batch, source_len), target_in (batch, target_len)),
@@ -159,8 +248,10 @@ def make_training_stream(encoded, batch_size, seed, skip_batches=0, bucket_width
     )
     dataset = dataset.map(example)
     padding = (tf.constant(PAD_ID, tf.int64), tf.constant(PAD_ID, tf.int64))
+    if fixed_shapes and not bucket_width:
+        raise ValueError("fixed_shapes needs length buckets (a bucket_width)")
     if bucket_width:
-        boundaries = bucket_boundaries(encoded, bucket_width)
+        boundaries = bucket_boundaries(encoded, bucket_width, fixed_shapes=fixed_shapes)
         dataset = dataset.bucket_by_sequence_length(
             element_length_func=lambda source, target: tf.maximum(
                 tf.shape(source)[0], tf.shape(target)[0]
@@ -169,7 +260,16 @@ def make_training_stream(encoded, batch_size, seed, skip_batches=0, bucket_width
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
             padded_shapes=([None], [None]),
             padding_values=padding,
+            pad_to_bucket_boundary=fixed_shapes,
+            drop_remainder=fixed_shapes,  # static batch size; the stream has no remainder
         )
+        if fixed_shapes:
+            dataset = dataset.map(
+                lambda source, target: (
+                    tf.ensure_shape(source, [batch_size, None]),
+                    tf.ensure_shape(target, [batch_size, None]),
+                )
+            )
     else:
         dataset = dataset.padded_batch(batch_size, padded_shapes=([None], [None]), padding_values=padding)
     if skip_batches:

@@ -5,6 +5,10 @@ VMs), `MirroredStrategy` over all GPUs if there is at least one, otherwise Tenso
 default strategy (one CPU device). Build and compile the model inside
 `strategy.scope()`; Keras' `fit()` then splits each batch across the replicas.
 
+`choose_strategy("multi-worker")` trains on several machines in sync
+(`MultiWorkerMirroredStrategy`), each described by the `TF_CONFIG` environment
+variable; only the chief (worker 0) writes the model directory (`output_dir`).
+
 `mixed_precision_policy(strategy)` names the Keras dtype policy that speeds training up
 on that hardware: "mixed_float16" on GPUs (with loss scaling), "mixed_bfloat16" on TPUs,
 and "float32" on CPUs, where reduced precision does not pay off. The attention softmax
@@ -12,11 +16,15 @@ and the loss are always computed in float32.
 """
 
 import contextlib
+import json
+import os
+import pathlib
+import tempfile
 
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("auto", "tpu", "mirrored", "default")
+STRATEGIES = ("auto", "tpu", "mirrored", "multi-worker", "default")
 # "auto": mixed precision on GPU/TPU, float32 on CPU; "mixed": mixed on any device.
 PRECISIONS = ("auto", "float32", "mixed")
 
@@ -37,13 +45,19 @@ def choose_strategy(name="auto"):
 
     Args:
         name: "auto" (TPU, else all GPUs, else default), "tpu", "mirrored" (all GPUs,
-            or the CPU when there is none), or "default" (TensorFlow's default strategy).
+            or the CPU when there is none), "multi-worker" (`MultiWorkerMirroredStrategy`
+            over the cluster in `TF_CONFIG`), or "default" (TensorFlow's default
+            strategy).
 
     Raises:
-        ValueError: for an unknown name, or "tpu" when no TPU is reachable.
+        ValueError: for an unknown name, "tpu" when no TPU is reachable, or
+            "multi-worker" without a usable `TF_CONFIG` (see `read_tf_config`).
     """
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose one of {STRATEGIES}")
+    if name == "multi-worker":
+        read_tf_config()  # fail with a clear message before TensorFlow tries to connect
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if name in ("auto", "tpu"):
         strategy = _connect_to_tpu()
         if strategy is not None:
@@ -104,3 +118,91 @@ def describe(strategy):
         f"{type(strategy).__name__} on {device_kind(strategy)}, "
         f"{strategy.num_replicas_in_sync} replica(s)"
     )
+
+
+def read_tf_config(environ=None):
+    """The parsed `TF_CONFIG` of a multi-worker run, checked.
+
+    `TF_CONFIG` is JSON: `{"cluster": {"worker": ["host0:port", "host1:port"]},
+    "task": {"type": "worker", "index": i}}`, the same cluster on every worker and
+    each worker's own index. Without it, a "multi-worker" run is refused rather than
+    silently trained on one machine.
+
+    Raises:
+        ValueError: `TF_CONFIG` is unset, not JSON, or lacks the workers or the task.
+    """
+    environ = os.environ if environ is None else environ
+    text = environ.get("TF_CONFIG")
+    if not text:
+        raise ValueError(
+            "strategy 'multi-worker' needs the TF_CONFIG environment variable (the cluster's "
+            "worker addresses and this worker's index); see notes/distribute.md"
+        )
+    try:
+        tf_config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
+    workers = tf_config.get("cluster", {}).get("worker")
+    task = tf_config.get("task", {})
+    if not workers or task.get("type") not in ("worker", "chief") or "index" not in task:
+        raise ValueError(
+            "TF_CONFIG must name the workers (cluster.worker: list of host:port) and this "
+            f"task (task.type 'worker', task.index); got {text}"
+        )
+    if task["type"] == "worker" and not 0 <= task["index"] < len(workers):
+        raise ValueError(f"TF_CONFIG task.index {task['index']} is not one of the {len(workers)} workers")
+    return tf_config
+
+
+def is_chief(strategy):
+    """True unless this process is a non-chief worker of a multi-worker strategy (only
+    the chief - worker 0, or the task of type "chief" - writes the model and report)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type is None or task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "worker" and task_id == 0 and not has_chief
+
+
+def output_dir(workdir, strategy):
+    """Where this process writes: `workdir` on the chief; on other workers a fresh
+    temporary directory (they run the same saving code - under multi-worker training
+    every worker must take part in the collective steps - but their copy is thrown
+    away), following the Keras multi-worker convention."""
+    if is_chief(strategy):
+        return workdir
+    resolver = strategy.cluster_resolver
+    return pathlib.Path(
+        tempfile.mkdtemp(prefix=f"nmt_keras_{resolver.task_type}{resolver.task_id}_")
+    )
+
+
+def needs_loss_scaling(policy):
+    """Loss scaling only for float16, whose narrow exponent range lets small gradients
+    underflow to zero; bfloat16 has float32's range and needs none."""
+    return policy == "mixed_float16"
+
+
+def make_optimizer(learning_rate, clipnorm=None, policy="float32"):
+    """Adam, wrapped in a dynamic `keras.optimizers.LossScaleOptimizer` when the dtype
+    policy needs loss scaling (`needs_loss_scaling`)."""
+    optimizer = keras.optimizers.Adam(learning_rate, clipnorm=clipnorm)
+    if needs_loss_scaling(policy):
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def enable_jit_compile(model):
+    """Compiles the model's train and test steps with XLA (`jit_compile=True`).
+
+    Keras refuses XLA for any model that contains a layer it cannot compile, and the
+    `Translator` holds its `TextVectorization` layers (string ops). The train and test
+    steps never call them - text is vectorized in the input pipeline and in the
+    separately compiled decoding functions - so the check is bypassed for this model.
+    Call after `compile()` and before `fit()` (which builds the step functions).
+    """
+    model._jit_compile = True  # the public setter would apply Keras' per-layer check
+    model.train_function = model.test_function = None

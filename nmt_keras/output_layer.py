@@ -85,7 +85,7 @@ class OutputLayer(keras.layers.Layer):
                 was built with `source_prior=True`.
 
         Returns:
-            logits `(batch, [target_len,] vocab_size)`.
+            float32 logits `(batch, [target_len,] vocab_size)`, whatever the dtype policy.
         """
         features = self.feature_dropout(features, training=training)
         if self.maxout_input is not None:
@@ -100,7 +100,9 @@ class OutputLayer(keras.layers.Layer):
             if len(logits.shape) == 3:
                 prior = ops.expand_dims(prior, 1)  # (batch, 1, vocab_size)
             logits = logits + ops.cast(self.prior_weight * prior, logits.dtype)
-        return logits
+        # Under mixed precision the projection runs in float16/bfloat16; the softmax and
+        # the loss downstream need float32's range and resolution.
+        return ops.cast(logits, "float32")
 
     def compute_mask(self, *args, **kwargs):
         return None

@@ -18,6 +18,7 @@ import json
 import os
 import pathlib
 import platform
+import shutil
 import time
 
 import keras
@@ -30,10 +31,26 @@ from nmt_keras.callbacks import (
     Throughput,
     TimeBudget,
 )
-from nmt_keras.config import Config, decoding_options, translator_options
+from nmt_keras.config import Config, ConfigError, decoding_options, translator_options
 from nmt_keras.corpora import load_corpus, split_pairs
-from nmt_keras.dataset import batches_per_pass, encode_pairs, make_dataset, make_training_stream
-from nmt_keras.distribute import choose_strategy, describe, dtype_policy, mixed_precision_policy
+from nmt_keras.dataset import (
+    batches_per_pass,
+    encode_pairs,
+    make_dataset,
+    make_training_stream,
+    padding_fraction,
+)
+from nmt_keras.distribute import (
+    choose_strategy,
+    describe,
+    device_kind,
+    dtype_policy,
+    enable_jit_compile,
+    is_chief,
+    make_optimizer,
+    mixed_precision_policy,
+    output_dir,
+)
 from nmt_keras.evaluation import evaluate_loss, evaluate_translator, tensorflow_versions
 from nmt_keras.resume import Backup, BackupCallback
 from nmt_keras.saving import save_translator
@@ -84,13 +101,19 @@ def build_translator(config, train_pairs, strategy=None):
     strategy = strategy or choose_strategy(config.strategy)
     source_words = learn_vocabulary([p.source for p in train_pairs], config.max_vocab_size)
     target_words = learn_vocabulary([p.target for p in train_pairs], config.max_vocab_size)
-    with strategy.scope(), dtype_policy(mixed_precision_policy(strategy, config.precision)):
+    policy = mixed_precision_policy(strategy, config.precision)
+    with strategy.scope(), dtype_policy(policy):
         translator = Translator(source_words, target_words, **translator_options(config))
         translator.build_with_dummy_batch()
-        translator.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm)
-        )
+        translator.compile(optimizer=make_optimizer(config.learning_rate, config.clipnorm, policy))
+        if config.jit_compile:
+            enable_jit_compile(translator)
     return translator
+
+
+def uses_fixed_shapes(config, strategy):
+    """Fixed-shape batches when the config asks for them, and always on a TPU."""
+    return bool(config.fixed_shapes or device_kind(strategy) == "TPU")
 
 
 def enable_determinism(seed):
@@ -162,10 +185,20 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
         enable_determinism(config.seed)
     else:
         keras.utils.set_random_seed(config.seed)
+    fixed = uses_fixed_shapes(config, translator.distribute_strategy)
     encoded = encode_pairs(translator, data.train)
     steps_per_epoch = config.steps_per_epoch or batches_per_pass(encoded, config.batch_size)
     total_steps = config.epochs * steps_per_epoch
-    validation_set = make_dataset(encode_pairs(translator, data.validation), config.batch_size)
+    # The share of padding in the first epoch's batches (one extra pass over them).
+    padding = padding_fraction(
+        make_training_stream(encoded, config.batch_size, config.seed, fixed_shapes=fixed).take(
+            steps_per_epoch
+        )
+    )
+    validation_set = make_dataset(
+        encode_pairs(translator, data.validation), config.batch_size, fixed_shapes=fixed,
+        drop_remainder=False,
+    )
     extra_callbacks = list(callbacks)
     callbacks = _callbacks(config, workdir)
     callbacks.others.extend(extra_callbacks)
@@ -194,7 +227,8 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
             epoch, done = divmod(backup_callback.step, steps_per_epoch)
             translator.fit(
                 make_training_stream(
-                    encoded, config.batch_size, config.seed, skip_batches=backup_callback.step
+                    encoded, config.batch_size, config.seed, skip_batches=backup_callback.step,
+                    fixed_shapes=fixed,
                 ),
                 validation_data=validation_set,
                 initial_epoch=epoch,
@@ -238,6 +272,9 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
         "non_finite_message": callbacks.non_finite.message() if diverged else None,
         "resumable": resumable,
         "best_epoch": best_epoch + 1 if best_epoch is not None else None,
+        "padding_fraction": padding["total"],
+        "padding_fraction_detail": padding,
+        "fixed_shapes": fixed,
     }
 
 
@@ -249,15 +286,18 @@ def write_translations(path, pairs, report):
             handle.write(f"{pair.source}\t{reference}\t{hypothesis}\n")
 
 
-def evaluate_split(translator, pairs, batch_size, decoding=None):
+def evaluate_split(translator, pairs, batch_size, decoding=None, fixed_shapes=False):
     """Scores of `translator` on `pairs`: BLEU, chrF, AER, masked loss and accuracy.
 
     Args:
         decoding: dict of `Translator.translate` options (method, beam_width, ...);
             None: greedy search.
+        fixed_shapes: bool. Score the loss on fixed-shape batches (every pair kept).
     """
     report = evaluate_translator(translator, pairs, batch_size=batch_size, decoding=decoding)
-    losses = evaluate_loss(translator, make_dataset(encode_pairs(translator, pairs), batch_size))
+    encoded = encode_pairs(translator, pairs)
+    batches = make_dataset(encoded, batch_size, fixed_shapes=fixed_shapes, drop_remainder=False)
+    losses = evaluate_loss(translator, batches)
     report.update(loss=losses["loss"], accuracy=losses["accuracy"])
     return report
 
@@ -286,12 +326,19 @@ def train_and_evaluate(config, workdir, verbose=2):
     """
     started = time.perf_counter()
     config = config.validate()
+    # First: a multi-worker strategy must be created before TensorFlow runs any op.
+    try:
+        strategy = choose_strategy(config.strategy)
+    except ValueError as error:  # no TPU, no TF_CONFIG, ...: a setting that cannot work
+        raise ConfigError(str(error)) from None
     data = prepare_data(config)
-    translator, report = run_experiment(config, data, workdir, verbose=verbose, started=started)
+    translator, report = run_experiment(
+        config, data, workdir, verbose=verbose, started=started, strategy=strategy
+    )
     return translator, data, report
 
 
-def run_experiment(config, data, workdir, verbose=2, started=None, callbacks=()):
+def run_experiment(config, data, workdir, verbose=2, started=None, strategy=None, callbacks=()):
     """Trains a fresh model on already prepared `data` and evaluates it on `data.test`.
 
     Several experiments on the same split (an ablation) call this once each after one
@@ -303,17 +350,20 @@ def run_experiment(config, data, workdir, verbose=2, started=None, callbacks=())
         workdir: directory for the model, logs and report (created if needed).
         verbose: Keras `fit` verbosity.
         started: `time.perf_counter()` at the start of the whole run, for `wall_time_s`.
+        strategy: `tf.distribute.Strategy`; None: `choose_strategy(config.strategy)`.
         callbacks: extra Keras callbacks for `train`.
 
     Returns:
-        `(translator, report)`; the report is also written to `workdir/report.json`.
+        `(translator, report)`; the report is also written to `workdir/report.json`
+        (under multi-worker training by the chief only; the other workers write into
+        a temporary directory that is removed at the end).
     """
     started = time.perf_counter() if started is None else started
     config = config.validate()
-    workdir = pathlib.Path(workdir)
+    strategy = strategy or choose_strategy(config.strategy)
+    workdir = pathlib.Path(output_dir(pathlib.Path(workdir), strategy))
     workdir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
-    strategy = choose_strategy(config.strategy)
     translator = build_translator(config, data.train, strategy)
     (workdir / "config.json").write_text(config.to_json())
     training = train(config, translator, data, workdir, verbose=verbose, callbacks=callbacks)
@@ -329,7 +379,10 @@ def run_experiment(config, data, workdir, verbose=2, started=None, callbacks=())
         )
     save_translator(translator, workdir, config)
 
-    test = evaluate_split(translator, data.test, config.batch_size, decoding_options(config))
+    test = evaluate_split(
+        translator, data.test, config.batch_size, decoding_options(config),
+        fixed_shapes=training["fixed_shapes"],
+    )
     write_translations(workdir / TRANSLATIONS_FILE, data.test, test)
     (workdir / HISTORY_FILE).write_text(json.dumps(training["history"], indent=2))
     plots.save(plots.plot_history(training["history"], title=f"{data.corpus.name}"), workdir / "history.png")
@@ -362,4 +415,6 @@ def run_experiment(config, data, workdir, verbose=2, started=None, callbacks=())
         "config": dataclasses.asdict(config),
     }
     (workdir / REPORT_FILE).write_text(json.dumps(report, indent=2))
+    if not is_chief(strategy):
+        shutil.rmtree(workdir, ignore_errors=True)  # a non-chief worker's throwaway copy
     return translator, report

@@ -314,7 +314,25 @@ class Translator(keras.Model):
         self.loss_tracker.update_state(loss_sum, token_count)
         self.accuracy_tracker.update_state(correct, token_count)
         self.token_counter.update_state(token_count)
-        return {m.name: m.result() for m in self.metrics}
+        results = {m.name: m.result() for m in self.metrics}
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras averages step outputs over the workers with reduce(MEAN, axis=0),
+            # which needs an axis: return each metric as a 1-element vector.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Before fit/evaluate, Keras (TF backend, under a strategy) reduces the first
+        # batch over the replicas to build the model symbolically; under
+        # MultiWorkerMirroredStrategy that reduce fails on nested batches. A Translator
+        # built by `build_with_dummy_batch` needs no batch: only the optimizer's
+        # variables may still be missing.
+        if self.encoder.built and self.decoder.built:
+            if self.optimizer is not None and not self.optimizer.built:
+                with self.distribute_strategy.scope():
+                    self.optimizer.build(self.trainable_variables)
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     @property
     def metrics(self):
