@@ -28,7 +28,7 @@ from nmt_keras.dataset import encode_pairs, make_dataset
 from nmt_keras.distribute import choose_strategy, describe, dtype_policy, mixed_precision_policy
 from nmt_keras.evaluation import evaluate_loss, evaluate_translator, tensorflow_versions
 from nmt_keras.saving import save_translator
-from nmt_keras.text import learn_vocabulary
+from nmt_keras.tokenizers import learn_tokens
 from nmt_keras.translator import Translator
 
 REPORT_FILE = "report.json"
@@ -67,8 +67,12 @@ def build_translator(config, train_pairs, strategy=None):
     dtype policy that `config.precision` asks for on that hardware.
     """
     strategy = strategy or choose_strategy(config.strategy)
-    source_words = learn_vocabulary([p.source for p in train_pairs], config.max_vocab_size)
-    target_words = learn_vocabulary([p.target for p in train_pairs], config.max_vocab_size)
+    source_words = learn_tokens(
+        config.tokenizer, [p.source for p in train_pairs], config.max_vocab_size
+    )
+    target_words = learn_tokens(
+        config.tokenizer, [p.target for p in train_pairs], config.max_vocab_size
+    )
     with strategy.scope(), dtype_policy(mixed_precision_policy(strategy, config.precision)):
         translator = Translator(source_words, target_words, **translator_options(config))
         translator.build_with_dummy_batch()
