@@ -123,7 +123,8 @@ def _add_training_arguments(parser):
     model.add_argument(
         "--tokenizer", choices=TOKENIZER_KINDS,
         help="tokens: word (default), wordpiece (subwords learned on the training split), "
-        "or char; --max-vocab-size sets the wordpiece vocabulary's target size",
+        "or char; --max-vocab-size sets the wordpiece vocabulary's target size; char "
+        "sentences are about 5 times longer: raise --max-output-length (e.g. 200)",
     )
 
     objective = parser.add_argument_group("training objective")

@@ -22,10 +22,10 @@ SavedModel: `TextVectorization` for words (exactly as before this module existed
 
 Example:
 >>> kind = "wordpiece"
->>> tokens = learn_tokens(kind, ["los gatos comen.", "el gato come."], max_vocab_size=64)
+>>> tokens = learn_tokens(kind, train_texts, max_vocab_size=8000)   # list of str
 >>> vectorizer = make_vectorizer(kind, tokens)
->>> ids = vectorizer(tf.constant(["Los gatitos."]))    # ragged (batch, (num_tokens))
->>> vectorizer.split(tf.constant(["Los gatitos."]))     # [["los", "gat", "##it", "##os", "."]]
+>>> ids = vectorizer(tf.constant(["Los gatitos."]))     # ragged int64 (batch, (num_tokens))
+>>> vectorizer.split(tf.constant(["Los gatitos."]))      # e.g. [["los", "gat", "##itos", "."]]
 >>> detokenize(kind, tf.constant([["los", "gat", "##itos", "."]]))   # ["los gatitos ."]
 """
 
