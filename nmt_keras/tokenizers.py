@@ -65,7 +65,6 @@ _LEARN_BATCH = 4096
 
 _SPACE = " "
 _WHITESPACE_RUN = r"\s+"
-_SPACE_RUN = r" +"
 
 
 def check_kind(kind):
