@@ -23,6 +23,7 @@ from nmt_keras.attention import ATTENTION_TYPES
 from nmt_keras.distribute import PRECISIONS, STRATEGIES
 from nmt_keras.recurrent import CELLS
 from nmt_keras.schedules import SCHEDULES
+from nmt_keras.tokenizers import TOKENIZER_KINDS
 from nmt_keras.translator import DECODERS
 
 # Exit status for bad input (data, model directory, arguments), as argparse uses.
@@ -149,6 +150,12 @@ def _add_training_arguments(parser):
         help="learned logit bonus for target words that also occur in the source",
     )
     model.add_argument("--dropout", type=float, help="dropout rate (default 0)")
+    model.add_argument(
+        "--tokenizer", choices=TOKENIZER_KINDS,
+        help="tokens: word (default), wordpiece (subwords learned on the training split), "
+        "or char; --max-vocab-size sets the wordpiece vocabulary's target size; char "
+        "sentences are about 5 times longer: raise --max-output-length (e.g. 200)",
+    )
 
     objective = parser.add_argument_group("training objective")
     objective.add_argument("--label-smoothing", type=float, help="(default 0)")

@@ -31,6 +31,7 @@ class Config:
 
     # --- vocabulary and model ---------------------------------------------------------
     max_vocab_size: int | None = 5000  # per language, special tokens included; None: all words
+    tokenizer: str = "word"  # "word", "wordpiece" (subwords learned on train) or "char"
     embedding_dim: int = 256  # word embedding size, both languages
     units: int = 256  # GRU units: encoder per direction, and decoder
     attention_units: int | None = None  # hidden size of the attention scorer; None: `units`
@@ -109,11 +110,13 @@ class Config:
         from nmt_keras.distribute import PRECISIONS, STRATEGIES
         from nmt_keras.recurrent import CELLS
         from nmt_keras.schedules import SCHEDULES, check_schedule
+        from nmt_keras.tokenizers import TOKENIZER_KINDS
         from nmt_keras.translator import DECODERS
 
         choices = (
             ("strategy", STRATEGIES), ("precision", PRECISIONS), ("attention", ATTENTION_TYPES),
             ("decoder", DECODERS), ("cell", CELLS), ("scheduled_sampling", SCHEDULES),
+            ("tokenizer", TOKENIZER_KINDS),
         )
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
@@ -178,7 +181,7 @@ TRANSLATOR_FIELDS = (
     "embedding_dim", "units", "attention_units", "max_output_length", "attention", "decoder",
     "input_feeding", "cell", "encoder_layers", "bidirectional", "reverse_source",
     "maxout_units", "source_prior", "dropout", "label_smoothing", "scheduled_sampling",
-    "sampling_decay", "max_sampling_probability",
+    "sampling_decay", "max_sampling_probability", "tokenizer",
 )
 
 

@@ -178,11 +178,15 @@ def join_tokens(tokens):
     return tf.strings.reduce_join(ragged, axis=-1, separator=" ")
 
 
-def describe(target_vocabulary, source_tokens, result):
-    """Turns a `DecodeResult` into the dict returned by `Translator.translate`."""
+def describe(target_vocabulary, source_tokens, result, join=join_tokens):
+    """Turns a `DecodeResult` into the dict returned by `Translator.translate`.
+
+    `join` turns str tokens `(batch, len)` into text `(batch,)`: space-joined words by
+    default; `Translator` passes its tokenizer's detokenizer.
+    """
     tokens = ids_to_tokens(target_vocabulary, result.token_ids)
     return {
-        "text": join_tokens(tokens),
+        "text": join(tokens),
         "tokens": tokens,
         "token_ids": result.token_ids,
         "attention": result.attention,

@@ -2,7 +2,10 @@
 
 Scores are computed on *standardized* text (the project's `standardize`: lower-cased,
 accents removed, punctuation split off) on both sides, like the TensorFlow tutorial's
-preprocessing, so a score measures translation, not casing or detokenization.
+preprocessing, so a score measures translation, not casing or detokenization. This holds
+for every tokenizer: wordpiece and char outputs are detokenized back into that same
+standardized form (`nmt_keras.tokenizers.detokenize`), and the references are
+standardized here, independently of the model's tokenizer.
 """
 
 import time
@@ -132,7 +135,9 @@ def evaluate_translator(translator, pairs, batch_size=64, decoding=None):
         translation_seconds=seconds,
         sentences_per_second=len(pairs) / seconds,
     )
-    if all(p.alignment is not None for p in pairs):
+    # Gold alignments link words; attention over word pieces or characters does not.
+    word_tokens = getattr(translator, "tokenizer", "word") == "word"
+    if word_tokens and all(p.alignment is not None for p in pairs):
         report["alignment_error_rate"] = evaluate_attention(translator, pairs)
     report["hypotheses"] = hypotheses
     report["references"] = references

@@ -1,8 +1,10 @@
 """The model directory: what `train` writes and `translate` / `evaluate` read.
 
     MODEL_DIR/
-      translator.json     the Translator's constructor arguments (sizes), without words
-      source_vocab.txt    one source word per line (special tokens excluded)
+      translator.json     the Translator's constructor arguments (sizes, tokenizer kind),
+                          without words
+      source_vocab.txt    one source token per line (special tokens excluded): a word,
+                          a word piece or a character, as translator.json's "tokenizer" says
       target_vocab.txt    one target word per line
       model.weights.h5    the trained weights (best validation loss)
       config.json         the run's `Config` (data, split sizes, seed, model, training)
@@ -71,11 +73,14 @@ def load_translator(model_dir):
         settings = json.loads((model_dir / TRANSLATOR_FILE).read_text())
     except json.JSONDecodeError as error:
         raise ModelDirError(f"{model_dir / TRANSLATOR_FILE} is not valid JSON: {error}") from None
-    translator = Translator(
-        _read_words(model_dir / SOURCE_VOCAB_FILE),
-        _read_words(model_dir / TARGET_VOCAB_FILE),
-        **settings,
-    )
+    try:
+        translator = Translator(
+            _read_words(model_dir / SOURCE_VOCAB_FILE),
+            _read_words(model_dir / TARGET_VOCAB_FILE),
+            **settings,
+        )
+    except (TypeError, ValueError) as error:
+        raise ModelDirError(f"{model_dir / TRANSLATOR_FILE} describes no valid model: {error}") from None
     translator.build_with_dummy_batch()
     try:
         translator.load_weights(model_dir / WEIGHTS_FILE)

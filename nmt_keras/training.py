@@ -54,7 +54,7 @@ from nmt_keras.distribute import (
 from nmt_keras.evaluation import evaluate_loss, evaluate_translator, tensorflow_versions
 from nmt_keras.resume import Backup, BackupCallback
 from nmt_keras.saving import save_translator
-from nmt_keras.text import learn_vocabulary
+from nmt_keras.tokenizers import learn_tokens
 from nmt_keras.translator import Translator
 
 REPORT_FILE = "report.json"
@@ -99,8 +99,12 @@ def build_translator(config, train_pairs, strategy=None):
     """
     keras.utils.set_random_seed(config.seed)  # the initial weights depend on the seed only
     strategy = strategy or choose_strategy(config.strategy)
-    source_words = learn_vocabulary([p.source for p in train_pairs], config.max_vocab_size)
-    target_words = learn_vocabulary([p.target for p in train_pairs], config.max_vocab_size)
+    source_words = learn_tokens(
+        config.tokenizer, [p.source for p in train_pairs], config.max_vocab_size
+    )
+    target_words = learn_tokens(
+        config.tokenizer, [p.target for p in train_pairs], config.max_vocab_size
+    )
     policy = mixed_precision_policy(strategy, config.precision)
     with strategy.scope(), dtype_policy(policy):
         translator = Translator(source_words, target_words, **translator_options(config))

@@ -16,7 +16,9 @@ from nmt_keras.schedules import (
     check_schedule,
     sampling_probability,
 )
-from nmt_keras.text import add_start_end, make_vectorizer, standardize, vocabulary_of
+from nmt_keras.text import add_start_end, vocabulary_of
+from nmt_keras.tokenizers import check_kind, detokenize, make_vectorizer
+from nmt_keras.tokenizers import source_tokens as tokenizer_source_tokens
 
 # Decoding stops after this many tokens if a sentence has not produced [END].
 DEFAULT_MAX_OUTPUT_LENGTH = 50
@@ -42,7 +44,8 @@ class Translator(keras.Model):
     `tf.function`.
 
     Args:
-        source_words: list of str. Source vocabulary without the special tokens.
+        source_words: list of str. Source vocabulary without the special tokens (words,
+            word pieces or characters, as `tokenizer` says).
         target_words: list of str. Target vocabulary without the special tokens.
         embedding_dim: int. Word embedding size, both sides.
         units: int. Encoder RNN units per direction, and decoder RNN units.
@@ -67,6 +70,8 @@ class Translator(keras.Model):
         sampling_decay: float or None. The schedule's constant (see
             `nmt_keras.schedules`); None takes the schedule's default.
         max_sampling_probability: float. Cap on the probability of feeding a sample.
+        tokenizer: str. "word" (default), "wordpiece" or "char", both sides (see
+            `nmt_keras.tokenizers`).
 
     Example:
     >>> model = Translator(["el", "gato"], ["the", "cat"], embedding_dim=8, units=16)
@@ -98,9 +103,11 @@ class Translator(keras.Model):
         scheduled_sampling="none",
         sampling_decay=None,
         max_sampling_probability=DEFAULT_MAX_PROBABILITY,
+        tokenizer="word",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        check_kind(tokenizer)
         if attention not in ATTENTION_TYPES:
             raise ValueError(f"unknown attention {attention!r}; choose one of {ATTENTION_TYPES}")
         if decoder not in DECODERS:
@@ -133,9 +140,14 @@ class Translator(keras.Model):
         self.scheduled_sampling = scheduled_sampling
         self.sampling_decay = check_schedule(scheduled_sampling, sampling_decay)
         self.max_sampling_probability = max_sampling_probability
+        self.tokenizer = tokenizer
 
-        self.source_vectorizer = make_vectorizer(self.source_words, name="source_vectorizer")
-        self.target_vectorizer = make_vectorizer(self.target_words, name="target_vectorizer")
+        self.source_vectorizer = make_vectorizer(
+            tokenizer, self.source_words, name="source_vectorizer"
+        )
+        self.target_vectorizer = make_vectorizer(
+            tokenizer, self.target_words, name="target_vectorizer"
+        )
         self.source_vocabulary = vocabulary_of(self.source_vectorizer)
         self.target_vocabulary = vocabulary_of(self.target_vectorizer)
         self.encoder = Encoder(
@@ -414,8 +426,21 @@ class Translator(keras.Model):
     def _describe(self, texts, source_ids, result):
         attention = self.source_order(result.attention, source_ids)
         return decoding.describe(
-            self.target_vocabulary, source_tokens(texts), result._replace(attention=attention)
+            self.target_vocabulary,
+            self.source_tokens(texts),
+            result._replace(attention=attention),
+            join=self.detokenize,
         )
+
+    def detokenize(self, tokens):
+        """str tokens `(batch, len)`, "" padding -> `(batch,)` clean text."""
+        return detokenize(self.tokenizer, tokens)
+
+    def source_tokens(self, texts):
+        """`(batch,)` strings -> str `(batch, source_len)`: the tokens the encoder reads
+        between `[START]` and `[END]` (see `nmt_keras.tokenizers.source_tokens`)."""
+        tokens = tokenizer_source_tokens(self.tokenizer, self.source_vectorizer, texts)
+        return with_markers(tokens)
 
     def _translate(self, texts, max_length):
         source_ids = self.tokenize_source(texts)
@@ -434,7 +459,7 @@ class Translator(keras.Model):
         )
         outputs = self._describe(texts, source_ids, result.best)
         n_best_tokens = decoding.ids_to_tokens(self.target_vocabulary, result.n_best_ids)
-        outputs["n_best_text"] = decoding.join_tokens(n_best_tokens)
+        outputs["n_best_text"] = self.detokenize(n_best_tokens)
         outputs["n_best_score"] = result.n_best_scores
         return outputs
 
@@ -463,6 +488,7 @@ class Translator(keras.Model):
             scheduled_sampling=self.scheduled_sampling,
             sampling_decay=self.sampling_decay,
             max_sampling_probability=self.max_sampling_probability,
+            tokenizer=self.tokenizer,
         )
         return config
 
@@ -517,9 +543,15 @@ def reverse_words(source_ids):
 
 def source_tokens(texts):
     """`(batch,)` strings -> str `(batch, source_len)`: the standardized words the encoder
-    reads (unknown words as written, not as `[UNK]`), between `[START]` and `[END]`."""
-    words = tf.strings.split(standardize(texts))  # ragged (batch, (num_words))
-    batch = words.nrows()
+    reads (unknown words as written, not as `[UNK]`), between `[START]` and `[END]`.
+    (Word tokenizer; `Translator.source_tokens` handles every kind.)"""
+    return with_markers(tokenizer_source_tokens("word", None, texts))
+
+
+def with_markers(tokens):
+    """Ragged str `(batch, (num_tokens))` -> `(batch, num_tokens + 2)` between
+    `[START]` and `[END]`, "" padded."""
+    batch = tokens.nrows()
     return tf.concat(
-        [tf.fill([batch, 1], START_TOKEN), words, tf.fill([batch, 1], END_TOKEN)], axis=1
+        [tf.fill([batch, 1], START_TOKEN), tokens, tf.fill([batch, 1], END_TOKEN)], axis=1
     ).to_tensor(default_value="")

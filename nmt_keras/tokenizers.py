@@ -1,0 +1,281 @@
+"""Tokenizers: how standardized text becomes tokens, for three kinds of token.
+
+    word       the space-separated words of `nmt_keras.text.standardize` (the default);
+    wordpiece  subwords: a WordPiece vocabulary learned from the training split with
+               tensorflow-text's `bert_vocab_from_dataset`; a word that is not in the
+               vocabulary is split into pieces, "##" marking a piece that continues a word
+               ("gatitos" -> "gat ##itos");
+    char       the characters of the standardized text, the space kept as a token of its
+               own, written `SPACE_TOKEN` ("▁") so it shows in vocabularies and plots.
+
+Every kind starts from the same standardized text (lower-cased, accents dropped,
+punctuation split off), so the detokenized output of every kind is comparable with the
+standardized reference: wordpiece joins "##" pieces to their word, char joins characters
+and turns `SPACE_TOKEN` back into spaces. Each kind's vocabulary is a list of tokens
+*without* the special tokens; the id layout is always that of `nmt_keras.constants`
+(PAD 0, UNK 1, START 2, END 3, then the tokens in order).
+
+The text -> ids layers (`make_vectorizer`) are Keras layers made of TensorFlow and
+tensorflow-text ops only, so they trace inside a `tf.function` and export with a
+SavedModel: `TextVectorization` for words (exactly as before this module existed), and
+`SubwordVectorizer` (splitting, then a `StringLookup`) for wordpieces and characters.
+
+Example:
+>>> kind = "wordpiece"
+>>> tokens = learn_tokens(kind, train_texts, max_vocab_size=8000)   # list of str
+>>> vectorizer = make_vectorizer(kind, tokens)
+>>> ids = vectorizer(tf.constant(["Los gatitos."]))     # ragged int64 (batch, (num_tokens))
+>>> vectorizer.split(tf.constant(["Los gatitos."]))      # e.g. [["los", "gat", "##itos", "."]]
+>>> detokenize(kind, tf.constant([["los", "gat", "##itos", "."]]))   # ["los gatitos ."]
+"""
+
+from collections import Counter
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from nmt_keras.constants import (
+    END_TOKEN,
+    NUM_SPECIAL_TOKENS,
+    PAD_TOKEN,
+    SPECIAL_TOKENS,
+    START_TOKEN,
+    UNK_TOKEN,
+)
+from nmt_keras.text import learn_vocabulary, make_vectorizer as make_word_vectorizer
+from nmt_keras.text import standardize, standardize_texts
+
+TOKENIZER_KINDS = ("word", "wordpiece", "char")
+
+# WordPiece marks a piece that continues the previous piece of the same word.
+SUFFIX_INDICATOR = "##"
+# The character kind writes the space between words as this visible token.
+SPACE_TOKEN = "\u2581"  # "▁", as SentencePiece does
+# Target WordPiece vocabulary size (special tokens included) when `max_vocab_size` is None.
+DEFAULT_WORDPIECE_VOCAB_SIZE = 8000
+# A word longer than this (in UTF-8 bytes) becomes one [UNK] piece.
+MAX_BYTES_PER_WORD = 100
+# The WordPiece learner keeps a piece seen at least this often (its binary search on the
+# count threshold starts from here; tensorflow-text's default of 10 suits only large
+# corpora: smaller training sets would learn single characters only).
+WORDPIECE_MIN_COUNT = 2
+# Sentences are standardized this many at a time while learning a vocabulary.
+_LEARN_BATCH = 4096
+
+_SPACE = " "
+_WHITESPACE_RUN = r"\s+"
+
+
+def check_kind(kind):
+    """Raises ValueError naming `kind` unless it is one of `TOKENIZER_KINDS`."""
+    if kind not in TOKENIZER_KINDS:
+        raise ValueError(f"unknown tokenizer {kind!r}; choose one of {TOKENIZER_KINDS}")
+    return kind
+
+
+# ------------------------------------------------------------------------- learning
+
+
+def learn_tokens(kind, texts, max_vocab_size=None):
+    """Learns the token vocabulary of `kind` from `texts` (call it on the training split).
+
+    Args:
+        kind: one of `TOKENIZER_KINDS`.
+        texts: list of str, raw sentences (standardized here).
+        max_vocab_size: int or None. Size of the whole vocabulary, special tokens
+            included. word and char: the most frequent tokens are kept (None: all);
+            wordpiece: the learner's target size (None: `DEFAULT_WORDPIECE_VOCAB_SIZE`).
+            The learner always keeps every character seen, alone and as a "##"
+            continuation, so a tiny target can be exceeded.
+
+    Returns:
+        list of str, the tokens without the special tokens; their ids follow the
+        special ids in this order.
+    """
+    check_kind(kind)
+    if max_vocab_size is not None and max_vocab_size <= NUM_SPECIAL_TOKENS:
+        raise ValueError(
+            f"max_vocab_size={max_vocab_size} leaves no room for tokens: it must exceed the "
+            f"{NUM_SPECIAL_TOKENS} special tokens {SPECIAL_TOKENS}."
+        )
+    texts = list(texts)
+    if kind == "word":
+        return learn_vocabulary(texts, max_vocab_size)
+    if kind == "char":
+        return _learn_characters(texts, max_vocab_size)
+    return _learn_wordpieces(texts, max_vocab_size or DEFAULT_WORDPIECE_VOCAB_SIZE)
+
+
+def _standardized(texts):
+    for start in range(0, len(texts), _LEARN_BATCH):
+        yield from standardize_texts(texts[start : start + _LEARN_BATCH])
+
+
+def _storable(token):
+    """Vocabulary files hold one token per line: a token must not break a line."""
+    return token not in SPECIAL_TOKENS and len((token + "x").splitlines()) == 1
+
+
+def _learn_characters(texts, max_vocab_size):
+    counts = Counter()
+    for line in _standardized(texts):
+        counts.update(line.replace(_SPACE, SPACE_TOKEN))
+    tokens = sorted((c for c in counts if _storable(c)), key=lambda c: (-counts[c], c))
+    if max_vocab_size is not None:
+        tokens = tokens[: max_vocab_size - NUM_SPECIAL_TOKENS]
+    return tokens
+
+
+def _learn_wordpieces(texts, vocab_size):
+    from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
+
+    lines = list(_standardized(texts))
+    if not any(lines):
+        return []
+    dataset = tf.data.Dataset.from_tensor_slices(tf.constant(lines, tf.string)).batch(
+        _LEARN_BATCH
+    )
+    pieces = bert_vocab.bert_vocab_from_dataset(
+        dataset,
+        vocab_size=vocab_size - NUM_SPECIAL_TOKENS,
+        reserved_tokens=[],
+        # The text is standardized already: no further lower-casing or normalization.
+        bert_tokenizer_params={"lower_case": False},
+        learn_params={"lower_thresh": WORDPIECE_MIN_COUNT, "joiner": SUFFIX_INDICATOR},
+    )
+    return [piece for piece in pieces if _storable(piece)]
+
+
+# ---------------------------------------------------------------------- text -> ids
+
+
+def make_vectorizer(kind, tokens, name=None):
+    """The Keras layer mapping `(batch,)` strings to ragged int64 ids `(batch, (len))`
+    (without `[START]`/`[END]`; see `nmt_keras.text.add_start_end`).
+
+    word: `nmt_keras.text.make_vectorizer` (a `TextVectorization`), unchanged; the others:
+    a `SubwordVectorizer`. Both have `get_vocabulary()` (special tokens first).
+    """
+    check_kind(kind)
+    if kind == "word":
+        return make_word_vectorizer(tokens, name=name)
+    return SubwordVectorizer(kind, tokens, name=name)
+
+
+@keras.saving.register_keras_serializable(package="nmt_keras")
+class SubwordVectorizer(keras.layers.Layer):
+    """Strings -> wordpiece or character ids, with TensorFlow ops only (no weights).
+
+    `split` standardizes and cuts the text into token strings; a `StringLookup` with
+    the project's special tokens first maps them to ids (anything unknown to `[UNK]`).
+
+    Args:
+        kind: "wordpiece" or "char".
+        tokens: list of str, the vocabulary without the special tokens.
+    """
+
+    def __init__(self, kind, tokens, **kwargs):
+        super().__init__(**kwargs)
+        if check_kind(kind) == "word":
+            raise ValueError("words are vectorized by nmt_keras.text.make_vectorizer")
+        self.kind = kind
+        self.tokens = [t for t in tokens if t not in SPECIAL_TOKENS]
+        self.lookup = keras.layers.StringLookup(
+            vocabulary=[START_TOKEN, END_TOKEN] + self.tokens,
+            mask_token=PAD_TOKEN,
+            oov_token=UNK_TOKEN,
+            num_oov_indices=1,
+            output_mode="int",
+            name="lookup",
+        )
+        vocabulary = self.lookup.get_vocabulary()
+        if tuple(vocabulary[:NUM_SPECIAL_TOKENS]) != SPECIAL_TOKENS:
+            raise AssertionError(
+                f"StringLookup put the special tokens at unexpected ids: "
+                f"{vocabulary[:NUM_SPECIAL_TOKENS]} instead of {SPECIAL_TOKENS}"
+            )
+        if kind == "wordpiece":
+            # An empty vocabulary (empty training texts) still needs its unknown token.
+            self.wordpiece = tf_text.FastWordpieceTokenizer(
+                self.tokens + [UNK_TOKEN],
+                suffix_indicator=SUFFIX_INDICATOR,
+                max_bytes_per_word=MAX_BYTES_PER_WORD,
+                token_out_type=tf.string,
+                unknown_token=UNK_TOKEN,
+                no_pretokenization=True,
+            )
+        self.built = True
+
+    def split(self, texts):
+        """`(batch,)` strings -> ragged str tokens `(batch, (num_tokens))`."""
+        text = standardize(texts)
+        if self.kind == "char":
+            text = tf.strings.regex_replace(text, _SPACE, SPACE_TOKEN)
+            return tf.strings.unicode_split(text, "UTF-8")
+        words = tf.strings.split(text)  # (batch, (num_words))
+        pieces = self.wordpiece.tokenize(words)  # (batch, (num_words), (num_pieces))
+        return pieces.merge_dims(1, 2)
+
+    def __call__(self, texts, **kwargs):
+        # Like `TextVectorization`, accept a Python list of str as well as a tensor.
+        if not tf.is_tensor(texts):
+            texts = tf.constant(texts, tf.string)
+        return super().__call__(texts, **kwargs)
+
+    def call(self, texts):
+        tokens = self.split(texts)
+        return tf.ragged.map_flat_values(self.lookup, tokens)
+
+    def get_vocabulary(self):
+        return self.lookup.get_vocabulary()
+
+    def compute_output_spec(self, texts):
+        return keras.KerasTensor([texts.shape[0], None], dtype="int64", ragged=True)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(kind=self.kind, tokens=list(self.tokens))
+        return config
+
+
+# ---------------------------------------------------------------------- ids -> text
+
+
+def detokenize(kind, tokens):
+    """Token strings -> clean text, inside or outside a `tf.function`.
+
+    Args:
+        kind: one of `TOKENIZER_KINDS`.
+        tokens: str `(batch, len)`, "" for padding and for special tokens.
+
+    Returns:
+        str `(batch,)`: words separated by single spaces, punctuation spaced as by
+        `standardize` (so it compares with standardized references), no leading or
+        trailing space. word: the tokens joined with spaces; wordpiece: "##" pieces
+        glued to the piece before them; char: the characters joined, `SPACE_TOKEN` ->
+        " ".
+    """
+    check_kind(kind)
+    tokens = tf.ragged.boolean_mask(tokens, tokens != PAD_TOKEN)
+    if kind == "word":
+        return tf.strings.reduce_join(tokens, axis=-1, separator=_SPACE)
+    if kind == "wordpiece":
+        text = tf.strings.reduce_join(tokens, axis=-1, separator=_SPACE)
+        # A continuation glues to what precedes it (a stray leading one just loses "##").
+        text = tf.strings.regex_replace(text, "(^| )" + SUFFIX_INDICATOR, "")
+    else:
+        text = tf.strings.reduce_join(tokens, axis=-1, separator="")
+        text = tf.strings.regex_replace(text, SPACE_TOKEN, _SPACE)
+    text = tf.strings.regex_replace(text, _WHITESPACE_RUN, _SPACE)
+    return tf.strings.strip(text)
+
+
+def source_tokens(kind, vectorizer, texts):
+    """`(batch,)` strings -> ragged str `(batch, (num_tokens))`, the tokens the encoder
+    reads: standardized words as written (an unknown word keeps its spelling, as
+    before), word pieces, or characters."""
+    check_kind(kind)
+    if kind == "word":
+        return tf.strings.split(standardize(texts))
+    return vectorizer.split(texts)

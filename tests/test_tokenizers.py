@@ -1,0 +1,275 @@
+"""Tokenizers: word, wordpiece and char kinds, from text to ids and back, in models."""
+
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nmt_keras import Translator, load_translator, save_translator
+from nmt_keras.cli import main
+from nmt_keras.config import Config, ConfigError
+from nmt_keras.constants import SPECIAL_TOKENS, UNK_ID
+from nmt_keras.saving import TRANSLATOR_FILE, ModelDirError
+from nmt_keras.text import standardize_texts
+from nmt_keras.tokenizers import (
+    SPACE_TOKEN,
+    SUFFIX_INDICATOR,
+    TOKENIZER_KINDS,
+    SubwordVectorizer,
+    detokenize,
+    learn_tokens,
+    make_vectorizer,
+    source_tokens,
+)
+from nmt_keras.training import run_experiment, prepare_data
+
+SAMPLES = [
+    "¿Todavía está en casa?",
+    "Él tiene 72 años y 3 gatos.",
+    "¡Qué frío hace en São Paulo!",
+    "Los niños pequeños cantan canciones.",
+    "",
+]
+# A tiny corpus whose words share stems and endings, for learning word pieces.
+CORPUS = [
+    "el gato come", "los gatos comen", "la gata come", "las gatas comen",
+    "el perro bebe", "los perros beben", "la perra bebe", "las perras beben",
+    "el gato pequeno.", "los perros pequenos.", "la gata, pequena.", "las perras pequenas.",
+] * 3
+
+
+def ids_to_text(kind, vectorizer, texts):
+    """texts -> ids -> token strings -> detokenized text, all with TensorFlow ops."""
+    ids = vectorizer(tf.constant(texts, tf.string))
+    vocabulary = tf.constant(vectorizer.get_vocabulary())
+    tokens = tf.gather(vocabulary, ids).to_tensor(default_value="")
+    return [t.decode("utf-8") for t in detokenize(kind, tokens).numpy()]
+
+
+@pytest.mark.parametrize("kind", TOKENIZER_KINDS)
+def test_round_trip_text_ids_text_gives_the_standardized_text(kind):
+    vectorizer = make_vectorizer(kind, learn_tokens(kind, SAMPLES))
+    ids = vectorizer(tf.constant(SAMPLES))
+    assert UNK_ID not in ids.flat_values.numpy()
+    expected = standardize_texts(SAMPLES)
+    assert expected[0] == "¿ todavia esta en casa ?"
+    assert ids_to_text(kind, vectorizer, SAMPLES) == expected
+
+
+@pytest.mark.parametrize("kind", TOKENIZER_KINDS)
+def test_every_kind_keeps_the_special_ids_and_traces_in_a_tf_function(kind):
+    tokens = learn_tokens(kind, SAMPLES)
+    vectorizer = make_vectorizer(kind, tokens)
+    assert tuple(vectorizer.get_vocabulary()[: len(SPECIAL_TOKENS)]) == SPECIAL_TOKENS
+    assert vectorizer.get_vocabulary()[len(SPECIAL_TOKENS) :] == tokens
+    graph = tf.function(
+        lambda texts: vectorizer(texts).to_tensor(),
+        input_signature=[tf.TensorSpec([None], tf.string)],
+    )
+    eager = vectorizer(tf.constant(SAMPLES)).to_tensor()
+    np.testing.assert_array_equal(graph(tf.constant(SAMPLES)).numpy(), eager.numpy())
+    unknown = vectorizer(tf.constant(["ж"])).flat_values.numpy()
+    assert list(unknown) == [UNK_ID]
+
+
+def test_wordpiece_learns_continuation_pieces_and_splits_unseen_words_into_them():
+    # Too small a vocabulary for the corpus's 20 words: the learner must share pieces.
+    pieces = learn_tokens("wordpiece", CORPUS, max_vocab_size=40)
+    continuations = [p for p in pieces if p.startswith(SUFFIX_INDICATOR)]
+    # Longer than one character: endings learned from the corpus, not just the alphabet.
+    assert {"##os", "##as"} <= set(continuations)
+    vectorizer = make_vectorizer("wordpiece", pieces)
+    unseen = "Comemos pan, bebemos."  # the words are not in the corpus, "," and "." are
+    assert not {"comemos", "pan", "bebemos"} & set(pieces)
+    split = [t.decode() for t in vectorizer.split(tf.constant([unseen]))[0].numpy()]
+    assert len(split) > 4 and any(t.startswith(SUFFIX_INDICATOR) for t in split)
+    assert UNK_ID not in vectorizer(tf.constant([unseen])).flat_values.numpy()
+    assert ids_to_text("wordpiece", vectorizer, [unseen]) == ["comemos pan , bebemos ."]
+
+
+def test_wordpiece_detokenizer_joins_pieces_without_stray_spaces():
+    tokens = tf.constant([
+        ["¿", "gat", "##it", "##os", "?", ""],
+        ["##os", "gat", "##o", ".", "", ""],  # a stray leading continuation
+    ])
+    assert detokenize("wordpiece", tokens).numpy().tolist() == [b"\xc2\xbf gatitos ?", b"os gato ."]
+
+
+def test_char_kind_has_one_token_per_character_and_a_visible_space():
+    tokens = learn_tokens("char", ["Él come."])
+    assert sorted(tokens) == sorted(["e", "l", SPACE_TOKEN, "c", "o", "m", "."])
+    vectorizer = make_vectorizer("char", tokens)
+    split = vectorizer.split(tf.constant(["Él come."]))[0].numpy()
+    assert [t.decode() for t in split] == list("el▁come▁.")
+    padded = tf.constant([["e", "l", SPACE_TOKEN, SPACE_TOKEN, "c", "o", ""]])
+    assert detokenize("char", padded).numpy().tolist() == [b"el co"]
+
+
+def test_char_vocabulary_size_limit_keeps_the_most_frequent_characters():
+    tokens = learn_tokens("char", ["aaaa b c"], max_vocab_size=len(SPECIAL_TOKENS) + 2)
+    assert tokens == ["a", SPACE_TOKEN]
+
+
+def test_source_tokens_show_what_the_encoder_reads():
+    for kind, expected in (
+        ("word", ["el", "gato", "."]),
+        ("char", list("el▁gato▁.")),
+    ):
+        vectorizer = make_vectorizer(kind, learn_tokens(kind, ["el gato."]))
+        got = source_tokens(kind, vectorizer, tf.constant(["El gato."]))[0].numpy()
+        assert [t.decode() for t in got] == expected
+
+
+def test_subword_vectorizer_config_round_trip():
+    vectorizer = make_vectorizer("wordpiece", learn_tokens("wordpiece", CORPUS))
+    clone = SubwordVectorizer.from_config(vectorizer.get_config())
+    assert clone.get_config() == vectorizer.get_config()
+    texts = tf.constant(["los gatitos beben"])
+    np.testing.assert_array_equal(
+        clone(texts).flat_values.numpy(), vectorizer(texts).flat_values.numpy()
+    )
+
+
+# -------------------------------------------------------------------------- models
+
+SOURCES = ["El gato negro come.", "¿Come el perro pan?", "Tengo 3 gatos pequeños."]
+TARGETS = ["The black cat eats.", "Does the dog eat bread?", "I have 3 small cats."]
+
+
+def tiny_translator(kind):
+    return Translator(
+        learn_tokens(kind, SOURCES), learn_tokens(kind, TARGETS),
+        embedding_dim=8, units=8, max_output_length=12, tokenizer=kind,
+    )
+
+
+@pytest.mark.parametrize("kind", TOKENIZER_KINDS)
+def test_save_and_load_give_identical_translations(kind, tmp_path, seeded):
+    translator = tiny_translator(kind)
+    before = translator.translate(SOURCES)
+    save_translator(translator, tmp_path)
+    assert json.loads((tmp_path / TRANSLATOR_FILE).read_text())["tokenizer"] == kind
+    loaded = load_translator(tmp_path)
+    assert loaded.tokenizer == kind
+    assert loaded.source_vocabulary == translator.source_vocabulary
+    after = loaded.translate(SOURCES)
+    assert list(after["text"]) == list(before["text"])
+    np.testing.assert_array_equal(after["token_ids"], before["token_ids"])
+    beam = loaded.translate(SOURCES[:1], method="beam", beam_width=2, n_best=2)
+    assert beam["n_best_text"].shape == (1, 2)
+
+
+@pytest.mark.parametrize("kind", ("wordpiece", "char"))
+def test_translator_config_round_trip_keeps_the_tokenizer(kind):
+    translator = tiny_translator(kind)
+    clone = Translator.from_config(translator.get_config())
+    assert clone.tokenizer == kind
+    assert clone.get_config() == translator.get_config()
+    assert isinstance(clone.source_vectorizer, SubwordVectorizer)
+
+
+def test_word_mode_is_the_default_and_old_model_dirs_still_load(tmp_path):
+    translator = Translator(["el", "gato"], ["the", "cat"], embedding_dim=8, units=8)
+    assert translator.tokenizer == "word" and Config().tokenizer == "word"
+    assert isinstance(translator.source_vectorizer, keras.layers.TextVectorization)
+    translator.build_with_dummy_batch()
+    save_translator(translator, tmp_path)
+    settings = json.loads((tmp_path / TRANSLATOR_FILE).read_text())
+    del settings["tokenizer"]  # as written before tokenizers existed
+    (tmp_path / TRANSLATOR_FILE).write_text(json.dumps(settings))
+    assert load_translator(tmp_path).tokenizer == "word"
+
+
+def test_unknown_tokenizer_kind_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="tokenizer must be one of"):
+        Config(tokenizer="bpe").validate()
+    with pytest.raises(ValueError, match="unknown tokenizer 'bpe'"):
+        Translator(["a"], ["b"], embedding_dim=8, units=8, tokenizer="bpe")
+    with pytest.raises(ValueError, match="unknown tokenizer"):
+        learn_tokens("bpe", ["a b"])
+    with pytest.raises(ValueError, match="leaves no room"):
+        learn_tokens("wordpiece", ["a b"], max_vocab_size=len(SPECIAL_TOKENS))
+    translator = tiny_translator("char")
+    translator.build_with_dummy_batch()
+    save_translator(translator, tmp_path)
+    settings = json.loads((tmp_path / TRANSLATOR_FILE).read_text())
+    (tmp_path / TRANSLATOR_FILE).write_text(json.dumps({**settings, "tokenizer": "bpe"}))
+    with pytest.raises(ModelDirError, match="unknown tokenizer 'bpe'"):
+        load_translator(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--tokenizer", "bpe", "--output", str(tmp_path / "x")])
+    assert exit_info.value.code == 2
+
+
+def tiny_config(kind):
+    return Config(
+        tokenizer=kind, validation_size=16, test_size=8, max_train_pairs=160,
+        max_vocab_size=300, embedding_dim=16, units=16, epochs=1, batch_size=16,
+        learning_rate=0.02, max_output_length=80 if kind == "char" else 30,
+        patience=1,
+    )
+
+
+def assert_clean(text):
+    assert text and text == text.strip() and "  " not in text
+    assert SUFFIX_INDICATOR not in text and SPACE_TOKEN not in text
+    assert not any(special in text for special in SPECIAL_TOKENS[1:])
+
+
+@pytest.fixture(scope="module")
+def synthetic_data():
+    return prepare_data(tiny_config("word"))
+
+
+@pytest.mark.parametrize("kind", ("wordpiece", "char"))
+def test_tiny_model_trains_through_the_normal_path_and_translates_to_clean_text(
+    kind, synthetic_data, tmp_path
+):
+    config = tiny_config(kind).validate()
+    data = dataclasses.replace(synthetic_data)
+    translator, report = run_experiment(config, data, tmp_path, verbose=0)
+    assert report["training_steps"] >= len(data.train) // config.batch_size
+    assert report["config"]["tokenizer"] == kind
+    assert report["alignment_error_rate"] is None  # gold alignments link words, not pieces
+    lines = (tmp_path / "test_translations.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    references = [line.split("\t")[1] for line in lines]
+    assert references == standardize_texts([p.target for p in data.test])
+    result = translator.translate([p.source for p in data.test[:4]])
+    for text in result["text"]:
+        assert_clean(text)
+    tokens = [t for t in result["tokens"][0] if t]
+    if kind == "char":
+        assert all(len(t) == 1 for t in tokens)
+    # The heatmap labels its axes with the model's own tokens.
+    from nmt_keras import plots
+
+    figure = plots.translation_heatmap(result)
+    labels = [label.get_text() for label in figure.axes[0].get_xticklabels()]
+    assert labels == [t for t in result["source_tokens"][0] if t]
+    plots.plt.close(figure)
+
+
+def test_cli_trains_with_a_tokenizer_and_translate_reads_it_from_the_model_dir(
+    tmp_path, capsys
+):
+    lines = [f"the cat {i}\tel gato {i}" for i in range(6)] * 6
+    data = tmp_path / "tiny.tsv"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / "model"
+    sizes = [
+        "--units", "8", "--embedding-dim", "8", "--epochs", "1", "--batch-size", "8",
+        "--validation-size", "4", "--test-size", "4", "--max-output-length", "20",
+    ]
+    assert main(["train", "--data", str(data), "--output", str(output),
+                 "--tokenizer", "char", *sizes]) == 0
+    assert json.loads((output / "config.json").read_text())["tokenizer"] == "char"
+    capsys.readouterr()
+    assert main(["translate", str(output), "el gato 3"]) == 0
+    printed = capsys.readouterr().out
+    assert SPACE_TOKEN not in printed and printed.endswith("\n")
+    assert main(["evaluate", str(output), "--output", str(tmp_path / "evaluation")]) == 0
+    report = json.loads((tmp_path / "evaluation" / "report.json").read_text())
+    assert 0.0 <= report["bleu"] <= 100.0
