@@ -165,7 +165,7 @@ def check_out_dir(out_dir, overwrite=False):
                 f"export destination {out_dir} is not empty; choose another directory "
                 f"or pass --overwrite to replace its contents"
             )
-
+        shutil.rmtree(out_dir)
 
 
 def describe_signatures(out_dir):
