@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from nmt_keras.cli import EXIT_BAD_INPUT, main
+from nmt_keras.cli import EXIT_BAD_INPUT, build_parser, main, run_export
+from nmt_keras.export import ExportError, check_out_dir
 from nmt_keras.saving import load_translator, save_translator
 from test_variants import SOURCES, make_translator, one_batch
 
@@ -75,6 +76,12 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def in_memory(model_dir):
+    """The translator the CLI exported, loaded from the same model directory."""
+    return load_translator(model_dir)
+
+
+@pytest.fixture(scope="module")
 def exported(model_dir, tmp_path_factory):
     """The SavedModel written by the CLI, and what the CLI printed."""
     out_dir = tmp_path_factory.mktemp("export") / "saved"
@@ -112,8 +119,8 @@ def test_fresh_process_does_not_import_nmt_keras(served):
     assert {"translate", "translate_beam", "serving_default"} <= set(served["signatures"])
 
 
-def test_greedy_signature_equals_in_memory_translate(model_dir, served):
-    expected = load_translator(model_dir).translate(BATCH)
+def test_greedy_signature_equals_in_memory_translate(in_memory, served):
+    expected = in_memory.translate(BATCH)
     for key in ("signature_greedy", "function_greedy"):
         got = served[key]
         assert got["text"] == list(expected["text"])
@@ -127,8 +134,8 @@ def test_greedy_signature_equals_in_memory_translate(model_dir, served):
     assert "xyzzy" in served["signature_greedy"]["source_tokens"][2]
 
 
-def test_beam_signature_equals_in_memory_beam_search(model_dir, served):
-    expected = load_translator(model_dir).translate(
+def test_beam_signature_equals_in_memory_beam_search(in_memory, served):
+    expected = in_memory.translate(
         BATCH, method="beam", beam_width=BEAM_WIDTH, length_penalty=LENGTH_PENALTY, n_best=BEAM_WIDTH
     )
     for key in ("signature_beam", "function_beam"):
@@ -160,8 +167,18 @@ def test_export_reports_a_missing_model_dir(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_export_overwrite_replaces_the_contents(model_dir, tmp_path, capsys):
+def test_overwrite_clears_the_destination(tmp_path):
+    # (Unit-level: a second full export would double this module's run time.)
     (tmp_path / "old.txt").write_text("stale")
-    assert main(["export", str(model_dir), str(tmp_path), "--overwrite"]) == 0
-    assert (tmp_path / "saved_model.pb").is_file()
+    with pytest.raises(ExportError, match="--overwrite"):
+        check_out_dir(tmp_path)
+    check_out_dir(tmp_path, overwrite=True)
     assert not (tmp_path / "old.txt").exists()
+    args = build_parser().parse_args(["export", "model", str(tmp_path), "--overwrite"])
+    assert args.overwrite and args.run is run_export
+
+
+def test_export_refuses_a_file_as_destination(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ExportError, match="not a directory"):
+        check_out_dir(tmp_path / "file", overwrite=True)
