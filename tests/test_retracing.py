@@ -49,7 +49,8 @@ def tracing_counts(translator):
 def test_mixed_length_batches_trace_each_decoder_once(translator):
     texts = sentences(300, max_words=30)
     assert len({len(t.split()) for t in texts}) == 30  # 30 source lengths
-    # Batches of 7: 43 batches of different (batch, source_len) shapes, a short last one.
+    # Batches of 7, sorted by length: 43 batches with many different source lengths,
+    # the last one short.
     greedy = translate_all(translator, texts, batch_size=7)
     assert len(greedy) == len(texts)
     for width in (2, 3, 5):
