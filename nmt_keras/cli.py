@@ -1,10 +1,11 @@
-"""Command line: `python -m nmt_keras {demo,train,translate,evaluate}`.
+"""Command line: `python -m nmt_keras {demo,train,translate,evaluate,export}`.
 
     python -m nmt_keras demo [--output outputs/demo]
     python -m nmt_keras train --data spa-eng --output runs/spa-eng [--units 256 ...]
     python -m nmt_keras translate runs/spa-eng "¿Dónde está la biblioteca?"
     echo "Hace frío." | python -m nmt_keras translate runs/spa-eng
     python -m nmt_keras evaluate runs/spa-eng [--split test] [--output DIR]
+    python -m nmt_keras export runs/spa-eng exported/spa-eng [--overwrite]
 
 Problems with the data, the model directory or the arguments are reported in one line
 on stderr (exit status 2), without a traceback.
@@ -311,6 +312,18 @@ def run_evaluate(args):
           f"report written to {output / REPORT_FILE}")
 
 
+def run_export(args):
+    from nmt_keras.export import check_out_dir, describe_signatures, export_translator
+    from nmt_keras.saving import load_translator
+
+    check_out_dir(args.out_dir, overwrite=args.overwrite)  # before the slow model load
+    translator = load_translator(args.model_dir)
+    export_translator(translator, args.out_dir)
+    print(f"SavedModel written to {args.out_dir}; serving signatures:")
+    for line in describe_signatures(args.out_dir):
+        print(f"  {line}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m nmt_keras",
@@ -346,18 +359,29 @@ def build_parser():
     _add_decoding_arguments(evaluate, n_best=False)
     evaluate.add_argument("--output", help="directory for report.json (default MODEL_DIR/evaluation)")
     evaluate.set_defaults(run=run_evaluate)
+
+    export = commands.add_parser(
+        "export", help="write a SavedModel with text-in/text-out serving signatures"
+    )
+    export.add_argument("model_dir", help="a directory written by `train`")
+    export.add_argument("out_dir", help="directory for the SavedModel (must be empty or new)")
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace the contents of a non-empty OUT_DIR"
+    )
+    export.set_defaults(run=run_export)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from nmt_keras.callbacks import NonFiniteLossError
+    from nmt_keras.export import ExportError
     from nmt_keras.resume import ResumeError
     from nmt_keras.saving import ModelDirError
 
     try:
         args.run(args)
-    except (CorpusError, ModelDirError, ConfigError, ResumeError, InputError) as error:
+    except (CorpusError, ModelDirError, ConfigError, ResumeError, InputError, ExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except NonFiniteLossError as error:

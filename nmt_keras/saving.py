@@ -8,10 +8,22 @@
       target_vocab.txt    one target word per line
       model.weights.h5    the trained weights (best validation loss)
       config.json         the run's `Config` (data, split sizes, seed, model, training)
+
+A translator can also be kept as one Keras-native `.keras` file (`save_keras`,
+`load_keras`; `load_translator` accepts such a file too). Every layer of the package is
+registered with `keras.saving.register_keras_serializable(package="nmt_keras")` and the
+`Translator`'s config holds its vocabularies, so the file loads with `safe_mode=True`:
+
+    import keras
+    import nmt_keras.translator  # registers the nmt_keras classes
+    translator = keras.saving.load_model("model.keras", safe_mode=True)
 """
 
 import json
 import pathlib
+import zipfile
+
+import keras
 
 from nmt_keras.config import Config
 from nmt_keras.translator import Translator
@@ -21,6 +33,7 @@ SOURCE_VOCAB_FILE = "source_vocab.txt"
 TARGET_VOCAB_FILE = "target_vocab.txt"
 WEIGHTS_FILE = "model.weights.h5"
 CONFIG_FILE = "config.json"
+KERAS_SUFFIX = ".keras"
 
 
 class ModelDirError(ValueError):
@@ -52,14 +65,51 @@ def save_translator(translator, model_dir, config=None):
         (model_dir / CONFIG_FILE).write_text(config.to_json())
 
 
+def save_keras(translator, path):
+    """Writes `translator` (config with vocabularies, weights, optimizer state) to one
+    `.keras` file."""
+    path = pathlib.Path(path)
+    if path.suffix != KERAS_SUFFIX:
+        raise ModelDirError(f"a Keras model file must end in {KERAS_SUFFIX}: {path}")
+    if not translator.decoder.built:
+        translator.build_with_dummy_batch()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    translator.save(path)
+
+
+def load_keras(path):
+    """Loads a `Translator` saved by `save_keras` (with `safe_mode=True`).
+
+    Raises:
+        ModelDirError: the file is missing, not a `.keras` archive, or not a Translator.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ModelDirError(f"Keras model file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ModelDirError(f"{path} is not a .keras file (not a zip archive)")
+    try:
+        translator = keras.saving.load_model(path, safe_mode=True)
+    except (ValueError, TypeError, OSError, KeyError) as error:
+        raise ModelDirError(f"cannot load {path}: {error}") from None
+    if not isinstance(translator, Translator):
+        raise ModelDirError(f"{path} holds a {type(translator).__name__}, not a Translator")
+    if not translator.compiled:  # saved before compile(): make `evaluate()` work anyway
+        translator.compile(optimizer="adam")
+    return translator
+
+
 def load_translator(model_dir):
-    """Rebuilds a `Translator` from `model_dir` and loads its weights.
+    """Rebuilds a `Translator` from `model_dir` and loads its weights. A path ending in
+    `.keras` is loaded with `load_keras` instead.
 
     Raises:
         ModelDirError: the directory or one of its files is missing, or the weights do
             not fit the vocabulary and sizes recorded beside them.
     """
     model_dir = pathlib.Path(model_dir)
+    if model_dir.suffix == KERAS_SUFFIX and not model_dir.is_dir():
+        return load_keras(model_dir)
     if not model_dir.is_dir():
         raise ModelDirError(f"model directory not found: {model_dir}")
     required = (TRANSLATOR_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, WEIGHTS_FILE)

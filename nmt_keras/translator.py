@@ -497,6 +497,16 @@ class Translator(keras.Model):
         source, target_in, _ = self.prepare_batch(["x"], ["x"])
         self((source, target_in), training=False)
 
+    def get_build_config(self):
+        # `.keras` files: the weights' shapes follow from get_config(), so loading only
+        # needs to know whether to create them (see build_from_config).
+        return {"built": bool(self.decoder.built)}
+
+    def build_from_config(self, config):
+        """Creates the weights before a `.keras` file's values are loaded into them."""
+        if config.get("built", False):
+            self.build_with_dummy_batch()
+
 
 def global_sum(value):
     """Sum of `value` over all replicas when running under a `tf.distribute` strategy
