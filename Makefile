@@ -5,7 +5,7 @@ VENV ?= .venv
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: demo test clean
+.PHONY: demo test bench clean
 
 $(STAMP): requirements.txt
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 ## test: the whole test suite
 test: $(STAMP)
 	$(VENV_PYTHON) -m pytest
+
+## bench: side-by-side speed benchmark (reference vs nmt_keras), writes bench/results.md
+bench: $(STAMP)
+	$(VENV_PYTHON) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf outputs .pytest_cache
