@@ -125,8 +125,13 @@ def beam_search(translator, source_ids, max_length, beam_width, alpha, n_best):
     )
     outputs = tf.while_loop(keep_going, one_step, loop_vars)
     _, _, _, _, scores, lengths, token_array, parent_array, attention_array = outputs
-    sequences, attention = _backtrack(
-        token_array.stack(), parent_array.stack(), attention_array.stack(), batch, k, source_len
+    # A batch of empty sources runs no step; tf.scan cannot backtrack through none.
+    sequences, attention = tf.cond(
+        token_array.size() > 0,
+        lambda: _backtrack(
+            token_array.stack(), parent_array.stack(), attention_array.stack(), batch, k, source_len
+        ),
+        lambda: (tf.zeros([batch, k, 0], tf.int64), tf.zeros([batch, k, 0, source_len], tf.float32)),
     )  # (batch, k, steps), (batch, k, steps, source_len)
 
     # The greedy translation joins the candidates (see the module docstring).

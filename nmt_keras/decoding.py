@@ -59,6 +59,20 @@ def suppress_tokens(logits, token_ids):
     return logits + banned * tf.cast(NEG_INF, logits.dtype)  # (batch, vocab_size)
 
 
+def stack_steps(array, element_shape):
+    """Stacks a `TensorArray` of per-step tensors into `(steps, *element_shape)`.
+
+    `TensorArray.stack` cannot stack zero elements of a not fully known shape, which
+    happens when a decoding loop runs no step at all (a batch of empty sentences);
+    then this returns the empty `(0, *element_shape)` tensor.
+    """
+    return tf.cond(
+        array.size() > 0,
+        array.stack,
+        lambda: tf.zeros(tf.concat([[0], element_shape], axis=0), array.dtype),
+    )
+
+
 def _decode_loop(translator, source_ids, max_length, choose):
     """The shared step-by-step search: `choose(log_probs, step)` picks each next token.
 
@@ -113,9 +127,12 @@ def _decode_loop(translator, source_ids, max_length, choose):
         tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[None, None]),
     )
     _, _, _, _, score, token_array, attention_array = tf.while_loop(keep_going, one_step, loop_vars)
-    token_ids = tf.reshape(tf.transpose(token_array.stack()), [batch, -1])  # (batch, target_len)
+    token_ids = tf.reshape(
+        tf.transpose(stack_steps(token_array, [batch])), [batch, -1]
+    )  # (batch, target_len)
     attention = tf.reshape(
-        tf.transpose(attention_array.stack(), [1, 0, 2]), [batch, -1, source_len]
+        tf.transpose(stack_steps(attention_array, [batch, source_len]), [1, 0, 2]),
+        [batch, -1, source_len],
     )  # (batch, target_len, source_len)
     return DecodeResult(token_ids, attention, score)
 
