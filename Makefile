@@ -6,7 +6,7 @@ VENV ?= .venv
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: demo test clean
+.PHONY: demo test bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 ## test: the whole test suite
 test: $(STAMP)
 	$(VENV_PYTHON) -m pytest
+
+## bench: side-by-side speed benchmark (reference vs nmt_keras), writes bench/results.md
+bench: $(STAMP)
+	$(VENV_PYTHON) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -1,0 +1,350 @@
+"""Timing of the benchmark variants: one variant per subprocess, results as JSON.
+
+Every variant (`VARIANTS`) runs in its own Python subprocess (`run_variant` is that
+process's entry point, `python -m bench.harness VARIANT SETTINGS_JSON OUT_JSON`), so
+
+* peak memory is the subprocess's own: `resource.getrusage(RUSAGE_SELF).ru_maxrss`
+  at its end, i.e. the peak resident set size of the whole process (Python,
+  TensorFlow, the corpus, the model, training and decoding). The TensorFlow runtime
+  alone is a few hundred MB of it; the numbers compare variants, not models in isolation.
+  (tracemalloc would miss TensorFlow's C++ allocations, which are most of the memory.)
+* one variant's traced graphs, caches and thread pools do not slow down the next.
+
+In each subprocess:
+
+1. the corpus is loaded and split with the project's seeded split; vocabularies are
+   learned from the training split (same for all variants: same data, same ids);
+2. the model is built; translation speed is measured first, with the freshly
+   initialized (untrained) weights: greedy search for every variant, beam search for
+   the nmt_keras variants, all capped at `max_length` output tokens and stopping early
+   when every sentence of a batch has produced `[END]`. Untrained weights rarely
+   produce `[END]`, so nearly every batch runs the full `max_length` steps: the same
+   work for every variant. One batch is translated first, untimed (tracing);
+3. training speed: one `fit()` epoch of `warmup_steps` steps (tracing, untimed) then
+   `train_steps` timed steps; the unit is real (non-padding) target tokens per second,
+   read from each model's running `target_tokens` metric.
+"""
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+VARIANTS = ("reference", "bahdanau", "luong")
+DESCRIPTIONS = {
+    "reference": "(a) reference: the TF tutorial's design (bench/reference.py)",
+    "bahdanau": "(b) nmt_keras --decoder bahdanau",
+    "luong": "(c) nmt_keras --decoder luong (no input feeding)",
+}
+# nmt_keras' attention score for each decoder: its defaults.
+ATTENTION = {"bahdanau": "bahdanau", "luong": "luong-general"}
+# A test sentence batch translated before timing (traces the decoding graphs).
+WARMUP_SENTENCES = 64
+
+
+def default_settings():
+    """The settings of a full run (the tutorial's sizes)."""
+    return {
+        "data": None,  # path or file:// URL of spa-eng.zip (set by the caller)
+        "direction": "to-english",
+        "seed": 0,
+        "vocabulary": 5000,
+        "units": 256,
+        "embedding_dim": 256,
+        "batch_size": 64,
+        "learning_rate": 1e-3,
+        "max_train_pairs": None,  # None: the whole training split
+        "validation_size": 2000,
+        "test_sentences": 2000,
+        "warmup_steps": 5,
+        "train_steps": 60,
+        "max_length": 50,
+        "beam_width": 4,
+    }
+
+
+def quick_settings():
+    """`--quick`: a small slice, few steps, 200 test sentences (CI smoke, <= 2 min)."""
+    settings = default_settings()
+    settings.update(max_train_pairs=5000, test_sentences=200, warmup_steps=2, train_steps=5)
+    return settings
+
+
+# ------------------------------------------------------------------ in the subprocess
+
+
+def _prepare(settings):
+    from nmt_keras.corpora import load_corpus, split_pairs
+    from nmt_keras.text import learn_vocabulary
+
+    corpus = load_corpus(settings["data"], settings["direction"])
+    splits = split_pairs(
+        corpus.pairs, settings["seed"], settings["validation_size"], settings["test_sentences"]
+    )
+    train = splits.train[: settings["max_train_pairs"]] if settings["max_train_pairs"] else splits.train
+    test = [p.source for p in splits.test[: settings["test_sentences"]]]
+    source_words = learn_vocabulary([p.source for p in train], settings["vocabulary"])
+    target_words = learn_vocabulary([p.target for p in train], settings["vocabulary"])
+    return corpus, train, test, source_words, target_words
+
+
+def _build(variant, settings, source_words, target_words):
+    import keras
+
+    if variant == "reference":
+        from bench.reference import ReferenceTranslator
+
+        model = ReferenceTranslator(
+            source_words, target_words, settings["embedding_dim"], settings["units"]
+        )
+    else:
+        from nmt_keras.translator import Translator
+
+        model = Translator(
+            source_words, target_words, settings["embedding_dim"], settings["units"],
+            decoder=variant, attention=ATTENTION[variant], input_feeding=False,
+            max_output_length=settings["max_length"],
+        )
+    model.build_with_dummy_batch()
+    model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]))
+    return model
+
+
+def _dataset(variant, model, train, settings):
+    if variant == "reference":
+        from bench import reference
+
+        return reference.make_dataset(
+            reference.encode_pairs(model, train), settings["batch_size"], settings["seed"]
+        )
+    from nmt_keras.dataset import encode_pairs, make_dataset
+
+    return make_dataset(encode_pairs(model, train), settings["batch_size"], shuffle_seed=settings["seed"])
+
+
+def _translator(variant, model, settings, **options):
+    """A function texts -> list of str for the variant and decoding options."""
+    if variant == "reference":
+        from bench.reference import translate_all
+
+        return lambda texts: translate_all(model, texts, settings["batch_size"], settings["max_length"])
+    from nmt_keras.decoding import translate_all
+
+    return lambda texts: translate_all(
+        model, texts, settings["batch_size"], max_length=settings["max_length"], **options
+    )
+
+
+def time_translation(translate, texts):
+    """Translates a warm-up batch (untimed), then all `texts`; returns the figures."""
+    translate(texts[:WARMUP_SENTENCES])
+    started = time.perf_counter()
+    outputs = translate(texts)
+    seconds = time.perf_counter() - started
+    words = [len(text.split()) for text in outputs]
+    return {
+        "sentences": len(texts),
+        "seconds": seconds,
+        "sentences_per_second": len(texts) / seconds,
+        "mean_output_words": sum(words) / max(len(words), 1),
+        "example": outputs[0] if outputs else "",
+    }
+
+
+class _StepTimer:
+    """Keras callback pieces: wall time and the model's running `target_tokens` sum
+    (real target tokens trained on so far in the epoch) after the warm-up steps and
+    after the last step."""
+
+    def __init__(self, warmup_steps, total_steps):
+        import keras
+
+        timer = self
+
+        class Callback(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                if warmup_steps == 0:
+                    timer.mark("start", 0.0)
+
+            def on_train_batch_end(self, batch, logs=None):
+                if batch == warmup_steps - 1:
+                    timer.mark("start", float(logs["target_tokens"]), float(logs["loss"]))
+                if batch == total_steps - 1:
+                    timer.mark("end", float(logs["target_tokens"]), float(logs["loss"]))
+
+        self.callback = Callback()
+        self.marks = {}
+
+    def mark(self, name, tokens, loss=None):
+        self.marks[name] = (time.perf_counter(), tokens, loss)
+
+
+def time_training(model, dataset, warmup_steps, train_steps):
+    """Trains with `fit()` (Keras' compiled train step, the dataset's own pipeline) for
+    `warmup_steps` untimed steps then `train_steps` timed ones, in one epoch (the data
+    repeat if they run out); target tokens/s over the timed steps."""
+    total = warmup_steps + train_steps
+    timer = _StepTimer(warmup_steps, total)
+    model.fit(
+        dataset.repeat(), epochs=1, steps_per_epoch=total, callbacks=[timer.callback],
+        shuffle=False, verbose=0,
+    )
+    (start, tokens_start, _), (end, tokens_end, loss) = timer.marks["start"], timer.marks["end"]
+    seconds = end - start
+    tokens = int(round(tokens_end - tokens_start))
+    return {
+        "warmup_steps": warmup_steps,
+        "steps": train_steps,
+        "seconds": seconds,
+        "target_tokens": tokens,
+        "target_tokens_per_second": tokens / seconds if seconds else 0.0,
+        "last_loss": loss,
+        "jit_compile": bool(model.jit_compile),
+    }
+
+
+def peak_memory_mb():
+    """This process's peak resident set size in MiB (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def run_variant(variant, settings):
+    """Measures one variant in this process; returns a JSON-able dict."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
+    import keras
+
+    keras.utils.set_random_seed(settings["seed"])
+    started = time.perf_counter()
+    corpus, train, test, source_words, target_words = _prepare(settings)
+    model = _build(variant, settings, source_words, target_words)
+    result = {
+        "variant": variant,
+        "description": DESCRIPTIONS[variant],
+        "parameters": int(model.count_params()),
+        "train_pairs": len(train),
+        "test_sentences": len(test),
+        "translation": {"greedy": time_translation(_translator(variant, model, settings), test)},
+    }
+    if variant != "reference" and settings["beam_width"] > 1:
+        beam = _translator(variant, model, settings, method="beam", beam_width=settings["beam_width"])
+        result["translation"][f"beam{settings['beam_width']}"] = time_translation(beam, test)
+    result["training"] = time_training(
+        model, _dataset(variant, model, train, settings),
+        settings["warmup_steps"], settings["train_steps"],
+    )
+    result["peak_memory_mb"] = peak_memory_mb()
+    result["wall_seconds"] = time.perf_counter() - started
+    return result
+
+
+def main(argv=None):
+    """Subprocess entry point: `python -m bench.harness VARIANT SETTINGS_JSON OUT_JSON`."""
+    variant, settings_path, out_path = (argv or sys.argv[1:])[:3]
+    with open(settings_path, encoding="utf-8") as handle:
+        settings = json.load(handle)
+    result = run_variant(variant, settings)
+    with open(out_path, "w", encoding="utf-8") as handle:
+        json.dump(result, handle, indent=2)
+
+
+# --------------------------------------------------------------------- the parent
+
+
+def run_in_subprocess(variant, settings, workdir, timeout=None):
+    """Runs `run_variant` in a fresh Python process; returns its result dict.
+
+    Raises:
+        RuntimeError: the subprocess failed (its stderr tail is in the message).
+    """
+    os.makedirs(workdir, exist_ok=True)
+    settings_path = os.path.join(workdir, f"{variant}_settings.json")
+    out_path = os.path.join(workdir, f"{variant}_result.json")
+    with open(settings_path, "w", encoding="utf-8") as handle:
+        json.dump(settings, handle)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH")]))
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.harness", variant, settings_path, out_path],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    if completed.returncode != 0:
+        tail = "\n".join(completed.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"benchmark variant {variant!r} failed (exit {completed.returncode}):\n{tail}")
+    with open(out_path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def machine():
+    """A description of this machine and software."""
+    import importlib.metadata
+
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    for package in ("tensorflow", "keras"):
+        try:
+            info[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            info[package] = None
+    try:
+        info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        info["load_average_at_start"] = None
+    return info
+
+
+def ratios(results):
+    """Speed ratios of the nmt_keras variants over the reference (b/a, c/a)."""
+    reference = results.get("reference")
+    out = {}
+    if reference is None:
+        return out
+    for variant in ("bahdanau", "luong"):
+        if variant not in results:
+            continue
+        result = results[variant]
+        out[variant] = {
+            "training_tokens_per_second": result["training"]["target_tokens_per_second"]
+            / reference["training"]["target_tokens_per_second"],
+            "greedy_sentences_per_second": result["translation"]["greedy"]["sentences_per_second"]
+            / reference["translation"]["greedy"]["sentences_per_second"],
+        }
+    return out
+
+
+def run_benchmark(settings, variants=VARIANTS, workdir=None, log=print):
+    """Runs every variant in its own subprocess; returns the whole report dict."""
+    import tempfile
+
+    workdir = workdir or tempfile.mkdtemp(prefix="nmt_bench_")
+    started = time.perf_counter()
+    report = {"machine": machine(), "settings": settings, "results": {}}
+    for variant in variants:
+        log(f"[bench] {DESCRIPTIONS[variant]} ...")
+        result = run_in_subprocess(variant, settings, workdir)
+        report["results"][variant] = result
+        log(
+            f"[bench]   train {result['training']['target_tokens_per_second']:.0f} tok/s, "
+            f"greedy {result['translation']['greedy']['sentences_per_second']:.1f} sent/s, "
+            f"peak {result['peak_memory_mb']:.0f} MiB, {result['wall_seconds']:.0f} s"
+        )
+    report["ratios"] = ratios(report["results"])
+    report["wall_seconds"] = time.perf_counter() - started
+    try:
+        report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        report["machine"]["load_average_at_end"] = None
+    return report
+
+
+if __name__ == "__main__":
+    main()

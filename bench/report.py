@@ -1,0 +1,97 @@
+"""The benchmark report as markdown (`bench/results.md`)."""
+
+import time
+
+from bench.harness import DESCRIPTIONS
+
+# Targets of issue 5, as ratios over the reference (a).
+TRAINING_TARGETS = {"bahdanau": 1.0, "luong": 2.0}
+GREEDY_TARGET = 5.0
+
+
+def _fmt(value, digits=1):
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def render(report):
+    """Markdown text for a `harness.run_benchmark` report (plus its `command`)."""
+    settings = report["settings"]
+    machine = report["machine"]
+    results = report["results"]
+    beam_key = f"beam{settings['beam_width']}"
+    lines = [
+        "# Benchmark: tutorial-style reference vs nmt_keras",
+        "",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{report.get('command', 'python -m bench')}` "
+        f"in {report['wall_seconds']:.0f} s.",
+        "",
+        "## Machine",
+        "",
+        f"- {machine['platform']}, {machine['processor']}, {machine['cpu_count']} CPUs, no GPU used",
+        f"- Python {machine['python']}, TensorFlow {machine['tensorflow']}, Keras {machine['keras']}",
+        f"- load average (1, 5, 15 min) at start {machine.get('load_average_at_start')}, "
+        f"at end {machine.get('load_average_at_end')} (the machine was shared: other jobs ran)",
+        "",
+        "## Settings (the same for every variant)",
+        "",
+        f"- data: `{settings['data']}`, {settings['direction']}, the project's seeded split "
+        f"(seed {settings['seed']}); {settings['test_sentences']} test sentences",
+        f"- vocabulary {settings['vocabulary']} per language, units {settings['units']}, "
+        f"embedding {settings['embedding_dim']}, batch {settings['batch_size']}",
+        f"- training: {settings['warmup_steps']} warm-up steps (untimed), then "
+        f"{settings['train_steps']} timed steps; tokens/s counts real target tokens (no padding)",
+        f"- translation: untrained (freshly initialized) weights, output capped at "
+        f"{settings['max_length']} tokens, every variant stops a batch when all its sentences "
+        f"have produced [END]; batches of {settings['batch_size']}; one warm-up batch untimed",
+        "- peak memory: ru_maxrss of each variant's own subprocess (whole process: Python, "
+        "TensorFlow runtime, corpus, model)",
+        "",
+        "## Results",
+        "",
+        "| variant | params | train target tokens/s | greedy sent/s | "
+        f"{beam_key} sent/s | mean output words (greedy) | peak memory MiB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for variant, result in results.items():
+        translation = result["translation"]
+        beam = translation.get(beam_key)
+        lines.append(
+            f"| {DESCRIPTIONS[variant]} | {result['parameters']:,} "
+            f"| {_fmt(result['training']['target_tokens_per_second'], 0)} "
+            f"| {_fmt(translation['greedy']['sentences_per_second'])} "
+            f"| {_fmt(beam['sentences_per_second']) if beam else '-'} "
+            f"| {_fmt(translation['greedy']['mean_output_words'])} "
+            f"| {_fmt(result['peak_memory_mb'], 0)} |"
+        )
+    if report.get("ratios"):
+        lines += [
+            "",
+            "## Ratios over the reference (a)",
+            "",
+            "| variant | training tokens/s | target | greedy sentences/s | target |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for variant, ratio in report["ratios"].items():
+            train_target = TRAINING_TARGETS[variant]
+            train_ok = "met" if ratio["training_tokens_per_second"] >= train_target else "NOT met"
+            greedy_ok = "met" if ratio["greedy_sentences_per_second"] >= GREEDY_TARGET else "NOT met"
+            lines.append(
+                f"| {'b/a' if variant == 'bahdanau' else 'c/a'} {variant} "
+                f"| {ratio['training_tokens_per_second']:.2f}x | >= {train_target:g}x {train_ok} "
+                f"| {ratio['greedy_sentences_per_second']:.2f}x | >= {GREEDY_TARGET:g}x {greedy_ok} |"
+            )
+    lines += ["", "## Details", ""]
+    for variant, result in results.items():
+        training = result["training"]
+        lines.append(
+            f"- {DESCRIPTIONS[variant]}: {result['train_pairs']:,} training pairs; timed "
+            f"{training['steps']} steps, {training['target_tokens']:,} target tokens in "
+            f"{training['seconds']:.1f} s (last loss {_fmt(training['last_loss'], 3)}); "
+            + "; ".join(
+                f"{name} {t['sentences']} sentences in {t['seconds']:.1f} s"
+                for name, t in result["translation"].items()
+            )
+            + f"; subprocess wall time {result['wall_seconds']:.0f} s"
+        )
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,131 @@
+"""The benchmark's reference model and harness, on tiny settings (structure, never timings)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bench import harness, reference
+from bench.report import render
+from nmt_keras.corpora import SentencePair
+
+SPANISH = "el la un gato perro casa come bebe agua rojo grande pequeno".split()
+ENGLISH = "the a cat dog house eats drinks water red big small".split()
+
+
+def tiny_pairs(count, seed=0):
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(count):
+        length = int(rng.integers(2, 7))
+        source = " ".join(rng.choice(SPANISH, length))
+        target = " ".join(rng.choice(ENGLISH, length))
+        pairs.append(SentencePair(source=source, target=target))
+    return pairs
+
+
+@pytest.fixture
+def tiny_tsv(tmp_path):
+    path = tmp_path / "tiny.tsv"
+    # Anki column order: English<TAB>Spanish.
+    path.write_text("".join(f"{p.target}\t{p.source}\n" for p in tiny_pairs(120)), encoding="utf-8")
+    return path
+
+
+def tiny_settings(data):
+    settings = harness.quick_settings()
+    settings.update(
+        data=str(data), vocabulary=40, units=8, embedding_dim=8, batch_size=8,
+        validation_size=10, test_sentences=12, warmup_steps=1, train_steps=2,
+        max_length=6, beam_width=2,
+    )
+    return settings
+
+
+def test_reference_model_trains_and_translates_eagerly(seeded):
+    pairs = tiny_pairs(32)
+    model = reference.ReferenceTranslator(SPANISH, ENGLISH, embedding_dim=8, units=8)
+    model.build_with_dummy_batch()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    dataset = reference.make_dataset(reference.encode_pairs(model, pairs), batch_size=8, seed=0)
+    (source, target_in), target_out = next(iter(dataset))
+    logits = model((source, target_in))
+    assert logits.shape == (source.shape[0], target_in.shape[1], len(model.target_vocabulary))
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    one_batch = tf.data.Dataset.from_tensors(((source, target_in), target_out))
+    history = model.fit(one_batch, epochs=1, shuffle=False, verbose=0)
+    assert history.history["target_tokens"][0] == np.count_nonzero(target_out.numpy())
+    after = model.trainable_weights
+    assert any(not np.allclose(b, a.numpy()) for b, a in zip(before, after))
+
+    texts = [p.source for p in pairs[:5]] + [""]
+    translations = reference.translate_all(model, texts, batch_size=4, max_length=4)
+    assert len(translations) == len(texts)
+    assert all(isinstance(t, str) and len(t.split()) <= 4 for t in translations)
+    assert all(word in ENGLISH or word == "[UNK]" for t in translations for word in t.split())
+
+
+def test_reference_translation_stops_at_end():
+    model = reference.ReferenceTranslator(SPANISH, ENGLISH, embedding_dim=8, units=8)
+    ids = np.array([[5, 6, 3, 7], [3, 0, 0, 0], [8, 0, 9, 10]])
+    vocabulary = model.target_vocabulary
+    assert model.ids_to_text(ids) == [
+        f"{vocabulary[5]} {vocabulary[6]}", "", f"{vocabulary[8]} {vocabulary[9]} {vocabulary[10]}"
+    ]
+
+
+@pytest.mark.parametrize("variant", harness.VARIANTS)
+def test_run_variant_reports_every_measure(variant, tiny_tsv, seeded):
+    settings = tiny_settings(tiny_tsv)
+    result = harness.run_variant(variant, settings)
+    assert result["variant"] == variant
+    assert result["test_sentences"] == settings["test_sentences"]
+    expected = {"greedy"} if variant == "reference" else {"greedy", "beam2"}
+    assert set(result["translation"]) == expected
+    for timing in result["translation"].values():
+        assert timing["sentences"] == settings["test_sentences"]
+        assert timing["seconds"] > 0 and timing["sentences_per_second"] > 0
+        assert 0 <= timing["mean_output_words"] <= settings["max_length"]
+    training = result["training"]
+    assert training["steps"] == 2 and training["target_tokens"] > 0
+    assert training["target_tokens_per_second"] > 0
+    assert result["peak_memory_mb"] > 0 and result["parameters"] > 0
+
+
+def test_benchmark_in_subprocesses_writes_a_report(tiny_tsv, tmp_path):
+    settings = tiny_settings(tiny_tsv)
+    report = harness.run_benchmark(
+        settings, variants=("reference",), workdir=tmp_path / "work", log=lambda m: None
+    )
+    assert set(report["results"]) == {"reference"}
+    assert report["results"]["reference"]["training"]["target_tokens"] > 0
+    # The other variants' results, as run_variant measured them, complete the report.
+    for variant in ("bahdanau", "luong"):
+        report["results"][variant] = fake_result(variant, report["results"]["reference"])
+    report["ratios"] = harness.ratios(report["results"])
+    assert report["ratios"]["luong"]["greedy_sentences_per_second"] == pytest.approx(2.0)
+    assert report["ratios"]["bahdanau"]["training_tokens_per_second"] == pytest.approx(2.0)
+    report["command"] = "python -m bench --quick"
+    text = render(report)
+    assert "(a) reference" in text and "(c) nmt_keras --decoder luong" in text
+    assert "| b/a bahdanau | 2.00x | >= 1x met | 2.00x | >= 5x NOT met |" in text
+    assert "python -m bench --quick" in text
+
+
+def fake_result(variant, reference_result):
+    """A result twice as fast as the reference's, with a beam timing."""
+    result = {**reference_result, "variant": variant}
+    result["training"] = dict(
+        reference_result["training"],
+        target_tokens_per_second=2 * reference_result["training"]["target_tokens_per_second"],
+    )
+    greedy = reference_result["translation"]["greedy"]
+    faster = dict(greedy, sentences_per_second=2 * greedy["sentences_per_second"])
+    result["translation"] = {"greedy": faster, "beam2": faster}
+    return result
+
+
+def test_a_failing_variant_names_itself(tmp_path):
+    settings = tiny_settings(tmp_path / "missing.tsv")
+    with pytest.raises(RuntimeError, match="variant 'reference' failed"):
+        harness.run_in_subprocess("reference", settings, tmp_path / "work")
