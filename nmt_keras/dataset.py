@@ -27,6 +27,31 @@ def encode_pairs(translator, pairs):
     return tf.concat(sources, axis=0), tf.concat(targets, axis=0)
 
 
+# Named functions rather than lambdas for tf.data: AutoGraph cannot always find a
+# lambda's source (several on nearby lines) and then prints a warning for each.
+def _as_dense(source, target):
+    """Slices of a ragged batch come out as ragged-rank-0 "ragged" specs; make them
+    plain 1-D tensors so they can be padded."""
+    return tf.identity(source), tf.identity(target)
+
+
+def _pair_length(source, target):
+    """The bucketing length of a pair: its longer side."""
+    return tf.maximum(tf.shape(source)[0], tf.shape(target)[0])
+
+
+def _with_static_batch(batch_size):
+    """Fixed-shape mode: states the batch dimension, which bucketing leaves unknown."""
+
+    def ensure(source, target):
+        return (
+            tf.ensure_shape(source, [batch_size, None]),
+            tf.ensure_shape(target, [batch_size, None]),
+        )
+
+    return ensure
+
+
 def _to_model_inputs(source, target):
     """Padded batch -> `((source, target_in), target_out)`.
 
@@ -129,7 +154,7 @@ def make_dataset(
     dataset = (
         tf.data.Dataset.from_tensor_slices((source_ids, target_ids))
         .map(
-            lambda source, target: (tf.identity(source), tf.identity(target)),
+            _as_dense,
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         .cache()
@@ -143,9 +168,7 @@ def make_dataset(
         lengths = tf.maximum(source_ids.row_lengths(), target_ids.row_lengths()).numpy()
         drop = bool(fixed_shapes and drop_remainder)
         dataset = dataset.bucket_by_sequence_length(
-            element_length_func=lambda source, target: tf.maximum(
-                tf.shape(source)[0], tf.shape(target)[0]
-            ),
+            element_length_func=_pair_length,
             bucket_boundaries=boundaries,
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
             padded_shapes=([None], [None]),
@@ -156,12 +179,7 @@ def make_dataset(
         if fixed_shapes and not drop:
             dataset = dataset.map(_fill_batch(batch_size), num_parallel_calls=tf.data.AUTOTUNE)
         if fixed_shapes:
-            dataset = dataset.map(
-                lambda source, target: (
-                    tf.ensure_shape(source, [batch_size, None]),
-                    tf.ensure_shape(target, [batch_size, None]),
-                )
-            )
+            dataset = dataset.map(_with_static_batch(batch_size))
         # Bucketing hides the number of batches from tf.data; state it, so Keras shows
         # progress against a total and knows where an epoch ends.
         batches = bucketed_batch_count(lengths, boundaries, batch_size, drop_remainder=drop)
@@ -253,9 +271,7 @@ def make_training_stream(
     if bucket_width:
         boundaries = bucket_boundaries(encoded, bucket_width, fixed_shapes=fixed_shapes)
         dataset = dataset.bucket_by_sequence_length(
-            element_length_func=lambda source, target: tf.maximum(
-                tf.shape(source)[0], tf.shape(target)[0]
-            ),
+            element_length_func=_pair_length,
             bucket_boundaries=boundaries,
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
             padded_shapes=([None], [None]),
@@ -264,12 +280,7 @@ def make_training_stream(
             drop_remainder=fixed_shapes,  # static batch size; the stream has no remainder
         )
         if fixed_shapes:
-            dataset = dataset.map(
-                lambda source, target: (
-                    tf.ensure_shape(source, [batch_size, None]),
-                    tf.ensure_shape(target, [batch_size, None]),
-                )
-            )
+            dataset = dataset.map(_with_static_batch(batch_size))
     else:
         dataset = dataset.padded_batch(batch_size, padded_shapes=([None], [None]), padding_values=padding)
     if skip_batches:
