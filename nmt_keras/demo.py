@@ -9,11 +9,12 @@ Writes into the output directory everything `train_and_evaluate` writes, plus:
 import collections
 import json
 import pathlib
+import shutil
 
 from nmt_keras import plots
 from nmt_keras.config import demo_config
 from nmt_keras.decoding import translate_all
-from nmt_keras.training import REPORT_FILE, train_and_evaluate
+from nmt_keras.training import BACKUP_DIR, REPORT_FILE, train_and_evaluate
 
 DEFAULT_OUTPUT = pathlib.Path("outputs") / "demo"
 
@@ -111,6 +112,11 @@ def run_demo(output_dir=DEFAULT_OUTPUT, config=None, verbose=2):
     """
     output_dir = pathlib.Path(output_dir)
     config = config or demo_config()
+    if (output_dir / REPORT_FILE).is_file():
+        # A finished demo (its training stopped by the time budget keeps a resumable
+        # backup): run it again from the start rather than continue that training.
+        # An interrupted demo has no report yet, and resumes.
+        shutil.rmtree(output_dir / BACKUP_DIR, ignore_errors=True)
     translator, data, report = train_and_evaluate(config, output_dir, verbose=verbose)
     examples = pick_examples(data.test)
     write_heatmaps(translator, examples, output_dir)
