@@ -52,6 +52,21 @@ def _with_static_batch(batch_size):
     return ensure
 
 
+def _bucket(dataset, boundaries, batch_size, fixed_shapes, drop_remainder):
+    """Batches pairs of similar length together, padded with PAD_ID: per batch, or to
+    the bucket's boundary with `fixed_shapes`."""
+    padding = (tf.constant(PAD_ID, tf.int64), tf.constant(PAD_ID, tf.int64))
+    return dataset.bucket_by_sequence_length(
+        element_length_func=_pair_length,
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        padded_shapes=([None], [None]),
+        padding_values=padding,
+        pad_to_bucket_boundary=fixed_shapes,
+        drop_remainder=drop_remainder,
+    )
+
+
 def _to_model_inputs(source, target):
     """Padded batch -> `((source, target_in), target_out)`.
 
@@ -167,15 +182,7 @@ def make_dataset(
         boundaries = bucket_boundaries(encoded, bucket_width, fixed_shapes=fixed_shapes)
         lengths = tf.maximum(source_ids.row_lengths(), target_ids.row_lengths()).numpy()
         drop = bool(fixed_shapes and drop_remainder)
-        dataset = dataset.bucket_by_sequence_length(
-            element_length_func=_pair_length,
-            bucket_boundaries=boundaries,
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padded_shapes=([None], [None]),
-            padding_values=padding,
-            pad_to_bucket_boundary=fixed_shapes,
-            drop_remainder=drop,
-        )
+        dataset = _bucket(dataset, boundaries, batch_size, fixed_shapes, drop)
         if fixed_shapes and not drop:
             dataset = dataset.map(_fill_batch(batch_size), num_parallel_calls=tf.data.AUTOTUNE)
         if fixed_shapes:
@@ -270,15 +277,8 @@ def make_training_stream(
         raise ValueError("fixed_shapes needs length buckets (a bucket_width)")
     if bucket_width:
         boundaries = bucket_boundaries(encoded, bucket_width, fixed_shapes=fixed_shapes)
-        dataset = dataset.bucket_by_sequence_length(
-            element_length_func=_pair_length,
-            bucket_boundaries=boundaries,
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padded_shapes=([None], [None]),
-            padding_values=padding,
-            pad_to_bucket_boundary=fixed_shapes,
-            drop_remainder=fixed_shapes,  # static batch size; the stream has no remainder
-        )
+        # drop_remainder gives a static batch size; an endless stream has no remainder.
+        dataset = _bucket(dataset, boundaries, batch_size, fixed_shapes, fixed_shapes)
         if fixed_shapes:
             dataset = dataset.map(_with_static_batch(batch_size))
     else:
