@@ -2,8 +2,8 @@
 
     python -m nmt_keras demo [--output outputs/demo]
     python -m nmt_keras train --data spa-eng --output runs/spa-eng [--units 256 ...]
-    python -m nmt_keras translate runs/spa-eng "¿Dónde está la biblioteca?"
-    echo "Hace frío." | python -m nmt_keras translate runs/spa-eng
+    python -m nmt_keras translate runs/spa-eng "¿Vio Ana a tres gatos negros?"
+    echo "No bebemos la leche fría." | python -m nmt_keras translate runs/spa-eng
     python -m nmt_keras evaluate runs/spa-eng [--split test] [--output DIR]
     python -m nmt_keras export runs/spa-eng exported/spa-eng [--overwrite]
 

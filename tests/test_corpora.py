@@ -43,11 +43,11 @@ def sha256_of(path):
 
 
 def test_two_columns_to_english(tmp_path):
-    path = write(tmp_path, "Hello.\tHola.\nGo away!\t¡Vete!\n")
+    path = write(tmp_path, "The platypus dances.\tEl ornitorrinco baila.\nDance, platypus!\t¡Baila, ornitorrinco!\n")
     corpus = corpora.read_tsv(path)
     assert corpus.pairs == (
-        SentencePair("Hola.", "Hello."),
-        SentencePair("¡Vete!", "Go away!"),
+        SentencePair("El ornitorrinco baila.", "The platypus dances."),
+        SentencePair("¡Baila, ornitorrinco!", "Dance, platypus!"),
     )
     assert corpus.pairs[0].alignment is None
     assert (corpus.source_language, corpus.target_language) == ("column 2", "English")
@@ -261,7 +261,7 @@ def test_alignment_column_parsed_and_oriented(tmp_path):
 def small_zip(tmp_path):
     origin_dir = tmp_path / "origin"
     origin_dir.mkdir()
-    return make_zip(origin_dir / "small.zip", {"small/pairs.txt": "Go.\tVe.\nRun!\t¡Corre!\n"})
+    return make_zip(origin_dir / "small.zip", {"small/pairs.txt": "Sleep.\tDuerme.\nDance, platypus!\t¡Baila, ornitorrinco!\n"})
 
 
 def test_download_file_url_caches_and_verifies(tmp_path, small_zip):
@@ -278,7 +278,7 @@ def test_download_file_url_caches_and_verifies(tmp_path, small_zip):
     assert corpora.download(url, sha256=sha, cache_dir=cache) == path
     assert corpora.download(url, sha256=None, cache_dir=cache) == path
     corpus = corpora.load_corpus(url, cache_dir=cache)
-    assert corpus.pairs[1] == SentencePair("¡Corre!", "Run!")
+    assert corpus.pairs[1] == SentencePair("¡Baila, ornitorrinco!", "Dance, platypus!")
     assert corpus.origin == url
     assert corpus.name == "small.zip:small/pairs.txt"
 
