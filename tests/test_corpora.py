@@ -343,7 +343,7 @@ def test_download_rejects_malformed_sha256(tmp_path, small_zip):
 
 def test_load_corpus_local_path_with_sha256(tmp_path, small_zip):
     corpus = corpora.load_corpus(small_zip, "from-english", sha256=sha256_of(small_zip))
-    assert corpus.pairs[0] == SentencePair("Go.", "Ve.")
+    assert corpus.pairs[0] == SentencePair("Sleep.", "Duerme.")
     with pytest.raises(CorpusError, match="mismatch"):
         corpora.load_corpus(small_zip, sha256="f" * 64)
 
