@@ -92,10 +92,10 @@ def test_zip_member_auto_pick_skips_about_file(tmp_path):
     # Recognized by content: the suffix is not .zip.
     path = make_zip(
         tmp_path / "corpus.bin",
-        {"spa-eng/_about.txt": "About this file.\n", "spa-eng/spa.txt": "Go.\tVe.\n"},
+        {"spa-eng/_about.txt": "About this file.\n", "spa-eng/spa.txt": "Sleep.\tDuerme.\n"},
     )
     corpus = corpora.read_tsv(path)
-    assert corpus.pairs == (SentencePair("Ve.", "Go."),)
+    assert corpus.pairs == (SentencePair("Duerme.", "Sleep."),)
     assert corpus.name == "corpus.bin:spa-eng/spa.txt"
     assert corpus.origin == str(path)
 
