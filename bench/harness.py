@@ -114,15 +114,16 @@ def _build(variant, settings, source_words, target_words):
 
 
 def _dataset(variant, model, train, settings):
+    from nmt_keras.dataset import encode_pairs, make_dataset
+
+    # Both kinds of model have the same vectorizers: the pairs are encoded alike, and
+    # only the batching differs.
+    encoded = encode_pairs(model, train)
     if variant == "reference":
         from bench import reference
 
-        return reference.make_dataset(
-            reference.encode_pairs(model, train), settings["batch_size"], settings["seed"]
-        )
-    from nmt_keras.dataset import encode_pairs, make_dataset
-
-    return make_dataset(encode_pairs(model, train), settings["batch_size"], shuffle_seed=settings["seed"])
+        return reference.make_dataset(encoded, settings["batch_size"], settings["seed"])
+    return make_dataset(encoded, settings["batch_size"], shuffle_seed=settings["seed"])
 
 
 def _translator(variant, model, settings, **options):

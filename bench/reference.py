@@ -189,13 +189,6 @@ class ReferenceTranslator(keras.Model):
         return config
 
 
-def encode_pairs(model, pairs):
-    """Sentence pairs -> ragged int64 `(source_ids, target_ids)`, each `[START] ... [END]`."""
-    sources = add_start_end(model.source_vectorizer([p.source for p in pairs]))
-    targets = add_start_end(model.target_vectorizer([p.target for p in pairs]))
-    return sources, targets
-
-
 def make_dataset(encoded, batch_size, seed):
     """The tutorial-style pipeline: shuffle, then pad each batch to its own longest
     sentence; no bucketing, no prefetch.

@@ -367,8 +367,7 @@ def run_experiment(config, data, workdir, verbose=2, started=None, strategy=None
     strategy = strategy or choose_strategy(config.strategy)
     workdir = pathlib.Path(output_dir(pathlib.Path(workdir), strategy))
     workdir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(config.seed)
-    translator = build_translator(config, data.train, strategy)
+    translator = build_translator(config, data.train, strategy)  # seeds the initialization
     (workdir / "config.json").write_text(config.to_json())
     training = train(config, translator, data, workdir, verbose=verbose, callbacks=callbacks)
     if training["stopped_by_non_finite_loss"]:

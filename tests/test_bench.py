@@ -8,6 +8,7 @@ import tensorflow as tf
 from bench import harness, reference
 from bench.report import render
 from nmt_keras.corpora import SentencePair
+from nmt_keras.dataset import encode_pairs
 
 SPANISH = "el la un gato perro casa come bebe agua rojo grande pequeno".split()
 ENGLISH = "the a cat dog house eats drinks water red big small".split()
@@ -47,7 +48,7 @@ def test_reference_model_trains_and_translates_eagerly(seeded):
     model = reference.ReferenceTranslator(SPANISH, ENGLISH, embedding_dim=8, units=8)
     model.build_with_dummy_batch()
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    dataset = reference.make_dataset(reference.encode_pairs(model, pairs), batch_size=8, seed=0)
+    dataset = reference.make_dataset(encode_pairs(model, pairs), batch_size=8, seed=0)
     (source, target_in), target_out = next(iter(dataset))
     logits = model((source, target_in))
     assert logits.shape == (source.shape[0], target_in.shape[1], len(model.target_vocabulary))
