@@ -10,7 +10,9 @@ choices (bucketing, prefetching, symbolic decoding loops) buy. The design:
   started from the encoder's summed final state -> one single-head cross-attention
   (`keras.layers.MultiHeadAttention(num_heads=1)`) of the GRU outputs over the encoder
   annotations -> residual add + layer normalization -> Dense logits over the vocabulary;
-* loss: cross-entropy averaged over real (non-padding) target tokens;
+* loss: Keras' sparse categorical cross-entropy from logits (TensorFlow's fused
+  `SparseSoftmaxCrossEntropyWithLogits` kernel), averaged over real (non-padding)
+  target tokens, computed at every position and masked, as the tutorial does;
 * input pipeline: shuffled pairs cut into padded batches (`padded_batch` after
   `shuffle`), no length bucketing and no prefetching;
 * greedy translation: an eager Python `for` loop over output steps, calling the decoder
@@ -25,7 +27,6 @@ import numpy as np
 import tensorflow as tf
 
 from nmt_keras.constants import END_ID, PAD_ID, START_ID
-from nmt_keras.losses import masked_cross_entropy
 from nmt_keras.text import add_start_end, make_vectorizer, vocabulary_of
 
 # Attention heads of the cross-attention: one, as in the tutorial.
@@ -117,7 +118,7 @@ class ReferenceTranslator(keras.Model):
         (source_ids, target_in), target_out = data
         with tf.GradientTape() as tape:
             logits = self((source_ids, target_in), training=True)
-            loss_sum, token_count = masked_cross_entropy(target_out, logits)
+            loss_sum, token_count = tutorial_masked_loss(target_out, logits)
             loss = loss_sum / tf.maximum(token_count, 1.0)
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
@@ -187,6 +188,17 @@ class ReferenceTranslator(keras.Model):
             units=self.units,
         )
         return config
+
+
+def tutorial_masked_loss(labels, logits):
+    """Cross-entropy at every target position, padding masked out afterwards.
+
+    Returns:
+        `(loss_sum, token_count)` over the real (non-`PAD_ID`) tokens.
+    """
+    per_token = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    mask = tf.cast(labels != PAD_ID, per_token.dtype)  # (batch, target_len)
+    return tf.reduce_sum(per_token * mask), tf.reduce_sum(mask)
 
 
 def make_dataset(encoded, batch_size, seed):

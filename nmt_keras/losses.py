@@ -5,35 +5,114 @@ import tensorflow as tf
 
 from nmt_keras.constants import PAD_ID
 
+# Below this gold-word probability, -log(p) loses precision (float32's smallest normal
+# number is ~1.2e-38), so the loss is recomputed from a log-sum-exp instead.
+_MIN_GOLD_PROBABILITY = 1e-30
 
-def masked_cross_entropy(labels, logits, label_smoothing=0.0):
-    """Sum of per-token cross-entropies over real (non-padding) tokens, and their count.
 
-    Padding (`PAD_ID`) is excluded from both: the mean loss is `loss_sum / token_count`,
-    so a batch's loss does not depend on how much padding it carries.
+@tf.custom_gradient
+def _softmax_cross_entropy(logits, labels):
+    """`-log softmax(logits)[label]` per row, and its gradient `softmax - one_hot`.
+
+    The same function as `tf.nn.sparse_softmax_cross_entropy_with_logits`, computed
+    from one `tf.nn.softmax` (a oneDNN kernel on x86 CPUs), which is reused by the
+    gradient: about twice as fast on a CPU for a 5,000-word vocabulary (measured in
+    `notes/speed.md`). A test checks values and gradients against TensorFlow's op.
+
+    Args:
+        logits: float32 `(tokens, vocab_size)`.
+        labels: int `(tokens,)`.
+
+    Returns:
+        float32 `(tokens,)`.
+    """
+    probabilities = tf.nn.softmax(logits, axis=-1)  # (tokens, vocab_size)
+    gold = tf.gather(probabilities, labels, axis=1, batch_dims=1)  # (tokens,)
+
+    def from_probabilities():
+        return -tf.math.log(gold)
+
+    def from_logits():  # a gold probability too small for float32's log
+        gold_logit = tf.gather(logits, labels, axis=1, batch_dims=1)
+        return tf.reduce_logsumexp(logits, axis=-1) - gold_logit
+
+    loss = tf.cond(
+        tf.reduce_all(gold > _MIN_GOLD_PROBABILITY), from_probabilities, from_logits
+    )
+
+    def gradient(upstream):  # upstream: (tokens,)
+        rows = tf.range(tf.shape(labels, out_type=labels.dtype)[0], dtype=labels.dtype)
+        gold_positions = tf.stack([rows, labels], axis=1)  # (tokens, 2)
+        scaled = probabilities * upstream[:, None]  # (tokens, vocab_size)
+        return tf.tensor_scatter_nd_sub(scaled, gold_positions, upstream), None
+
+    return loss, gradient
+
+
+def token_cross_entropy(labels, logits, label_smoothing=0.0):
+    """Per-token training loss and plain cross-entropy.
 
     With label smoothing `e`, the target distribution is `(1 - e)` on the gold word plus
     `e` spread uniformly over the vocabulary: per token,
     `(1 - e) * (-log p_gold) + e * mean_k(-log p_k)`.
 
     Args:
+        labels: int `(...)`, the gold next tokens.
+        logits: `(..., vocab_size)`; computed in float32.
+        label_smoothing: float in [0, 1).
+
+    Returns:
+        `(loss, cross_entropy)`, float32 `(...)`: the label-smoothed training loss and
+        the plain `-log p_gold` (equal without smoothing). Padding is not masked here.
+    """
+    logits = tf.cast(logits, tf.float32)
+    vocab_size = tf.shape(logits)[-1]
+    flat_logits = tf.reshape(logits, [-1, vocab_size])  # (tokens, vocab_size)
+    flat_labels = tf.reshape(tf.cast(labels, tf.int64), [-1])  # (tokens,)
+    plain = tf.reshape(_softmax_cross_entropy(flat_logits, flat_labels), tf.shape(labels))
+    if not label_smoothing:
+        return plain, plain
+    # mean_k(-log p_k) = logsumexp(logits) - mean_k(logits), and
+    # logsumexp(logits) = -log p_gold + gold logit.
+    gold_logit = tf.gather(logits, tf.cast(labels, tf.int64), axis=-1, batch_dims=len(labels.shape))
+    uniform = plain + gold_logit - tf.reduce_mean(logits, axis=-1)
+    return (1.0 - label_smoothing) * plain + label_smoothing * uniform, plain
+
+
+def masked_loss_sums(labels, logits, label_smoothing=0.0):
+    """Loss sums over real (non-padding) tokens, and their count.
+
+    Padding (`PAD_ID`) is excluded from both the sums and the count, so a batch's mean
+    loss does not depend on how much padding it carries.
+
+    Args:
+        labels: int `(...)`, the gold next tokens, `PAD_ID`-padded.
+        logits: `(..., vocab_size)`.
+        label_smoothing: float in [0, 1).
+
+    Returns:
+        `(loss_sum, cross_entropy_sum, token_count)`, float32 scalars: the training loss
+        (label-smoothed) summed, the plain cross-entropy summed (what is reported), and
+        the number of real tokens.
+    """
+    loss, plain = token_cross_entropy(labels, logits, label_smoothing)
+    mask = tf.cast(labels != PAD_ID, tf.float32)
+    return tf.reduce_sum(loss * mask), tf.reduce_sum(plain * mask), tf.reduce_sum(mask)
+
+
+def masked_cross_entropy(labels, logits, label_smoothing=0.0):
+    """Sum of per-token losses over real (non-padding) tokens, and their count.
+
+    Args:
         labels: int `(batch, target_len)`, the gold next tokens, `PAD_ID`-padded.
         logits: `(batch, target_len, vocab_size)`; computed in float32.
-        label_smoothing: float in [0, 1).
+        label_smoothing: float in [0, 1) (see `token_cross_entropy`).
 
     Returns:
         `(loss_sum, token_count)`, two float32 scalars.
     """
-    logits = tf.cast(logits, tf.float32)
-    mask = tf.cast(labels != PAD_ID, tf.float32)  # (batch, target_len)
-    per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(labels, tf.int32), logits=logits
-    )  # (batch, target_len)
-    if label_smoothing:
-        # mean_k(-log p_k) = logsumexp(logits) - mean_k(logits)
-        uniform = tf.reduce_logsumexp(logits, axis=-1) - tf.reduce_mean(logits, axis=-1)
-        per_token = (1.0 - label_smoothing) * per_token + label_smoothing * uniform
-    return tf.reduce_sum(per_token * mask), tf.reduce_sum(mask)
+    loss_sum, _, token_count = masked_loss_sums(labels, logits, label_smoothing)
+    return loss_sum, token_count
 
 
 def masked_correct(labels, logits):

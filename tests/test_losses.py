@@ -1,10 +1,17 @@
 """Masked cross-entropy, masked accuracy and the exact token-mean metric."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from nmt_keras.constants import PAD_ID
-from nmt_keras.losses import TokenMean, masked_correct, masked_cross_entropy
+from nmt_keras.losses import (
+    TokenMean,
+    masked_correct,
+    masked_cross_entropy,
+    masked_loss_sums,
+    token_cross_entropy,
+)
 
 # Two target sentences over a vocabulary of 5; the second has one padded step.
 LABELS = np.array([[4, 2, 3], [1, 3, PAD_ID]], dtype=np.int64)
@@ -60,3 +67,38 @@ def test_token_mean_is_exact_over_uneven_batches():
     np.testing.assert_allclose(metric.result().numpy(), 13.0 / 8.0)
     metric.reset_state()
     assert metric.result().numpy() == 0.0
+
+
+@pytest.mark.parametrize("scale", [1.0, 80.0], ids=["ordinary", "extreme"])
+def test_fast_cross_entropy_matches_tensorflow_values_and_gradients(scale):
+    # `scale` 80 makes some gold probabilities underflow float32 (the log-sum-exp branch).
+    rng = np.random.default_rng(0)
+    logits = tf.constant(rng.normal(size=(2, 7, 11)) * scale, tf.float32)
+    labels = tf.constant(rng.integers(0, 11, size=(2, 7)), tf.int64)
+    weights = tf.constant(rng.normal(size=(2, 7)), tf.float32)
+    results = []
+    for compute in (lambda y, x: token_cross_entropy(y, x)[1], tensorflow_cross_entropy):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            per_token = compute(labels, logits)
+            total = tf.reduce_sum(per_token * weights)
+        results.append((per_token.numpy(), tape.gradient(total, logits).numpy()))
+    (fast, fast_gradient), (expected, expected_gradient) = results
+    assert np.all(np.isfinite(fast))
+    np.testing.assert_allclose(fast, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fast_gradient, expected_gradient, rtol=1e-5, atol=1e-6)
+
+
+def tensorflow_cross_entropy(labels, logits):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def test_loss_sums_report_plain_cross_entropy_beside_the_smoothed_loss():
+    labels, logits = tf.constant(LABELS), tf.constant(LOGITS)
+    smoothed, plain, count = masked_loss_sums(labels, logits, label_smoothing=0.1)
+    expected_plain, _ = masked_cross_entropy(labels, logits)
+    expected_smoothed, _ = masked_cross_entropy(labels, logits, label_smoothing=0.1)
+    assert count.numpy() == 5.0
+    np.testing.assert_allclose(plain.numpy(), expected_plain.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(smoothed.numpy(), expected_smoothed.numpy(), rtol=1e-6)
+    assert smoothed.numpy() != plain.numpy()
