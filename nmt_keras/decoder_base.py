@@ -171,16 +171,40 @@ class AttentionDecoder(keras.layers.Layer):
             logits `(batch, target_len, vocab_size)`, attention weights
             `(batch, target_len, source_len)`.
         """
+        features, weights = self.output_features(
+            target_in, encoder_states, encoder_final_state, source_mask, source_prior,
+            sampling_probability, training=training,
+        )
+        return self.head(features, source_prior, training=training), weights
+
+    def output_features(
+        self,
+        target_in,
+        encoder_states,
+        encoder_final_state,
+        source_mask=None,
+        source_prior=None,
+        sampling_probability=None,
+        training=None,
+    ):
+        """What `call` computes before the output layer: the features `self.head`
+        turns into logits. Training uses it to run the output layer (the largest
+        matrix product of the model) on real target positions only.
+
+        Arguments as for `call` (the layer must be built).
+
+        Returns:
+            features `(batch, target_len, feature_dim)`, attention weights
+            `(batch, target_len, source_len)`.
+        """
         if source_mask is None:
             source_mask = tf.ones(tf.shape(encoder_states)[:2], dtype=tf.bool)
         memory = self.memory(encoder_states, source_mask, source_prior)
         carry = self.initial_state(encoder_final_state, memory)
         embedded = self.embedding_dropout(self.embedding(target_in), training=training)
         if sampling_probability is None:
-            features, weights = self._teacher_forced(embedded, carry, memory, training)
-        else:
-            features, weights = self._loop(embedded, carry, memory, training, sampling_probability)
-        return self.head(features, memory.prior, training=training), weights
+            return self._teacher_forced(embedded, carry, memory, training)
+        return self._loop(embedded, carry, memory, training, sampling_probability)
 
     def step(self, token_ids, carry, memory):
         """One inference step.

@@ -9,7 +9,7 @@ from nmt_keras.attention import ATTENTION_TYPES
 from nmt_keras.constants import END_TOKEN, NUM_SPECIAL_TOKENS, PAD_ID, START_TOKEN
 from nmt_keras.decoder import Decoder
 from nmt_keras.encoder import Encoder
-from nmt_keras.losses import LastValue, TokenMean, masked_correct, masked_cross_entropy
+from nmt_keras.losses import LastValue, TokenMean, masked_correct, masked_loss_sums
 from nmt_keras.luong_decoder import LuongDecoder
 from nmt_keras.schedules import (
     DEFAULT_MAX_PROBABILITY,
@@ -291,15 +291,54 @@ class Translator(keras.Model):
             self.max_sampling_probability,
         )
 
+    def loss_logits(self, source_ids, target_in, target_out, training=None, sampling_probability=None):
+        """Logits where the loss is taken, and their gold labels.
+
+        With dynamic shapes (the default), only real target positions are kept before
+        the output layer: the projection onto the vocabulary, the softmax and the loss
+        then skip the padding instead of computing it and masking it away. Under XLA
+        (`jit_compile`) and on TPUs, where shapes must be static, every position is
+        computed and the loss masks the padding; the loss is the same either way.
+
+        Args:
+            source_ids: int `(batch, source_len)`.
+            target_in: int `(batch, target_len)`.
+            target_out: int `(batch, target_len)`, `PAD_ID`-padded.
+
+        Returns:
+            `(logits, labels)`: `(tokens, vocab_size)` and `(tokens,)` for the real
+            tokens, or `(batch, target_len, vocab_size)` and `target_out` with static
+            shapes.
+        """
+        states, final_state, mask, prior = self.run_encoder(source_ids, training=training)
+        features, _ = self.decoder.output_features(
+            target_in, states, final_state, source_mask=mask, source_prior=prior,
+            sampling_probability=sampling_probability, training=training,
+        )  # (batch, target_len, feature_dim)
+        if self.needs_static_shapes():
+            return self.decoder.head(features, prior, training=training), target_out
+        positions = tf.where(target_out != PAD_ID)  # (tokens, 2): (sentence, step)
+        features = tf.gather_nd(features, positions)  # (tokens, feature_dim)
+        if prior is not None:
+            prior = tf.gather(prior, positions[:, 0])  # (tokens, vocab_size)
+        logits = self.decoder.head(features, prior, training=training)  # (tokens, vocab_size)
+        return logits, tf.gather_nd(target_out, positions)
+
+    def needs_static_shapes(self):
+        """True when the train and test steps are compiled with XLA or run on a TPU."""
+        return bool(self.jit_compile) or isinstance(
+            self.distribute_strategy, tf.distribute.TPUStrategy
+        )
+
     def train_step(self, data):
         (source_ids, target_in), target_out = data
         probability = self.current_sampling_probability()
         with tf.GradientTape() as tape:
-            logits = self(
-                (source_ids, target_in), training=True, sampling_probability=probability
+            logits, labels = self.loss_logits(
+                source_ids, target_in, target_out, training=True, sampling_probability=probability
             )
-            loss_sum, token_count = masked_cross_entropy(
-                target_out, logits, label_smoothing=self.label_smoothing
+            loss_sum, cross_entropy_sum, token_count = masked_loss_sums(
+                labels, logits, label_smoothing=self.label_smoothing
             )
             # Under tf.distribute each replica sees part of the batch and the optimizer
             # sums the replicas' gradients, so each divides by the *global* token count.
@@ -310,20 +349,19 @@ class Translator(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, variables))
         if probability is not None:
             self.sampling_tracker.update_state(probability)
-        return self._update_metrics(target_out, logits, token_count)
+        return self._update_metrics(labels, logits, cross_entropy_sum, token_count)
 
     def test_step(self, data):
         (source_ids, target_in), target_out = data
-        logits = self((source_ids, target_in), training=False)
-        _, token_count = masked_cross_entropy(target_out, logits)
-        return self._update_metrics(target_out, logits, token_count)
+        logits, labels = self.loss_logits(source_ids, target_in, target_out, training=False)
+        _, cross_entropy_sum, token_count = masked_loss_sums(labels, logits)
+        return self._update_metrics(labels, logits, cross_entropy_sum, token_count)
 
-    def _update_metrics(self, target_out, logits, token_count):
+    def _update_metrics(self, labels, logits, cross_entropy_sum, token_count):
         # The reported loss is the plain cross-entropy (no label smoothing), so runs
         # with and without smoothing compare.
-        loss_sum, _ = masked_cross_entropy(target_out, logits)
-        correct, _ = masked_correct(target_out, logits)
-        self.loss_tracker.update_state(loss_sum, token_count)
+        correct, _ = masked_correct(labels, logits)
+        self.loss_tracker.update_state(cross_entropy_sum, token_count)
         self.accuracy_tracker.update_state(correct, token_count)
         self.token_counter.update_state(token_count)
         results = {m.name: m.result() for m in self.metrics}
@@ -334,17 +372,18 @@ class Translator(keras.Model):
         return results
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Before fit/evaluate, Keras (TF backend, under a strategy) reduces the first
-        # batch over the replicas to build the model symbolically; under
-        # MultiWorkerMirroredStrategy that reduce fails on nested batches. A Translator
-        # built by `build_with_dummy_batch` needs no batch: only the optimizer's
-        # variables may still be missing.
-        if self.encoder.built and self.decoder.built:
+        # Keras calls this before fit/evaluate/train_on_batch. Its own version builds
+        # the model from the first batch only under a tf.distribute strategy (and then
+        # reduces that batch over the replicas, which fails on nested batches under
+        # MultiWorkerMirroredStrategy); otherwise it leaves building to the first trace
+        # of `train_step`, which calls the decoder's `output_features` directly, not
+        # through `__call__`, so nothing would build it. Build every weight here,
+        # eagerly and under the strategy, from a tiny batch; then the optimizer's.
+        with self.distribute_strategy.scope():
+            if not (self.built and self.encoder.built and self.decoder.built):
+                self.build_with_dummy_batch()
             if self.optimizer is not None and not self.optimizer.built:
-                with self.distribute_strategy.scope():
-                    self.optimizer.build(self.trainable_variables)
-            return
-        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+                self.optimizer.build(self.trainable_variables)
 
     @property
     def metrics(self):

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from nmt_keras import Translator, load_translator, save_translator
 from nmt_keras.constants import END_ID, PAD_ID
+from nmt_keras.losses import masked_loss_sums
 from nmt_keras.saving import WEIGHTS_FILE, ModelDirError
 from nmt_keras.text import learn_vocabulary
 
@@ -46,6 +47,31 @@ def test_untrained_loss_is_about_log_vocabulary_size(seeded):
     results = translator.evaluate(one_batch(translator), verbose=0, return_dict=True)
     vocab = len(translator.target_vocabulary)
     assert abs(results["loss"] - np.log(vocab)) < 0.1 * np.log(vocab)
+
+
+@pytest.mark.parametrize("options", [{}, {"decoder": "luong", "attention": "luong-general"},
+                                     {"source_prior": True, "maxout_units": 8}],
+                         ids=["bahdanau", "luong", "prior+maxout"])
+def test_loss_on_real_positions_only_equals_the_masked_loss_over_all_positions(seeded, options):
+    translator = Translator(
+        learn_vocabulary(SOURCES), learn_vocabulary(TARGETS), embedding_dim=16, units=32, **options
+    )
+    translator.build_with_dummy_batch()
+    source, target_in, target_out = translator.prepare_batch(SOURCES, TARGETS)
+    assert np.any(target_out.numpy() == PAD_ID)  # the batch has padding to skip
+    results = []
+    for static in (False, True):
+        translator.needs_static_shapes = lambda static=static: static
+        with tf.GradientTape() as tape:
+            logits, labels = translator.loss_logits(source, target_in, target_out, training=False)
+            loss_sum, _, count = masked_loss_sums(labels, logits)
+        results.append((loss_sum / count, tape.gradient(loss_sum, translator.trainable_variables), logits))
+    (real, real_gradients, real_logits), (full, full_gradients, full_logits) = results
+    assert real_logits.shape == (np.sum(target_out.numpy() != PAD_ID), len(translator.target_vocabulary))
+    assert full_logits.shape == target_out.shape + (len(translator.target_vocabulary),)
+    np.testing.assert_allclose(real.numpy(), full.numpy(), rtol=1e-6)
+    for a, b in zip(real_gradients, full_gradients, strict=True):
+        np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy(), rtol=1e-4, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
