@@ -24,6 +24,8 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from nmt_keras.optimizers import FusedAdam
+
 STRATEGIES = ("auto", "tpu", "mirrored", "multi-worker", "default")
 # "auto": mixed precision on GPU/TPU, float32 on CPU; "mixed": mixed on any device.
 PRECISIONS = ("auto", "float32", "mixed")
@@ -187,9 +189,10 @@ def needs_loss_scaling(policy):
 
 
 def make_optimizer(learning_rate, clipnorm=None, policy="float32"):
-    """Adam, wrapped in a dynamic `keras.optimizers.LossScaleOptimizer` when the dtype
-    policy needs loss scaling (`needs_loss_scaling`)."""
-    optimizer = keras.optimizers.Adam(learning_rate, clipnorm=clipnorm)
+    """Adam (`nmt_keras.optimizers.FusedAdam`: Keras' Adam with a fused update kernel),
+    wrapped in a dynamic `keras.optimizers.LossScaleOptimizer` when the dtype policy
+    needs loss scaling (`needs_loss_scaling`)."""
+    optimizer = FusedAdam(learning_rate, clipnorm=clipnorm)
     if needs_loss_scaling(policy):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
