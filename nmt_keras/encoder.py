@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from nmt_keras.checks import require_positive
 from nmt_keras.constants import PAD_ID
-from nmt_keras.recurrent import check_cell, make_rnn, state_count
+from nmt_keras.recurrent import check_cell, make_rnn, run_rnn, state_count
 
 
 @keras.saving.register_keras_serializable(package="nmt_keras")
@@ -119,7 +119,7 @@ class Encoder(keras.layers.Layer):
         states = self.embedding(source_ids)  # (batch, source_len, embedding_dim)
         per_direction = state_count(self.cell)
         for dropout, rnn in zip(self.dropouts, self.rnns):
-            outputs = rnn(dropout(states, training=training), mask=mask, training=training)
+            outputs = run_rnn(rnn, dropout(states, training=training), mask=mask, training=training)
             states, finals = outputs[0], outputs[1:]
         # finals: h (GRU) or h, c (LSTM), for each direction in turn.
         final_states = tuple(

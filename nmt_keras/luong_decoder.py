@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from nmt_keras.decoder_base import AttentionDecoder
-from nmt_keras.recurrent import run_cell
+from nmt_keras.recurrent import run_cell, run_rnn
 
 
 @keras.saving.register_keras_serializable(package="nmt_keras")
@@ -93,7 +93,7 @@ class LuongDecoder(AttentionDecoder):
     def _teacher_forced(self, embedded, carry, memory, training=None):
         if self.input_feeding:
             return self._loop(embedded, carry, memory, training)
-        hidden = self.rnn(embedded, initial_state=list(carry), training=training)  # (batch, target_len, units)
+        hidden = run_rnn(self.rnn, embedded, initial_state=list(carry), training=training)  # (batch, target_len, units)
         return self._attentional(hidden, memory)
 
     def get_config(self):

@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from nmt_keras.checks import require_positive
+from nmt_keras.fused_gru import fused_gru_applies, gru_sequence, gru_step
 
 CELLS = ("gru", "lstm")
 
@@ -30,8 +31,59 @@ def state_count(kind):
     return {"gru": 1, "lstm": 2}[check_cell(kind)]
 
 
+def uses_fused_gru(layer):
+    """True when `run_rnn` runs `layer` (a GRU or a `Bidirectional` GRU layer, or a GRU
+    cell for `run_cell`) with `nmt_keras.fused_gru` instead of calling it: on machines
+    without a GPU (with one, Keras' layer runs cuDNN's fused kernel)."""
+    if isinstance(layer, keras.layers.Bidirectional):
+        return uses_fused_gru(layer.forward_layer.cell) and uses_fused_gru(layer.backward_layer.cell)
+    if isinstance(layer, keras.layers.RNN):
+        # A lone go_backwards layer returns its outputs reversed: left to Keras.
+        return uses_fused_gru(layer.cell) and not layer.go_backwards
+    return fused_gru_applies(layer) and not tf.config.list_logical_devices("GPU")
+
+
+def run_rnn(layer, inputs, mask=None, initial_state=None, training=None):
+    """Calls a recurrent layer made by `make_rnn` (or a `Bidirectional` of one, merged by
+    concatenation) on right-padded inputs; returns what the layer would return.
+
+    GRUs run through `nmt_keras.fused_gru` when `uses_fused_gru(layer)`: the same
+    function with the same weights, computed faster on CPUs. Other layers are called.
+
+    Args:
+        layer: a built `keras.layers.GRU`/`LSTM` (`return_sequences=True`) or a
+            `Bidirectional` of one.
+        inputs: `(batch, time, input_dim)`.
+        mask: bool `(batch, time)`, True at real steps (right padding), or None.
+        initial_state: list of initial states, or None (zeros).
+
+    Returns:
+        outputs `(batch, time, output_dim)`, or `[outputs, *final_states]` when the
+        layer has `return_state=True` (forward then backward for `Bidirectional`).
+    """
+    if not uses_fused_gru(layer):
+        return layer(inputs, mask=mask, initial_state=initial_state, training=training)
+    if isinstance(layer, keras.layers.Bidirectional):
+        if initial_state is not None:
+            raise ValueError("run_rnn: initial states of a Bidirectional layer are not supported")
+        if layer.merge_mode != "concat":
+            raise ValueError(f"run_rnn: Bidirectional merge_mode must be 'concat', got {layer.merge_mode!r}")
+        forward, forward_state = gru_sequence(layer.forward_layer.cell, inputs, mask=mask)
+        backward, backward_state = gru_sequence(layer.backward_layer.cell, inputs, mask=mask, reverse=True)
+        outputs = tf.concat([forward, backward], axis=-1)  # (batch, time, 2 * units)
+        if layer.return_state:
+            return [outputs, forward_state, backward_state]
+        return outputs
+    state = None if initial_state is None else initial_state[0]
+    outputs, final_state = gru_sequence(layer.cell, inputs, initial_state=state, mask=mask)
+    if layer.return_state:
+        return [outputs, final_state]
+    return outputs
+
+
 def run_cell(cell, inputs, state, training=None):
-    """One step of a Keras GRU/LSTM cell with the tuple-state convention.
+    """One step of a Keras GRU/LSTM cell with the tuple-state convention (through
+    `nmt_keras.fused_gru.gru_step` when `uses_fused_gru(cell)`).
 
     Args:
         cell: `keras.layers.GRUCell` or `LSTMCell`.
@@ -41,6 +93,8 @@ def run_cell(cell, inputs, state, training=None):
     Returns:
         the new state tuple.
     """
+    if uses_fused_gru(cell):
+        return (gru_step(cell, inputs, state[0]),)
     _, new_state = cell(inputs, list(state), training=training)
     return tuple(new_state)
 

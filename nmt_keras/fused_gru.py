@@ -1,0 +1,197 @@
+"""A GRU over whole sequences with a hand-written backward pass (for CPUs and TPUs).
+
+Keras' GRU layer, away from cuDNN, runs its cell step by step in a `while` loop and
+lets TensorFlow differentiate through the loop: every step multiplies the input by the
+input kernel, slices the gates out of a wider product (and the gradient of each slice
+writes a zero tensor of the full width), and the weight gradients are accumulated one
+step at a time. Here the same GRU (Keras' `GRUCell` weights and formula, with
+`reset_after=True`) runs as:
+
+    x_t  = W x_t + b_x                  all steps at once, one large matrix product
+    loop over t:  z_t, r_t, h~_t, h_t   only the recurrent product U h_{t-1} inside
+    backward loop over t:               only dh_{t-1} = U^T d(inner)_t inside
+    dU = sum_t h_{t-1}^T d(inner)_t     after the loop, one large matrix product
+
+The step, with `inner = U h_{t-1} + b_h` split into its z, r and h parts:
+
+    z_t  = sigmoid(x_z + inner_z)
+    r_t  = sigmoid(x_r + inner_r)
+    h~_t = tanh(x_h + r_t * inner_h)
+    h_t  = z_t * h_{t-1} + (1 - z_t) * h~_t
+    h_t  = h_{t-1} where the time step is padding (the state carries over)
+
+The results equal the Keras layer's at every real position (a test checks outputs,
+final states and all gradients against `keras.layers.GRU`); outputs at padded positions
+are zero. `notes/speed.md` has the timings.
+"""
+
+import keras
+import tensorflow as tf
+
+
+def fused_gru_applies(cell):
+    """True if `cell` is a `keras.layers.GRUCell` that computes exactly what this
+    module does: tanh/sigmoid, biases with `reset_after=True`, no dropout."""
+    return (
+        isinstance(cell, keras.layers.GRUCell)
+        and cell.reset_after
+        and cell.use_bias
+        and cell.activation is keras.activations.tanh
+        and cell.recurrent_activation is keras.activations.sigmoid
+        and cell.dropout == 0
+        and cell.recurrent_dropout == 0
+    )
+
+
+def gru_sequence(cell, inputs, initial_state=None, mask=None, reverse=False):
+    """Runs a built `keras.layers.GRUCell` over right-padded sequences.
+
+    Args:
+        cell: `keras.layers.GRUCell` with `reset_after=True` (see `fused_gru_applies`).
+        inputs: `(batch, time, input_dim)`.
+        initial_state: `(batch, units)` or None (zeros).
+        mask: bool `(batch, time)`, True at real steps, every sequence's real steps
+            first (right padding); or None.
+        reverse: bool. Read each sequence from its last real step to its first
+            (Keras' `go_backwards` on right-padded input); outputs are returned in the
+            input's order.
+
+    Returns:
+        outputs `(batch, time, units)` (zero at padded steps) and the final state
+        `(batch, units)`, the state after each sequence's last real step.
+    """
+    dtype = inputs.dtype
+    kernel = tf.cast(cell.kernel, dtype)  # (input_dim, 3 * units)
+    recurrent_kernel = tf.cast(cell.recurrent_kernel, dtype)  # (units, 3 * units)
+    input_bias, recurrent_bias = tf.unstack(tf.cast(cell.bias, dtype))  # (3 * units,) each
+    batch = tf.shape(inputs)[0]
+    if initial_state is None:
+        initial_state = tf.zeros([batch, cell.units], dtype)
+    lengths = None
+    if mask is not None:
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # (batch,)
+    if reverse:
+        inputs = _reverse(inputs, lengths)
+    projected = tf.einsum("btd,dk->tbk", inputs, kernel) + input_bias  # (time, batch, 3 * units)
+    if mask is None:
+        steps = tf.ones_like(projected[:, :, :1])  # (time, batch, 1)
+    else:
+        steps = tf.cast(tf.transpose(mask)[:, :, None], dtype)  # (time, batch, 1)
+    states = _gru_recurrence(projected, initial_state, recurrent_kernel, recurrent_bias, steps)
+    outputs = tf.transpose(states * steps, [1, 0, 2])  # (batch, time, units), 0 at padding
+    final_state = states[-1]  # padding carries the state: after the last real step
+    if reverse:
+        outputs = _reverse(outputs, lengths)
+    return outputs, final_state
+
+
+def gru_step(cell, inputs, state):
+    """One step of a built `GRUCell` (`reset_after=True`): the same function as
+    `cell(inputs, [state])`, written with whole-gate splits (the cell slices its
+    gates out of wider products, and the gradient of every slice writes a zero tensor
+    of the full width, at every step of a loop).
+
+    Args:
+        cell: `keras.layers.GRUCell` (see `fused_gru_applies`).
+        inputs: `(batch, input_dim)`, x_t.
+        state: `(batch, units)`, h_{t-1}.
+
+    Returns:
+        h_t `(batch, units)`.
+    """
+    with tf.name_scope("gru_step"):
+        return _gru_step(cell, inputs, state)
+
+
+def _gru_step(cell, inputs, state):
+    dtype = state.dtype
+    units = cell.units
+    input_bias, recurrent_bias = tf.unstack(tf.cast(cell.bias, dtype))  # (3 * units,) each
+    projected = tf.matmul(inputs, tf.cast(cell.kernel, dtype)) + input_bias  # (batch, 3 * units)
+    inner = tf.matmul(state, tf.cast(cell.recurrent_kernel, dtype)) + recurrent_bias
+    x_zr, x_h = tf.split(projected, [2 * units, units], axis=-1)
+    inner_zr, inner_h = tf.split(inner, [2 * units, units], axis=-1)
+    update, reset = tf.split(tf.sigmoid(x_zr + inner_zr), 2, axis=-1)
+    candidate = tf.tanh(x_h + reset * inner_h)
+    return candidate + update * (state - candidate)
+
+
+def _reverse(sequences, lengths):
+    """Reverses each sequence's first `lengths` steps (all steps if lengths is None)."""
+    if lengths is None:
+        return tf.reverse(sequences, axis=[1])
+    return tf.reverse_sequence(sequences, lengths, seq_axis=1, batch_axis=0)
+
+
+@tf.autograph.experimental.do_not_convert
+@tf.custom_gradient
+def _gru_recurrence(projected, initial_state, recurrent_kernel, recurrent_bias, steps):
+    """The GRU loop with its backward pass written out.
+
+    Args:
+        projected: `(time, batch, 3 * units)`, `W x_t + b_x` for every step.
+        initial_state: `(batch, units)`.
+        recurrent_kernel: `(units, 3 * units)`.
+        recurrent_bias: `(3 * units,)`.
+        steps: `(time, batch, 1)`, 1.0 at real steps and 0.0 at padding.
+
+    Returns:
+        states `(time, batch, units)`: h_t after every step.
+    """
+    units = recurrent_kernel.shape[0]
+
+    def forward(carry, inputs):
+        state = carry[0]
+        projected_t, step_t = inputs
+        inner = tf.matmul(state, recurrent_kernel) + recurrent_bias  # (batch, 3 * units)
+        x_zr, x_h = tf.split(projected_t, [2 * units, units], axis=-1)
+        inner_zr, inner_h = tf.split(inner, [2 * units, units], axis=-1)
+        gates = tf.sigmoid(x_zr + inner_zr)  # (batch, 2 * units): [z; r]
+        reset = gates[:, units:]
+        candidate = tf.tanh(x_h + reset * inner_h)
+        new_state = candidate + gates[:, :units] * (state - candidate)
+        new_state = state + step_t * (new_state - state)  # padding keeps the state
+        return new_state, gates, candidate, inner_h
+
+    zeros = tf.zeros_like(initial_state)
+    states, gates, candidates, inner_hs = tf.scan(
+        forward,
+        (projected, steps),
+        initializer=(initial_state, tf.concat([zeros, zeros], axis=-1), zeros, zeros),
+    )  # each (time, batch, width)
+    previous = tf.concat([initial_state[None], states[:-1]], axis=0)  # h_{t-1}, (time, batch, units)
+
+    def gradient(d_states):
+        def backward(carry, inputs):
+            d_state = carry[0]  # dLoss/dh_t from later steps
+            d_output, previous_t, gates_t, candidate_t, inner_h_t, step_t = inputs
+            d_total = d_state + d_output
+            d_new = step_t * d_total  # through the real update
+            update, reset = gates_t[:, :units], gates_t[:, units:]
+            d_update = d_new * (previous_t - candidate_t)
+            d_candidate_in = d_new * (1.0 - update) * (1.0 - candidate_t * candidate_t)
+            d_reset = d_candidate_in * inner_h_t
+            d_gates_in = tf.concat([d_update, d_reset], axis=-1) * gates_t * (1.0 - gates_t)
+            d_inner = tf.concat([d_gates_in, d_candidate_in * reset], axis=-1)  # (batch, 3 * units)
+            d_projected = tf.concat([d_gates_in, d_candidate_in], axis=-1)  # (batch, 3 * units)
+            d_previous = (
+                d_total - d_new  # padding: the state was carried over
+                + d_new * update
+                + tf.matmul(d_inner, recurrent_kernel, transpose_b=True)
+            )
+            return d_previous, d_projected, d_inner
+
+        zeros_wide = tf.zeros_like(projected[0])
+        d_initial, d_projected, d_inner = tf.scan(
+            backward,
+            (d_states, previous, gates, candidates, inner_hs, steps),
+            initializer=(tf.zeros_like(initial_state), zeros_wide, zeros_wide),
+            reverse=True,
+        )
+        flat_previous = tf.reshape(previous, [-1, units])  # (time * batch, units)
+        flat_d_inner = tf.reshape(d_inner, [-1, 3 * units])  # (time * batch, 3 * units)
+        d_recurrent_kernel = tf.matmul(flat_previous, flat_d_inner, transpose_a=True)
+        d_recurrent_bias = tf.reduce_sum(flat_d_inner, axis=0)
+        return d_projected, d_initial[0], d_recurrent_kernel, d_recurrent_bias, None
+
+    return states, gradient
