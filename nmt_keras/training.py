@@ -191,7 +191,9 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
         keras.utils.set_random_seed(config.seed)
     fixed = uses_fixed_shapes(config, translator.distribute_strategy)
     encoded = encode_pairs(translator, data.train)
-    steps_per_epoch = config.steps_per_epoch or batches_per_pass(encoded, config.batch_size)
+    steps_per_epoch = config.steps_per_epoch or batches_per_pass(
+        encoded, config.batch_size, fixed_shapes=fixed
+    )
     total_steps = config.epochs * steps_per_epoch
     # The share of padding in the first epoch's batches (one extra pass over them).
     padding = padding_fraction(
