@@ -6,7 +6,7 @@ VENV ?= .venv
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench ablation clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 ## bench: side-by-side speed benchmark (reference vs nmt_keras), writes bench/results.md
 bench: $(STAMP)
 	$(VENV_PYTHON) -m bench $(BENCH_ARGS)
+
+## ablation: what each training-speed choice buys, writes bench/ablation.md
+ablation: $(STAMP)
+	$(VENV_PYTHON) -m bench.ablation $(BENCH_ARGS)
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -22,7 +22,8 @@ In each subprocess:
    work for every variant. One batch is translated first, untimed (tracing);
 3. training speed: one `fit()` epoch of `warmup_steps` steps (tracing, untimed) then
    `train_steps` timed steps; the unit is real (non-padding) target tokens per second,
-   read from each model's running `target_tokens` metric.
+   read from each model's running `target_tokens` metric. The share of padding in
+   those batches (source and target positions) is reported beside it.
 """
 
 import json
@@ -59,8 +60,8 @@ def default_settings():
         "max_train_pairs": None,  # None: the whole training split
         "validation_size": 2000,
         "test_sentences": 2000,
-        "warmup_steps": 5,
-        "train_steps": 60,
+        "warmup_steps": 10,
+        "train_steps": 200,
         "max_length": 50,
         "beam_width": 4,
     }
@@ -91,7 +92,9 @@ def _prepare(settings):
     return corpus, train, test, source_words, target_words
 
 
-def _build(variant, settings, source_words, target_words):
+def _build(variant, settings, source_words, target_words, optimizer=None):
+    """The variant's model, compiled with its optimizer (`optimizer`: a class that
+    overrides nmt_keras' own, for `bench.ablation`)."""
     import keras
 
     if variant == "reference":
@@ -100,7 +103,9 @@ def _build(variant, settings, source_words, target_words):
         model = ReferenceTranslator(
             source_words, target_words, settings["embedding_dim"], settings["units"]
         )
+        optimizer = keras.optimizers.Adam(settings["learning_rate"])  # the tutorial's
     else:
+        from nmt_keras.distribute import make_optimizer
         from nmt_keras.translator import Translator
 
         model = Translator(
@@ -108,13 +113,18 @@ def _build(variant, settings, source_words, target_words):
             decoder=variant, attention=ATTENTION[variant], input_feeding=False,
             max_output_length=settings["max_length"],
         )
+        if optimizer is None:
+            optimizer = make_optimizer(settings["learning_rate"])  # what `train` uses
+        else:
+            optimizer = optimizer(settings["learning_rate"])
     model.build_with_dummy_batch()
-    model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]))
+    model.compile(optimizer=optimizer)
     return model
 
 
-def _dataset(variant, model, train, settings):
-    from nmt_keras.dataset import encode_pairs, make_dataset
+def _dataset(variant, model, train, settings, bucket_width=None):
+    """The variant's training batches (`bucket_width`: overrides nmt_keras' default)."""
+    from nmt_keras.dataset import AUTO, encode_pairs, make_dataset
 
     # Both kinds of model have the same vectorizers: the pairs are encoded alike, and
     # only the batching differs.
@@ -123,7 +133,10 @@ def _dataset(variant, model, train, settings):
         from bench import reference
 
         return reference.make_dataset(encoded, settings["batch_size"], settings["seed"])
-    return make_dataset(encoded, settings["batch_size"], shuffle_seed=settings["seed"])
+    return make_dataset(
+        encoded, settings["batch_size"], shuffle_seed=settings["seed"],
+        bucket_width=bucket_width or AUTO,
+    )
 
 
 def _translator(variant, model, settings, **options):
@@ -207,6 +220,13 @@ def time_training(model, dataset, warmup_steps, train_steps):
     }
 
 
+def _padding(dataset, steps):
+    """Share of padding among the positions of the first `steps` batches."""
+    from nmt_keras.dataset import padding_fraction
+
+    return padding_fraction(dataset.repeat().take(steps))["total"]
+
+
 def peak_memory_mb():
     """This process's peak resident set size in MiB (ru_maxrss: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -219,24 +239,37 @@ def run_variant(variant, settings):
         raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
     import keras
 
+    overrides = {}
+    if settings.get("ablation"):  # bench.ablation: undo some of nmt_keras' choices
+        from bench import ablation
+
+        overrides = ablation.apply(settings["ablation"])
     keras.utils.set_random_seed(settings["seed"])
     started = time.perf_counter()
     corpus, train, test, source_words, target_words = _prepare(settings)
-    model = _build(variant, settings, source_words, target_words)
+    model = _build(variant, settings, source_words, target_words, overrides.get("optimizer"))
     result = {
         "variant": variant,
         "description": DESCRIPTIONS[variant],
+        "ablation": settings.get("ablation"),
         "parameters": int(model.count_params()),
+        "optimizer": type(model.optimizer).__name__,
         "train_pairs": len(train),
         "test_sentences": len(test),
-        "translation": {"greedy": time_translation(_translator(variant, model, settings), test)},
+        "translation": {},
     }
-    if variant != "reference" and settings["beam_width"] > 1:
+    translate = settings.get("translate", True)
+    if translate:
+        result["translation"]["greedy"] = time_translation(_translator(variant, model, settings), test)
+    if translate and variant != "reference" and settings["beam_width"] > 1:
         beam = _translator(variant, model, settings, method="beam", beam_width=settings["beam_width"])
         result["translation"][f"beam{settings['beam_width']}"] = time_translation(beam, test)
+    dataset = _dataset(variant, model, train, settings, overrides.get("bucket_width"))
     result["training"] = time_training(
-        model, _dataset(variant, model, train, settings),
-        settings["warmup_steps"], settings["train_steps"],
+        model, dataset, settings["warmup_steps"], settings["train_steps"]
+    )
+    result["training"]["padding_fraction"] = _padding(
+        dataset, settings["warmup_steps"] + settings["train_steps"]
     )
     result["peak_memory_mb"] = peak_memory_mb()
     result["wall_seconds"] = time.perf_counter() - started
@@ -256,15 +289,17 @@ def main(argv=None):
 # --------------------------------------------------------------------- the parent
 
 
-def run_in_subprocess(variant, settings, workdir, timeout=None):
-    """Runs `run_variant` in a fresh Python process; returns its result dict.
+def run_in_subprocess(variant, settings, workdir, timeout=None, name=None):
+    """Runs `run_variant` in a fresh Python process; returns its result dict. Its
+    settings and result files in `workdir` are named after `name` (default: variant).
 
     Raises:
         RuntimeError: the subprocess failed (its stderr tail is in the message).
     """
     os.makedirs(workdir, exist_ok=True)
-    settings_path = os.path.join(workdir, f"{variant}_settings.json")
-    out_path = os.path.join(workdir, f"{variant}_result.json")
+    name = name or variant
+    settings_path = os.path.join(workdir, f"{name}_settings.json")
+    out_path = os.path.join(workdir, f"{name}_result.json")
     with open(settings_path, "w", encoding="utf-8") as handle:
         json.dump(settings, handle)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

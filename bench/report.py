@@ -9,8 +9,23 @@ TRAINING_TARGETS = {"bahdanau": 1.0, "luong": 2.0}
 GREEDY_TARGET = 5.0
 
 
+# A 1-minute load average at the start above this means other jobs were running.
+BUSY_LOAD = 1.0
+
+
+def _load_note(machine):
+    load = machine.get("load_average_at_start")
+    if load and load[0] > BUSY_LOAD:
+        return " (other jobs were running: absolute numbers are lower, ratios noisier)"
+    return ""
+
+
 def _fmt(value, digits=1):
     return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _percent(fraction):
+    return "-" if fraction is None else f"{100 * fraction:.0f} %"
 
 
 def render(report):
@@ -30,7 +45,7 @@ def render(report):
         f"- {machine['platform']}, {machine['processor']}, {machine['cpu_count']} CPUs, no GPU used",
         f"- Python {machine['python']}, TensorFlow {machine['tensorflow']}, Keras {machine['keras']}",
         f"- load average (1, 5, 15 min) at start {machine.get('load_average_at_start')}, "
-        f"at end {machine.get('load_average_at_end')} (the machine was shared: other jobs ran)",
+        f"at end {machine.get('load_average_at_end')}{_load_note(machine)}",
         "",
         "## Settings (the same for every variant)",
         "",
@@ -48,9 +63,9 @@ def render(report):
         "",
         "## Results",
         "",
-        "| variant | params | train target tokens/s | greedy sent/s | "
+        "| variant | params | train target tokens/s | padding in training batches | greedy sent/s | "
         f"{beam_key} sent/s | mean output words (greedy) | peak memory MiB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for variant, result in results.items():
         translation = result["translation"]
@@ -58,6 +73,7 @@ def render(report):
         lines.append(
             f"| {DESCRIPTIONS[variant]} | {result['parameters']:,} "
             f"| {_fmt(result['training']['target_tokens_per_second'], 0)} "
+            f"| {_percent(result['training'].get('padding_fraction'))} "
             f"| {_fmt(translation['greedy']['sentences_per_second'])} "
             f"| {_fmt(beam['sentences_per_second']) if beam else '-'} "
             f"| {_fmt(translation['greedy']['mean_output_words'])} "

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench import harness, reference
+from bench import ablation, harness, reference
 from bench.report import render
 from nmt_keras.corpora import SentencePair
 from nmt_keras.dataset import encode_pairs
@@ -130,3 +130,33 @@ def test_a_failing_variant_names_itself(tmp_path):
     settings = tiny_settings(tmp_path / "missing.tsv")
     with pytest.raises(RuntimeError, match="variant 'reference' failed"):
         harness.run_in_subprocess("reference", settings, tmp_path / "work")
+
+
+def test_ablation_switches_name_what_they_undo():
+    assert ablation.switches("all") == set()
+    assert ablation.switches("tf-loss") == {"tf-loss"}
+    assert ablation.switches("none") == {
+        "keras-gru", "keras-adam", "tf-loss", "all-positions", "wide-buckets"
+    }
+    with pytest.raises(ValueError, match="unknown ablation 'fast'"):
+        ablation.switches("fast")
+
+
+def test_ablation_runs_with_every_choice_undone_and_reports(tiny_tsv, tmp_path):
+    settings = tiny_settings(tiny_tsv)
+    # A subprocess: the ablation patches nmt_keras' modules in the process it runs in.
+    report = ablation.run(
+        settings, decoders=("luong",), ablations=("all", "none"), workdir=tmp_path / "work",
+        log=lambda m: None,
+    )
+    assert set(report["results"]) == {"reference/all", "luong/all", "luong/none"}
+    for result in report["results"].values():
+        assert result["translation"] == {}  # training speed only
+        assert result["training"]["target_tokens"] > 0
+        assert 0.0 <= result["training"]["padding_fraction"] < 1.0
+    assert report["results"]["luong/none"]["ablation"] == "none"
+    assert report["results"]["luong/none"]["optimizer"] == "Adam"
+    assert report["results"]["luong/all"]["optimizer"] == "FusedAdam"
+    text = ablation.render(report, "python -m bench.ablation --test")
+    assert "| luong | nothing (as shipped) |" in text and "| luong | all five |" in text
+    assert "`python -m bench.ablation --test`" in text
