@@ -23,9 +23,15 @@ class FusedAdam(keras.optimizers.Adam):
     (a test checks it), and the optimizer's variables (`iterations`, momentums,
     velocities) are the same, so checkpoints and backups are interchangeable.
 
-    Sparse gradients (`tf.IndexedSlices`, from embedding lookups) are made dense first,
-    as Keras' Adam does implicitly. With `amsgrad=True`, or for variables the kernel
-    does not take, it falls back to Keras' update.
+    Sparse gradients (`tf.IndexedSlices`, from embedding lookups) go through Keras'
+    own update, because Keras treats them in a way no fused kernel reproduces: it
+    squares each slice before the slices of a repeated word are summed, so the second
+    moment of an embedding row gets the sum of the squared per-occurrence gradients
+    rather than the square of their sum (TensorFlow's dense `ResourceApplyAdam`, like
+    the textbook algorithm, uses the latter). The difference changes training: on the
+    embedded corpus, the demo's attention crosses on noun-adjective pairs with Keras'
+    update and not with the dense one (see `notes/speed.md`). With `amsgrad=True`, or
+    for variables the kernel does not take, it also falls back to Keras' update.
 
     Args: those of `keras.optimizers.Adam`.
 
@@ -37,7 +43,11 @@ class FusedAdam(keras.optimizers.Adam):
 
     def update_step(self, gradient, variable, learning_rate):
         target = variable.value if isinstance(variable, keras.Variable) else variable
-        if self.amsgrad or not isinstance(target, tf.Variable):
+        if (
+            self.amsgrad
+            or isinstance(gradient, tf.IndexedSlices)
+            or not isinstance(target, tf.Variable)
+        ):
             return super().update_step(gradient, variable, learning_rate)
         dtype = target.dtype
         index = self._get_variable_index(variable)
@@ -56,6 +66,6 @@ class FusedAdam(keras.optimizers.Adam):
             beta1=beta_1,
             beta2=beta_2,
             epsilon=tf.cast(self.epsilon, dtype),
-            grad=tf.cast(tf.convert_to_tensor(gradient), dtype),
+            grad=tf.cast(gradient, dtype),
             use_locking=False,
         )

@@ -17,9 +17,10 @@ def train(optimizer, steps=5, sparse=False):
     variables = [keras.Variable(rng.normal(size=shape).astype("float32")) for shape in SHAPES]
     for _ in range(steps):
         gradients = [tf.constant(rng.normal(size=shape), tf.float32) for shape in SHAPES]
-        if sparse:  # rows 1 and 3 of the last matrix, as an embedding lookup gives
-            rows = tf.constant([1, 3])
-            gradients[-1] = tf.IndexedSlices(tf.gather(gradients[-1], rows), rows, tf.constant(SHAPES[-1]))
+        if sparse:  # rows of the last matrix, some repeated, as an embedding lookup gives
+            rows = tf.constant(rng.integers(0, SHAPES[-1][0], size=8), tf.int32)
+            values = tf.constant(rng.normal(size=(8, SHAPES[-1][1])), tf.float32)
+            gradients[-1] = tf.IndexedSlices(values, rows, tf.constant(SHAPES[-1]))
         optimizer.apply_gradients(zip(gradients, variables))
     return [v.numpy() for v in variables]
 
