@@ -331,7 +331,7 @@ class Translator(keras.Model):
         )
 
     def train_step(self, data):
-        (source_ids, target_in), target_out = data
+        (source_ids, target_in), target_out = unpack_batch(data)
         probability = self.current_sampling_probability()
         with tf.GradientTape() as tape:
             logits, labels = self.loss_logits(
@@ -352,7 +352,7 @@ class Translator(keras.Model):
         return self._update_metrics(labels, logits, cross_entropy_sum, token_count)
 
     def test_step(self, data):
-        (source_ids, target_in), target_out = data
+        (source_ids, target_in), target_out = unpack_batch(data)
         logits, labels = self.loss_logits(source_ids, target_in, target_out, training=False)
         _, cross_entropy_sum, token_count = masked_loss_sums(labels, logits)
         return self._update_metrics(labels, logits, cross_entropy_sum, token_count)
@@ -545,6 +545,18 @@ class Translator(keras.Model):
         """Creates the weights before a `.keras` file's values are loaded into them."""
         if config.get("built", False):
             self.build_with_dummy_batch()
+
+
+def unpack_batch(data):
+    """`((source_ids, target_in), target_out)` from what `fit`, `evaluate` or
+    `train_on_batch` pass to a step (the latter adds a `None` sample weight)."""
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    if sample_weight is not None:
+        raise ValueError(
+            "Translator does not take sample weights: every real target token counts once "
+            "(padding, PAD_ID, is what is left out)"
+        )
+    return x, y
 
 
 def global_sum(value):

@@ -188,3 +188,14 @@ def test_loading_a_missing_or_mismatched_model_dir_is_a_clear_error(overfit_tran
     (tmp_path / "target_vocab.txt").write_text("only\nthree\nwords\n")
     with pytest.raises(ModelDirError, match="cannot load"):
         load_translator(tmp_path)
+
+
+def test_train_on_batch_works_as_the_docstring_shows(seeded):
+    translator = tiny_translator()
+    source, target_in, target_out = translator.prepare_batch(SOURCES, TARGETS)
+    first = translator.train_on_batch((source, target_in), target_out, return_dict=True)
+    for _ in range(5):
+        last = translator.train_on_batch((source, target_in), target_out, return_dict=True)
+    assert last["loss"] < first["loss"]
+    with pytest.raises(ValueError, match="does not take sample weights"):
+        translator.train_on_batch((source, target_in), target_out, sample_weight=np.ones(len(SOURCES)))
