@@ -72,7 +72,11 @@ def gru_sequence(cell, inputs, initial_state=None, mask=None, reverse=False):
         lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # (batch,)
     if reverse:
         inputs = _reverse(inputs, lengths)
-    projected = tf.einsum("btd,dk->tbk", inputs, kernel) + input_bias  # (time, batch, 3 * units)
+    time_major = tf.transpose(inputs, [1, 0, 2])  # (time, batch, input_dim)
+    projected = tf.reshape(
+        tf.matmul(tf.reshape(time_major, [-1, inputs.shape[-1]]), kernel) + input_bias,
+        [tf.shape(inputs)[1], batch, 3 * cell.units],
+    )  # (time, batch, 3 * units): W x_t + b_x for every step, in one product
     if mask is None:
         steps = tf.ones_like(projected[:, :, :1])  # (time, batch, 1)
     else:
@@ -128,10 +132,14 @@ def _reverse(sequences, lengths):
 def _gru_recurrence(projected, initial_state, recurrent_kernel, recurrent_bias, steps):
     """The GRU loop with its backward pass written out.
 
+    Both loops are `tf.while_loop`s that read step t of their inputs by indexing and
+    write their per-step results to `TensorArray`s; the backward loop keeps only what
+    feeds back (dh) and the two products with the recurrent kernel's gate blocks.
+
     Args:
         projected: `(time, batch, 3 * units)`, `W x_t + b_x` for every step.
         initial_state: `(batch, units)`.
-        recurrent_kernel: `(units, 3 * units)`.
+        recurrent_kernel: `(units, 3 * units)`, blocks [U_z U_r U_h].
         recurrent_bias: `(3 * units,)`.
         steps: `(time, batch, 1)`, 1.0 at real steps and 0.0 at padding.
 
@@ -139,59 +147,71 @@ def _gru_recurrence(projected, initial_state, recurrent_kernel, recurrent_bias, 
         states `(time, batch, units)`: h_t after every step.
     """
     units = recurrent_kernel.shape[0]
+    time_steps = tf.shape(projected)[0]
+    dtype = projected.dtype
 
-    def forward(carry, inputs):
-        state = carry[0]
-        projected_t, step_t = inputs
+    def per_step(width):
+        return tf.TensorArray(dtype, size=time_steps, element_shape=[None, width])
+
+    def forward(t, state, states, gates, candidates, inner_hs):
         inner = tf.matmul(state, recurrent_kernel) + recurrent_bias  # (batch, 3 * units)
-        x_zr, x_h = tf.split(projected_t, [2 * units, units], axis=-1)
+        x_zr, x_h = tf.split(projected[t], [2 * units, units], axis=-1)
         inner_zr, inner_h = tf.split(inner, [2 * units, units], axis=-1)
-        gates = tf.sigmoid(x_zr + inner_zr)  # (batch, 2 * units): [z; r]
-        reset = gates[:, units:]
-        candidate = tf.tanh(x_h + reset * inner_h)
-        new_state = candidate + gates[:, :units] * (state - candidate)
-        new_state = state + step_t * (new_state - state)  # padding keeps the state
-        return new_state, gates, candidate, inner_h
+        gates_t = tf.sigmoid(x_zr + inner_zr)  # (batch, 2 * units): [z; r]
+        candidate = tf.tanh(x_h + gates_t[:, units:] * inner_h)
+        new_state = candidate + gates_t[:, :units] * (state - candidate)
+        new_state = state + steps[t] * (new_state - state)  # padding keeps the state
+        return (
+            t + 1, new_state, states.write(t, new_state), gates.write(t, gates_t),
+            candidates.write(t, candidate), inner_hs.write(t, inner_h),
+        )
 
-    zeros = tf.zeros_like(initial_state)
-    states, gates, candidates, inner_hs = tf.scan(
+    _, _, states, gates, candidates, inner_hs = tf.while_loop(
+        lambda t, *_: t < time_steps,
         forward,
-        (projected, steps),
-        initializer=(initial_state, tf.concat([zeros, zeros], axis=-1), zeros, zeros),
-    )  # each (time, batch, width)
-    previous = tf.concat([initial_state[None], states[:-1]], axis=0)  # h_{t-1}, (time, batch, units)
+        (0, initial_state, per_step(units), per_step(2 * units), per_step(units), per_step(units)),
+    )
+    states = states.stack()  # (time, batch, units)
+    gates, candidates, inner_hs = gates.stack(), candidates.stack(), inner_hs.stack()
+    updates, resets = tf.split(gates, 2, axis=-1)  # (time, batch, units) each
+    previous = tf.concat([initial_state[None], states[:-1]], axis=0)  # h_{t-1}
 
     def gradient(d_states):
-        def backward(carry, inputs):
-            d_state = carry[0]  # dLoss/dh_t from later steps
-            d_output, previous_t, gates_t, candidate_t, inner_h_t, step_t = inputs
-            d_total = d_state + d_output
-            d_new = step_t * d_total  # through the real update
-            update, reset = gates_t[:, :units], gates_t[:, units:]
-            d_update = d_new * (previous_t - candidate_t)
-            d_candidate_in = d_new * (1.0 - update) * (1.0 - candidate_t * candidate_t)
-            d_reset = d_candidate_in * inner_h_t
-            d_gates_in = tf.concat([d_update, d_reset], axis=-1) * gates_t * (1.0 - gates_t)
-            d_inner = tf.concat([d_gates_in, d_candidate_in * reset], axis=-1)  # (batch, 3 * units)
-            d_projected = tf.concat([d_gates_in, d_candidate_in], axis=-1)  # (batch, 3 * units)
+        kernel_zr, kernel_h = tf.split(recurrent_kernel, [2 * units, units], axis=1)
+        kernel_zr_t, kernel_h_t = tf.transpose(kernel_zr), tf.transpose(kernel_h)
+
+        def backward(t, d_state, d_gates, d_candidates):
+            d_total = d_state + d_states[t]  # dLoss/dh_t, from later steps and the output
+            d_new = steps[t] * d_total  # through the real update
+            update, reset, candidate = updates[t], resets[t], candidates[t]
+            d_candidate_in = d_new * (1.0 - update) * (1.0 - candidate * candidate)
+            d_gates_in = tf.concat(
+                [
+                    d_new * (previous[t] - candidate) * update * (1.0 - update),
+                    d_candidate_in * inner_hs[t] * reset * (1.0 - reset),
+                ],
+                axis=-1,
+            )  # (batch, 2 * units)
             d_previous = (
                 d_total - d_new  # padding: the state was carried over
                 + d_new * update
-                + tf.matmul(d_inner, recurrent_kernel, transpose_b=True)
+                + tf.matmul(d_gates_in, kernel_zr_t)
+                + tf.matmul(d_candidate_in * reset, kernel_h_t)
             )
-            return d_previous, d_projected, d_inner
+            return t - 1, d_previous, d_gates.write(t, d_gates_in), d_candidates.write(t, d_candidate_in)
 
-        zeros_wide = tf.zeros_like(projected[0])
-        d_initial, d_projected, d_inner = tf.scan(
+        _, d_initial, d_gates, d_candidates = tf.while_loop(
+            lambda t, *_: t >= 0,
             backward,
-            (d_states, previous, gates, candidates, inner_hs, steps),
-            initializer=(tf.zeros_like(initial_state), zeros_wide, zeros_wide),
-            reverse=True,
+            (time_steps - 1, tf.zeros_like(initial_state), per_step(2 * units), per_step(units)),
         )
+        d_gates, d_candidates = d_gates.stack(), d_candidates.stack()
+        d_projected = tf.concat([d_gates, d_candidates], axis=-1)  # (time, batch, 3 * units)
+        d_inner = tf.concat([d_gates, d_candidates * resets], axis=-1)  # (time, batch, 3 * units)
         flat_previous = tf.reshape(previous, [-1, units])  # (time * batch, units)
         flat_d_inner = tf.reshape(d_inner, [-1, 3 * units])  # (time * batch, 3 * units)
         d_recurrent_kernel = tf.matmul(flat_previous, flat_d_inner, transpose_a=True)
         d_recurrent_bias = tf.reduce_sum(flat_d_inner, axis=0)
-        return d_projected, d_initial[0], d_recurrent_kernel, d_recurrent_bias, None
+        return d_projected, d_initial, d_recurrent_kernel, d_recurrent_bias, None
 
     return states, gradient
