@@ -11,13 +11,12 @@ and writes `bench/results.md` (machine, command, numbers, ratios b/a and c/a).
 """
 
 import argparse
-import json
 import os
 import pathlib
 import sys
 
 from bench import harness
-from bench.report import render
+from bench.report import render, write
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "corpora" / "spa-eng.zip"
@@ -79,14 +78,8 @@ def main(argv=None):
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     report = harness.run_benchmark(settings, args.variants, log=lambda m: print(m, flush=True))
     report["command"] = command.strip()
-    text = render(report)
-    output = pathlib.Path(args.output or (QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(report, indent=2), encoding="utf-8")
-    print(text)
-    print(f"[bench] wrote {output}")
+    output = args.output or (QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT)
+    write(render(report), report, output, args.json)
     return 0
 
 

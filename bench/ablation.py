@@ -21,12 +21,12 @@ The switches (`ABLATIONS`), each undoing one choice:
 """
 
 import argparse
-import json
 import pathlib
 import sys
 import time
 
 from bench import harness
+from bench.report import write
 
 ABLATIONS = ("all", "keras-gru", "keras-adam", "tf-loss", "all-positions", "wide-buckets", "none")
 # The bucket width that "wide-buckets" goes back to (nmt_keras' earlier default).
@@ -157,12 +157,7 @@ def main(argv=None):
         settings["max_train_pairs"] = args.max_train_pairs
     command = "python -m bench.ablation " + " ".join(argv if argv is not None else sys.argv[1:])
     report = run(settings, args.decoders, args.ablations, log=lambda m: print(m, flush=True))
-    text = render(report, command.strip())
-    pathlib.Path(args.output).write_text(text, encoding="utf-8")
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(report, indent=2), encoding="utf-8")
-    print(text)
-    print(f"[ablation] wrote {args.output}")
+    write(render(report, command.strip()), report, args.output, args.json, tag="ablation")
     return 0
 
 

@@ -1,5 +1,7 @@
-"""The benchmark report as markdown (`bench/results.md`)."""
+"""The benchmark report as markdown (`bench/results.md`), and writing reports out."""
 
+import json
+import pathlib
 import time
 
 from bench.harness import DESCRIPTIONS
@@ -111,3 +113,15 @@ def render(report):
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def write(text, report, output, json_path=None, tag="bench"):
+    """Writes the markdown `text` to `output` (and the raw `report` as JSON to
+    `json_path`), prints it, and says where it went."""
+    output = pathlib.Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    if json_path:
+        pathlib.Path(json_path).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(text)
+    print(f"[{tag}] wrote {output}")

@@ -31,7 +31,7 @@ from nmt_keras.callbacks import (
     Throughput,
     TimeBudget,
 )
-from nmt_keras.config import Config, ConfigError, decoding_options, translator_options
+from nmt_keras.config import ConfigError, decoding_options, translator_options
 from nmt_keras.corpora import load_corpus, split_pairs
 from nmt_keras.dataset import (
     batches_per_pass,

@@ -1,7 +1,6 @@
 """Tests of nmt_keras.corpora: TSV/zip reading, bad input, downloads, splits, sources."""
 
 import collections
-import dataclasses
 import hashlib
 import pathlib
 import zipfile

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from nmt_keras.beam_search import length_penalty
 from nmt_keras.constants import END_ID, PAD_ID
-from test_variants import SOURCES, TARGETS, make_translator, one_batch
+from test_variants import SOURCES, make_translator, one_batch
 
 
 @pytest.fixture(scope="module")
