@@ -19,8 +19,9 @@ import tensorflow as tf
 
 from nmt_keras.attention import make_attention
 from nmt_keras.checks import require_positive
+from nmt_keras.constants import EMBEDDING_INIT_STDDEV
 from nmt_keras.output_layer import OutputLayer
-from nmt_keras.recurrent import StateBridge, check_cell, make_rnn, state_count
+from nmt_keras.recurrent import StateBridge, check_cell, make_rnn
 
 # What a decoder attends over, computed once per source batch.
 #   states  (batch, source_len, value_dim)    the encoder annotations h_j
@@ -82,7 +83,10 @@ class AttentionDecoder(keras.layers.Layer):
         self.dropout = dropout
         # No Keras mask on the target side: padded target steps are computed and then
         # ignored by the masked loss, which is simpler than carrying masks through loops.
-        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+        self.embedding = keras.layers.Embedding(
+            vocab_size, embedding_dim, name="embedding",
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=EMBEDDING_INIT_STDDEV),
+        )
         self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
         self.bridge = StateBridge(units, cell, name="state_bridge")
         self.attention = make_attention(attention, attention_units, name="attention")

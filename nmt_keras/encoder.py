@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from nmt_keras.checks import require_positive
-from nmt_keras.constants import PAD_ID
+from nmt_keras.constants import EMBEDDING_INIT_STDDEV, PAD_ID
 from nmt_keras.recurrent import check_cell, make_rnn, run_rnn, state_count
 
 
@@ -72,7 +72,8 @@ class Encoder(keras.layers.Layer):
         self.bidirectional = bidirectional
         self.dropout = dropout
         self.embedding = keras.layers.Embedding(
-            vocab_size, embedding_dim, mask_zero=True, name="embedding"
+            vocab_size, embedding_dim, mask_zero=True, name="embedding",
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=EMBEDDING_INIT_STDDEV),
         )
         self.dropouts = [
             keras.layers.Dropout(dropout, name=f"dropout_{i}") for i in range(num_layers)
