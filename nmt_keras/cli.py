@@ -4,6 +4,7 @@
     python -m nmt_keras train --data spa-eng --output runs/spa-eng [--units 256 ...]
     python -m nmt_keras translate runs/spa-eng "¿Vio Ana a tres gatos negros?"
     echo "No bebemos la leche fría." | python -m nmt_keras translate runs/spa-eng
+    python -m nmt_keras translate runs/spa-eng "No bebemos la leche fría." --heatmaps plots/
     python -m nmt_keras evaluate runs/spa-eng [--split test] [--output DIR]
     python -m nmt_keras export runs/spa-eng exported/spa-eng [--overwrite]
 
@@ -268,10 +269,10 @@ def run_translate(args):
     from nmt_keras.saving import load_translator
 
     options = _decoding_from_args(args)
+    heatmap_dir = _writable_dir(args.heatmaps) if args.heatmaps else None  # before the slow load
     translator = load_translator(args.model_dir)
-    results = translate_batches(
-        translator, _read_sentences(args), max_length=args.max_length, **options
-    )
+    sentences = _read_sentences(args)
+    results = translate_batches(translator, sentences, max_length=args.max_length, **options)
     for result in results:
         if options.get("n_best", 1) > 1:
             # One block per sentence: "score<TAB>hypothesis" lines, best first, then a blank line.
@@ -280,6 +281,40 @@ def run_translate(args):
             print()
         else:
             print(result["text"])
+    if heatmap_dir is not None:
+        written = write_heatmaps(sentences, results, heatmap_dir)
+        print(f"{written} attention heatmap(s) written to {heatmap_dir}", file=sys.stderr)
+
+
+def _writable_dir(path):
+    """Creates directory `path` if needed; an `InputError` if that fails."""
+    path = pathlib.Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"--heatmaps {path}: cannot create the directory ({error.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise InputError(f"--heatmaps {path}: the directory is not writable")
+    return path
+
+
+def write_heatmaps(sentences, results, directory):
+    """Writes `attention_<n>.png` into `directory` for the n-th sentence (from 1), source
+    tokens on x and output tokens on y; sentences that are empty or blank get none.
+    Returns how many were written."""
+    import numpy as np
+
+    from nmt_keras import plots
+
+    written = 0
+    for number, (sentence, result) in enumerate(zip(sentences, results), start=1):
+        if not sentence.strip():
+            continue
+        one = {key: np.asarray(result[key])[None] for key in ("tokens", "source_tokens", "attention")}
+        figure = plots.translation_heatmap(one, title=f"{sentence}\n-> {result['text']}")
+        plots.save(figure, pathlib.Path(directory) / f"attention_{number}.png")
+        written += 1
+    return written
 
 
 def run_evaluate(args):
@@ -346,6 +381,10 @@ def build_parser():
     translate.add_argument("model_dir", help="a directory written by `train`")
     translate.add_argument("sentences", nargs="*", help="sentences (default: one per stdin line)")
     _add_decoding_arguments(translate, n_best=True)
+    translate.add_argument(
+        "--heatmaps", metavar="DIR",
+        help="also write each sentence's attention heatmap to DIR/attention_<n>.png (n from 1)",
+    )
     translate.set_defaults(run=run_translate)
 
     evaluate = commands.add_parser("evaluate", help="score a saved model, write report.json")

@@ -71,6 +71,23 @@ def test_translate_from_arguments(model_dir, capsys):
     assert len(lines) == 3 and lines[1] == ""
 
 
+def test_translate_writes_a_heatmap_per_nonempty_sentence(model_dir, tmp_path, capsys):
+    heatmaps = tmp_path / "plots"
+    assert main(["translate", str(model_dir), "el gato 1", "", "una casa grande 2", "--heatmaps", str(heatmaps)]) == 0
+    assert sorted(p.name for p in heatmaps.iterdir()) == ["attention_1.png", "attention_3.png"]
+    for path in heatmaps.iterdir():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "2 attention heatmap(s) written" in capsys.readouterr().err
+
+
+def test_translate_heatmaps_into_an_unusable_directory_is_a_clear_error(model_dir, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert main(["translate", str(model_dir), "el gato 1", "--heatmaps", str(blocker / "plots")]) == EXIT_BAD_INPUT
+    error = capsys.readouterr().err
+    assert error.startswith("error: --heatmaps") and "a-file" in error
+
+
 def test_evaluate_writes_report_json(model_dir, tmp_path, capsys):
     assert main(["evaluate", str(model_dir), "--output", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
