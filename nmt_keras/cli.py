@@ -23,6 +23,7 @@ from nmt_keras.config import Config, ConfigError, decoding_options, demo_config
 from nmt_keras.corpora import DIRECTIONS, CorpusError
 from nmt_keras.attention import ATTENTION_TYPES
 from nmt_keras.distribute import PRECISIONS, STRATEGIES
+from nmt_keras.embeddings import EMBEDDING_INITS
 from nmt_keras.recurrent import CELLS
 from nmt_keras.schedules import SCHEDULES
 from nmt_keras.tokenizers import TOKENIZER_KINDS
@@ -152,6 +153,11 @@ def _add_training_arguments(parser):
         help="learned logit bonus for target words that also occur in the source",
     )
     model.add_argument("--dropout", type=float, help="dropout rate (default 0)")
+    model.add_argument(
+        "--embedding-init", choices=EMBEDDING_INITS,
+        help="how word embeddings start: uniform in +-0.05 (Keras' default) or normal with "
+        f"unit variance (default {_DEFAULTS.embedding_init}; see notes/embedding_init.md)",
+    )
     model.add_argument(
         "--tokenizer", choices=TOKENIZER_KINDS,
         help="tokens: word (default), wordpiece (subwords learned on the training split), "

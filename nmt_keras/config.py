@@ -4,6 +4,7 @@ import dataclasses
 import json
 
 from nmt_keras.corpora import DEFAULT_DIRECTION
+from nmt_keras.embeddings import DEFAULT_EMBEDDING_INIT, EMBEDDING_INITS
 
 
 class ConfigError(ValueError):
@@ -48,6 +49,7 @@ class Config:
     maxout_units: int | None = None  # maxout deep output of this size (Bahdanau et al.); None: plain
     source_prior: bool = False  # learned logit bonus for target words present in the source
     dropout: float = 0.0  # on embeddings, between encoder layers, before the output layer
+    embedding_init: str = DEFAULT_EMBEDDING_INIT  # "uniform" (Keras' +-0.05) or "normal" (unit variance): nmt_keras.embeddings
 
     # --- training objective -------------------------------------------------------------
     label_smoothing: float = 0.0  # share of the target probability spread over the vocabulary
@@ -116,7 +118,7 @@ class Config:
         choices = (
             ("strategy", STRATEGIES), ("precision", PRECISIONS), ("attention", ATTENTION_TYPES),
             ("decoder", DECODERS), ("cell", CELLS), ("scheduled_sampling", SCHEDULES),
-            ("tokenizer", TOKENIZER_KINDS),
+            ("tokenizer", TOKENIZER_KINDS), ("embedding_init", EMBEDDING_INITS),
         )
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
@@ -180,7 +182,7 @@ def demo_config():
 TRANSLATOR_FIELDS = (
     "embedding_dim", "units", "attention_units", "max_output_length", "attention", "decoder",
     "input_feeding", "cell", "encoder_layers", "bidirectional", "reverse_source",
-    "maxout_units", "source_prior", "dropout", "label_smoothing", "scheduled_sampling",
+    "maxout_units", "source_prior", "dropout", "embedding_init", "label_smoothing", "scheduled_sampling",
     "sampling_decay", "max_sampling_probability", "tokenizer",
 )
 

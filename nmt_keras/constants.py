@@ -24,14 +24,3 @@ NUM_SPECIAL_TOKENS = len(SPECIAL_TOKENS)
 # Added to attention scores at padded source positions before the softmax. Large enough
 # that exp(NEG_INF - max) underflows to exactly 0.0 in float32 and float16.
 NEG_INF = -1e9
-
-# Standard deviation of the normal distribution word embeddings start from (source and
-# target). With Keras' default, uniform in [-0.05, 0.05], the vectors are so short and so
-# alike that the encoder's annotations barely differ between positions, and the Luong
-# decoder's attention, whose query never sees where it looked before, mostly settles on
-# one source position and stays there. With unit variance (the scale of PyTorch's
-# `nn.Embedding` and of the Transformer's scaled embeddings) it learns to align: over
-# three seeds of 250 training steps on the embedded corpus, Luong's general score went
-# from mean BLEU 1.1 to 35.2 and its concat score from 20.8 to 81.6, while Bahdanau's
-# model stayed within noise (86.2 and 84.7). `notes/embedding_init.md` has the runs.
-EMBEDDING_INIT_STDDEV = 1.0

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from nmt_keras.attention import make_attention
 from nmt_keras.checks import require_positive
-from nmt_keras.constants import EMBEDDING_INIT_STDDEV
+from nmt_keras.embeddings import DEFAULT_EMBEDDING_INIT, make_embedding
 from nmt_keras.output_layer import OutputLayer
 from nmt_keras.recurrent import StateBridge, check_cell, make_rnn
 
@@ -49,6 +49,8 @@ class AttentionDecoder(keras.layers.Layer):
         maxout_units: int or None. Deep output with maxout (see `OutputLayer`).
         source_prior: bool. Learned bonus for target words present in the source.
         dropout: float. Dropout on target embeddings and on output features.
+        embedding_init: str. The target embeddings' initial distribution, one of
+            `nmt_keras.embeddings.EMBEDDING_INITS`.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class AttentionDecoder(keras.layers.Layer):
         maxout_units=None,
         source_prior=False,
         dropout=0.0,
+        embedding_init=DEFAULT_EMBEDDING_INIT,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -83,10 +86,8 @@ class AttentionDecoder(keras.layers.Layer):
         self.dropout = dropout
         # No Keras mask on the target side: padded target steps are computed and then
         # ignored by the masked loss, which is simpler than carrying masks through loops.
-        self.embedding = keras.layers.Embedding(
-            vocab_size, embedding_dim, name="embedding",
-            embeddings_initializer=keras.initializers.RandomNormal(stddev=EMBEDDING_INIT_STDDEV),
-        )
+        self.embedding_init = embedding_init
+        self.embedding = make_embedding(vocab_size, embedding_dim, embedding_init, name="embedding")
         self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
         self.bridge = StateBridge(units, cell, name="state_bridge")
         self.attention = make_attention(attention, attention_units, name="attention")
@@ -299,6 +300,7 @@ class AttentionDecoder(keras.layers.Layer):
             maxout_units=self.maxout_units,
             source_prior=self.source_prior,
             dropout=self.dropout,
+            embedding_init=self.embedding_init,
         )
         return config
 

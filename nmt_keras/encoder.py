@@ -4,7 +4,8 @@ import keras
 import tensorflow as tf
 
 from nmt_keras.checks import require_positive
-from nmt_keras.constants import EMBEDDING_INIT_STDDEV, PAD_ID
+from nmt_keras.constants import PAD_ID
+from nmt_keras.embeddings import DEFAULT_EMBEDDING_INIT, make_embedding
 from nmt_keras.recurrent import check_cell, make_rnn, run_rnn, state_count
 
 
@@ -38,6 +39,8 @@ class Encoder(keras.layers.Layer):
         num_layers: int. Stacked RNN layers. Defaults to 1.
         bidirectional: bool. Read the source in both directions. Defaults to True.
         dropout: float. Dropout on the embeddings and between stacked layers.
+        embedding_init: str. The embeddings' initial distribution, one of
+            `nmt_keras.embeddings.EMBEDDING_INITS`. Defaults to `DEFAULT_EMBEDDING_INIT`.
 
     Example:
     >>> encoder = Encoder(vocab_size=100, embedding_dim=8, units=16)
@@ -55,6 +58,7 @@ class Encoder(keras.layers.Layer):
         num_layers=1,
         bidirectional=True,
         dropout=0.0,
+        embedding_init=DEFAULT_EMBEDDING_INIT,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -71,9 +75,9 @@ class Encoder(keras.layers.Layer):
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.dropout = dropout
-        self.embedding = keras.layers.Embedding(
-            vocab_size, embedding_dim, mask_zero=True, name="embedding",
-            embeddings_initializer=keras.initializers.RandomNormal(stddev=EMBEDDING_INIT_STDDEV),
+        self.embedding_init = embedding_init
+        self.embedding = make_embedding(
+            vocab_size, embedding_dim, embedding_init, name="embedding", mask_zero=True
         )
         self.dropouts = [
             keras.layers.Dropout(dropout, name=f"dropout_{i}") for i in range(num_layers)
@@ -143,5 +147,6 @@ class Encoder(keras.layers.Layer):
             num_layers=self.num_layers,
             bidirectional=self.bidirectional,
             dropout=self.dropout,
+            embedding_init=self.embedding_init,
         )
         return config

@@ -8,6 +8,7 @@ from nmt_keras import beam_search, decoding
 from nmt_keras.attention import ATTENTION_TYPES
 from nmt_keras.constants import END_TOKEN, NUM_SPECIAL_TOKENS, PAD_ID, START_TOKEN
 from nmt_keras.decoder import Decoder
+from nmt_keras.embeddings import DEFAULT_EMBEDDING_INIT, check_embedding_init
 from nmt_keras.encoder import Encoder
 from nmt_keras.losses import LastValue, TokenMean, masked_correct, masked_loss_sums
 from nmt_keras.luong_decoder import LuongDecoder
@@ -65,6 +66,8 @@ class Translator(keras.Model):
         maxout_units: int or None. Maxout deep output with this many units.
         source_prior: bool. Learned bonus for target words that occur in the source.
         dropout: float. Dropout on embeddings, between encoder layers, before the output.
+        embedding_init: str. How word embeddings start, both sides: "uniform" (Keras'
+            default) or "normal" (unit variance); see `nmt_keras.embeddings`.
         label_smoothing: float. Label smoothing of the training loss.
         scheduled_sampling: str. "none", "linear", "exponential" or "inverse-sigmoid".
         sampling_decay: float or None. The schedule's constant (see
@@ -99,6 +102,7 @@ class Translator(keras.Model):
         maxout_units=None,
         source_prior=False,
         dropout=0.0,
+        embedding_init=DEFAULT_EMBEDDING_INIT,
         label_smoothing=0.0,
         scheduled_sampling="none",
         sampling_decay=None,
@@ -136,6 +140,7 @@ class Translator(keras.Model):
         self.maxout_units = maxout_units
         self.source_prior = source_prior
         self.dropout = dropout
+        self.embedding_init = check_embedding_init(embedding_init)
         self.label_smoothing = label_smoothing
         self.scheduled_sampling = scheduled_sampling
         self.sampling_decay = check_schedule(scheduled_sampling, sampling_decay)
@@ -153,6 +158,7 @@ class Translator(keras.Model):
         self.encoder = Encoder(
             len(self.source_vocabulary), embedding_dim, units, cell=cell,
             num_layers=encoder_layers, bidirectional=bidirectional, dropout=dropout,
+            embedding_init=embedding_init,
             name="encoder",
         )
         decoder_class = LuongDecoder if decoder == "luong" else Decoder
@@ -161,6 +167,7 @@ class Translator(keras.Model):
             len(self.target_vocabulary), embedding_dim, units,
             attention=attention, attention_units=self.attention_units, cell=cell,
             maxout_units=maxout_units, source_prior=source_prior, dropout=dropout,
+            embedding_init=embedding_init,
             name="decoder", **extra,
         )
         # Source vocabulary id -> id of the same word in the target vocabulary, or -1.
@@ -523,6 +530,7 @@ class Translator(keras.Model):
             maxout_units=self.maxout_units,
             source_prior=self.source_prior,
             dropout=self.dropout,
+            embedding_init=self.embedding_init,
             label_smoothing=self.label_smoothing,
             scheduled_sampling=self.scheduled_sampling,
             sampling_decay=self.sampling_decay,

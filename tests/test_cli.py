@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nmt_keras.cli import EXIT_BAD_INPUT, main
+from nmt_keras.embeddings import DEFAULT_EMBEDDING_INIT, EMBEDDING_INITS
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_SIZES = [
@@ -130,11 +131,13 @@ def test_bad_settings_are_a_clear_error(tiny_tsv, tmp_path, capsys):
     assert "units must be >= 1, got 0" in capsys.readouterr().err
 
 
+NON_DEFAULT_INIT = next(init for init in EMBEDDING_INITS if init != DEFAULT_EMBEDDING_INIT)
 TOOLKIT_OPTIONS = [
     "--attention", "luong-general", "--decoder", "luong", "--input-feeding", "--cell", "lstm",
     "--encoder-layers", "2", "--reverse-source", "--maxout", "--source-prior", "--dropout", "0.1",
     "--label-smoothing", "0.1", "--clipnorm", "1.0", "--scheduled-sampling", "linear",
     "--sampling-decay", "0.01", "--beam-width", "2", "--length-penalty", "0.6",
+    "--embedding-init", NON_DEFAULT_INIT,
 ]
 
 
@@ -153,6 +156,7 @@ def test_train_records_every_model_option(toolkit_model_dir):
     assert settings["encoder_layers"] == 2 and settings["reverse_source"]
     assert settings["maxout_units"] == 8  # --maxout takes --units
     assert settings["source_prior"] and settings["scheduled_sampling"] == "linear"
+    assert settings["embedding_init"] == NON_DEFAULT_INIT
     report = json.loads((toolkit_model_dir / "report.json").read_text())
     assert report["decoding"] == {"method": "beam", "beam_width": 2, "length_penalty": 0.6}
     assert "sampling_probability" in json.loads((toolkit_model_dir / "history.json").read_text())

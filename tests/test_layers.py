@@ -47,6 +47,26 @@ def test_encoder_rejects_bad_sizes():
         Encoder(SOURCE_VOCAB, EMBEDDING, 0)(SOURCE_IDS)
 
 
+@pytest.mark.parametrize("init", ["uniform", "normal"])
+def test_embeddings_start_from_the_chosen_distribution(seeded, init):
+    encoder = Encoder(vocab_size=400, embedding_dim=32, units=8, embedding_init=init)
+    encoder(np.array([[2, 7, 3]]))
+    decoder = Decoder(vocab_size=400, embedding_dim=32, units=8, embedding_init=init)
+    decoder(np.array([[2, 7]]), np.random.rand(1, 3, 16).astype("float32"), np.random.rand(1, 16).astype("float32"))
+    for layer in (encoder, decoder):
+        weights = layer.embedding.embeddings.numpy()  # (400, 32): 12,800 draws
+        assert layer.get_config()["embedding_init"] == init
+        if init == "uniform":  # Keras' default, uniform in [-0.05, 0.05]
+            assert np.abs(weights).max() <= 0.05 and weights.std() == pytest.approx(0.05 / np.sqrt(3), rel=0.05)
+        else:  # unit variance
+            assert weights.std() == pytest.approx(1.0, rel=0.05) and np.abs(weights).max() > 2.0
+
+
+def test_unknown_embedding_init_is_refused():
+    with pytest.raises(ValueError, match="unknown embedding initialization 'zeros'"):
+        Encoder(vocab_size=10, embedding_dim=4, units=4, embedding_init="zeros")
+
+
 def test_attention_shapes_single_step_and_all_steps(seeded):
     attention = BahdanauAttention(10)
     values = tf.random.normal((BATCH, SOURCE_LEN, 2 * UNITS))
