@@ -10,8 +10,8 @@ over the variant with everything on.
 
 The switches (`ABLATIONS`), each undoing one choice:
 
-  keras-gru       Keras' GRU layers and cells instead of `nmt_keras.fused_gru`
-  keras-adam      `keras.optimizers.Adam` instead of `nmt_keras.optimizers.FusedAdam`
+  keras-gru       Keras' GRU layers and cells instead of `nmt_keras.fast.gru`
+  keras-adam      `keras.optimizers.Adam` instead of `nmt_keras.fast.adam.FusedAdam`
   tf-loss         TensorFlow's fused sparse cross-entropy kernel instead of
                   `nmt_keras.losses` (softmax once, hand-written gradient)
   all-positions   the output layer and loss at every target position, padding masked,

@@ -78,8 +78,8 @@ def quick_settings():
 
 
 def _prepare(settings):
-    from nmt_keras.corpora import load_corpus, split_pairs
-    from nmt_keras.text import learn_vocabulary
+    from nmt_keras.data.corpora import load_corpus, split_pairs
+    from nmt_keras.data.text import learn_vocabulary
 
     corpus = load_corpus(settings["data"], settings["direction"])
     splits = split_pairs(
@@ -105,7 +105,7 @@ def _build(variant, settings, source_words, target_words, optimizer=None):
         )
         optimizer = keras.optimizers.Adam(settings["learning_rate"])  # the tutorial's
     else:
-        from nmt_keras.distribute import make_optimizer
+        from nmt_keras.training.distribute import make_optimizer
         from nmt_keras.translator import Translator
 
         model = Translator(
@@ -124,7 +124,7 @@ def _build(variant, settings, source_words, target_words, optimizer=None):
 
 def _dataset(variant, model, train, settings, bucket_width=None):
     """The variant's training batches (`bucket_width`: overrides nmt_keras' default)."""
-    from nmt_keras.dataset import AUTO, encode_pairs, make_dataset
+    from nmt_keras.data.batching import AUTO, encode_pairs, make_dataset
 
     # Both kinds of model have the same vectorizers: the pairs are encoded alike, and
     # only the batching differs.
@@ -145,7 +145,7 @@ def _translator(variant, model, settings, **options):
         from bench.reference import translate_all
 
         return lambda texts: translate_all(model, texts, settings["batch_size"], settings["max_length"])
-    from nmt_keras.decoding import translate_all
+    from nmt_keras.inference.search import translate_all
 
     return lambda texts: translate_all(
         model, texts, settings["batch_size"], max_length=settings["max_length"], **options
@@ -222,7 +222,7 @@ def time_training(model, dataset, warmup_steps, train_steps):
 
 def _padding(dataset, steps):
     """Share of padding among the positions of the first `steps` batches."""
-    from nmt_keras.dataset import padding_fraction
+    from nmt_keras.data.batching import padding_fraction
 
     return padding_fraction(dataset.repeat().take(steps))["total"]
 

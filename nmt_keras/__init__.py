@@ -6,7 +6,7 @@ The public API:
     LuongAttention, LuongDecoder          Luong et al.'s scores and decoder
     Translator                            the model (a Keras `Model`): text in, text out
     Config, train_and_evaluate            one training run, from corpus to test scores
-    load_corpus, split_pairs              data; `nmt_keras.synthetic` makes the embedded corpus
+    load_corpus, split_pairs              data; `nmt_keras.data.synthetic` makes the embedded corpus
     load_translator, save_translator      the model directory written by training
 
 Modules (one job each): constants, text, synthetic, corpora, recurrent, encoder,
@@ -24,23 +24,23 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-# Public name -> module. Imported on first use, so that `import nmt_keras.synthetic` or
-# `nmt_keras.corpora` (pure Python) does not pay for importing TensorFlow.
+# Public name -> module. Imported on first use, so that `import nmt_keras.data.synthetic` or
+# `nmt_keras.data.corpora` (pure Python) does not pay for importing TensorFlow.
 _EXPORTS = {
     "BahdanauAttention": "nmt_keras.attention",
     "LuongAttention": "nmt_keras.attention",
     "LuongDecoder": "nmt_keras.luong_decoder",
     "Config": "nmt_keras.config",
-    "CorpusError": "nmt_keras.corpora",
+    "CorpusError": "nmt_keras.data.corpora",
     "Decoder": "nmt_keras.decoder",
     "Encoder": "nmt_keras.encoder",
-    "SentencePair": "nmt_keras.corpora",
+    "SentencePair": "nmt_keras.data.corpora",
     "Translator": "nmt_keras.translator",
-    "load_corpus": "nmt_keras.corpora",
+    "load_corpus": "nmt_keras.data.corpora",
     "load_translator": "nmt_keras.saving",
     "save_translator": "nmt_keras.saving",
-    "split_pairs": "nmt_keras.corpora",
-    "train_and_evaluate": "nmt_keras.training",
+    "split_pairs": "nmt_keras.data.corpora",
+    "train_and_evaluate": "nmt_keras.training.train",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -20,13 +20,13 @@ import pathlib
 import sys
 
 from nmt_keras.config import Config, ConfigError, decoding_options, demo_config
-from nmt_keras.corpora import DIRECTIONS, CorpusError
+from nmt_keras.data.corpora import DIRECTIONS, CorpusError
 from nmt_keras.attention import ATTENTION_TYPES
-from nmt_keras.distribute import PRECISIONS, STRATEGIES
+from nmt_keras.training.distribute import PRECISIONS, STRATEGIES
 from nmt_keras.embeddings import EMBEDDING_INITS
 from nmt_keras.recurrent import CELLS
-from nmt_keras.schedules import SCHEDULES
-from nmt_keras.tokenizers import TOKENIZER_KINDS
+from nmt_keras.training.schedules import SCHEDULES
+from nmt_keras.data.tokenizers import TOKENIZER_KINDS
 from nmt_keras.translator import DECODERS
 
 # Exit status for bad input (data, model directory, arguments), as argparse uses.
@@ -223,7 +223,7 @@ def run_demo(args):
 
 
 def run_train(args):
-    from nmt_keras.training import train_and_evaluate
+    from nmt_keras.training.train import train_and_evaluate
 
     config = _config_from_args(args, Config())
     _, _, report = train_and_evaluate(config, args.output, verbose=_verbosity())
@@ -271,7 +271,7 @@ def _decoding_from_args(args):
 
 
 def run_translate(args):
-    from nmt_keras.decoding import translate_batches
+    from nmt_keras.inference.search import translate_batches
     from nmt_keras.saving import load_translator
 
     options = _decoding_from_args(args)
@@ -325,7 +325,7 @@ def write_heatmaps(sentences, results, directory):
 
 def run_evaluate(args):
     from nmt_keras.saving import load_config, load_translator
-    from nmt_keras.training import REPORT_FILE, evaluate_split, prepare_data
+    from nmt_keras.training.train import REPORT_FILE, evaluate_split, prepare_data
 
     translator = load_translator(args.model_dir)
     config = load_config(args.model_dir)
@@ -354,7 +354,7 @@ def run_evaluate(args):
 
 
 def run_export(args):
-    from nmt_keras.export import check_out_dir, describe_signatures, export_translator
+    from nmt_keras.inference.export import check_out_dir, describe_signatures, export_translator
     from nmt_keras.saving import load_translator
 
     check_out_dir(args.out_dir, overwrite=args.overwrite)  # before the slow model load
@@ -419,9 +419,9 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from nmt_keras.callbacks import NonFiniteLossError
-    from nmt_keras.export import ExportError
-    from nmt_keras.resume import ResumeError
+    from nmt_keras.training.callbacks import NonFiniteLossError
+    from nmt_keras.inference.export import ExportError
+    from nmt_keras.training.resume import ResumeError
     from nmt_keras.saving import ModelDirError
 
     try:

@@ -3,7 +3,7 @@
 import dataclasses
 import json
 
-from nmt_keras.corpora import DEFAULT_DIRECTION
+from nmt_keras.data.corpora import DEFAULT_DIRECTION
 from nmt_keras.embeddings import DEFAULT_EMBEDDING_INIT, EMBEDDING_INITS
 
 
@@ -109,10 +109,10 @@ class Config:
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         from nmt_keras.attention import ATTENTION_TYPES
-        from nmt_keras.distribute import PRECISIONS, STRATEGIES
+        from nmt_keras.training.distribute import PRECISIONS, STRATEGIES
         from nmt_keras.recurrent import CELLS
-        from nmt_keras.schedules import SCHEDULES, check_schedule
-        from nmt_keras.tokenizers import TOKENIZER_KINDS
+        from nmt_keras.training.schedules import SCHEDULES, check_schedule
+        from nmt_keras.data.tokenizers import TOKENIZER_KINDS
         from nmt_keras.translator import DECODERS
 
         choices = (

@@ -1,6 +1,6 @@
 """Named constants shared by every module: special tokens, their ids, numeric sentinels.
 
-The vocabulary of every `TextVectorization` built by `nmt_keras.text` starts with the
+The vocabulary of every `TextVectorization` built by `nmt_keras.data.text` starts with the
 four special tokens below, in this order, so their ids are the same for every model:
 
     id 0  ""         padding (Keras' mask token; `Embedding(mask_zero=True)` masks it)

@@ -13,8 +13,8 @@ import shutil
 
 from nmt_keras import plots
 from nmt_keras.config import demo_config
-from nmt_keras.decoding import translate_all
-from nmt_keras.training import BACKUP_DIR, REPORT_FILE, train_and_evaluate
+from nmt_keras.inference.search import translate_all
+from nmt_keras.training.train import BACKUP_DIR, REPORT_FILE, train_and_evaluate
 
 DEFAULT_OUTPUT = pathlib.Path("outputs") / "demo"
 

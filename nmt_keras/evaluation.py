@@ -4,7 +4,7 @@ Scores are computed on *standardized* text (the project's `standardize`: lower-c
 accents removed, punctuation split off) on both sides, like the TensorFlow tutorial's
 preprocessing, so a score measures translation, not casing or detokenization. This holds
 for every tokenizer: wordpiece and char outputs are detokenized back into that same
-standardized form (`nmt_keras.tokenizers.detokenize`), and the references are
+standardized form (`nmt_keras.data.tokenizers.detokenize`), and the references are
 standardized here, independently of the model's tokenizer.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 import sacrebleu
 import tensorflow as tf
 
-from nmt_keras.decoding import translate_all
-from nmt_keras.text import standardize_texts
+from nmt_keras.inference.search import translate_all
+from nmt_keras.data.text import standardize_texts
 
 # Teacher-forced attention is computed this many sentence pairs at a time.
 _ATTENTION_BATCH = 64

@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from nmt_keras.checks import require_positive
-from nmt_keras.fused_gru import fused_gru_applies, gru_sequence, gru_step
+from nmt_keras.fast.gru import fused_gru_applies, gru_sequence, gru_step
 
 CELLS = ("gru", "lstm")
 
@@ -33,7 +33,7 @@ def state_count(kind):
 
 def uses_fused_gru(layer):
     """True when `run_rnn` runs `layer` (a GRU or a `Bidirectional` GRU layer, or a GRU
-    cell for `run_cell`) with `nmt_keras.fused_gru` instead of calling it: on machines
+    cell for `run_cell`) with `nmt_keras.fast.gru` instead of calling it: on machines
     without a GPU (with one, Keras' layer runs cuDNN's fused kernel)."""
     if isinstance(layer, keras.layers.Bidirectional):
         return uses_fused_gru(layer.forward_layer.cell) and uses_fused_gru(layer.backward_layer.cell)
@@ -47,7 +47,7 @@ def run_rnn(layer, inputs, mask=None, initial_state=None, training=None):
     """Calls a recurrent layer made by `make_rnn` (or a `Bidirectional` of one, merged by
     concatenation) on right-padded inputs; returns what the layer would return.
 
-    GRUs run through `nmt_keras.fused_gru` when `uses_fused_gru(layer)`: the same
+    GRUs run through `nmt_keras.fast.gru` when `uses_fused_gru(layer)`: the same
     function with the same weights, computed faster on CPUs. Other layers are called.
 
     Args:
@@ -83,7 +83,7 @@ def run_rnn(layer, inputs, mask=None, initial_state=None, training=None):
 
 def run_cell(cell, inputs, state, training=None):
     """One step of a Keras GRU/LSTM cell with the tuple-state convention (through
-    `nmt_keras.fused_gru.gru_step` when `uses_fused_gru(cell)`).
+    `nmt_keras.fast.gru.gru_step` when `uses_fused_gru(cell)`).
 
     Args:
         cell: `keras.layers.GRUCell` or `LSTMCell`.

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nmt_keras import beam_search, decoding
+from nmt_keras.inference import beam_search
+from nmt_keras.inference import search as decoding
 from nmt_keras.attention import ATTENTION_TYPES
 from nmt_keras.constants import END_TOKEN, NUM_SPECIAL_TOKENS, PAD_ID, START_TOKEN
 from nmt_keras.decoder import Decoder
@@ -12,14 +13,14 @@ from nmt_keras.embeddings import DEFAULT_EMBEDDING_INIT, check_embedding_init
 from nmt_keras.encoder import Encoder
 from nmt_keras.losses import LastValue, TokenMean, masked_correct, masked_loss_sums
 from nmt_keras.luong_decoder import LuongDecoder
-from nmt_keras.schedules import (
+from nmt_keras.training.schedules import (
     DEFAULT_MAX_PROBABILITY,
     check_schedule,
     sampling_probability,
 )
-from nmt_keras.text import add_start_end, vocabulary_of
-from nmt_keras.tokenizers import check_kind, detokenize, make_vectorizer
-from nmt_keras.tokenizers import source_tokens as tokenizer_source_tokens
+from nmt_keras.data.text import add_start_end, vocabulary_of
+from nmt_keras.data.tokenizers import check_kind, detokenize, make_vectorizer
+from nmt_keras.data.tokenizers import source_tokens as tokenizer_source_tokens
 
 # Decoding stops after this many tokens if a sentence has not produced [END].
 DEFAULT_MAX_OUTPUT_LENGTH = 50
@@ -71,10 +72,10 @@ class Translator(keras.Model):
         label_smoothing: float. Label smoothing of the training loss.
         scheduled_sampling: str. "none", "linear", "exponential" or "inverse-sigmoid".
         sampling_decay: float or None. The schedule's constant (see
-            `nmt_keras.schedules`); None takes the schedule's default.
+            `nmt_keras.training.schedules`); None takes the schedule's default.
         max_sampling_probability: float. Cap on the probability of feeding a sample.
         tokenizer: str. "word" (default), "wordpiece" or "char", both sides (see
-            `nmt_keras.tokenizers`).
+            `nmt_keras.data.tokenizers`).
 
     Example:
     >>> model = Translator(["el", "gato"], ["the", "cat"], embedding_dim=8, units=16)
@@ -484,7 +485,7 @@ class Translator(keras.Model):
 
     def source_tokens(self, texts):
         """`(batch,)` strings -> str `(batch, source_len)`: the tokens the encoder reads
-        between `[START]` and `[END]` (see `nmt_keras.tokenizers.source_tokens`)."""
+        between `[START]` and `[END]` (see `nmt_keras.data.tokenizers.source_tokens`)."""
         tokens = tokenizer_source_tokens(self.tokenizer, self.source_vectorizer, texts)
         return with_markers(tokens)
 

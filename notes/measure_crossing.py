@@ -19,7 +19,7 @@ from nmt_keras import load_translator
 from nmt_keras.config import Config
 from nmt_keras.demo import swaps_neighbours
 from nmt_keras.saving import CONFIG_FILE
-from nmt_keras.training import prepare_data
+from nmt_keras.training.train import prepare_data
 
 # Attention weights index the source with [START] at position 0.
 SOURCE_OFFSET = 1

@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from nmt_keras.config import Config  # noqa: E402
-from nmt_keras.training import prepare_data, run_experiment  # noqa: E402
+from nmt_keras.training.train import prepare_data, run_experiment  # noqa: E402
 
 QUICK = Config(  # notebook 05's quick settings
     data="synthetic", validation_size=200, test_size=300, max_vocab_size=None,

@@ -14,8 +14,8 @@ import tensorflow as tf
 
 from nmt_keras.config import Config
 from nmt_keras.constants import UNK_ID
-from nmt_keras.tokenizers import TOKENIZER_KINDS, learn_tokens, make_vectorizer
-from nmt_keras.training import prepare_data
+from nmt_keras.data.tokenizers import TOKENIZER_KINDS, learn_tokens, make_vectorizer
+from nmt_keras.training.train import prepare_data
 
 
 def main():

@@ -15,10 +15,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-from nmt_keras.corpora import load_corpus  # noqa: E402
-from nmt_keras.dataset import encode_pairs, make_dataset  # noqa: E402
-from nmt_keras.distribute import enable_jit_compile  # noqa: E402
-from nmt_keras.text import learn_vocabulary  # noqa: E402
+from nmt_keras.data.corpora import load_corpus  # noqa: E402
+from nmt_keras.data.batching import encode_pairs, make_dataset  # noqa: E402
+from nmt_keras.training.distribute import enable_jit_compile  # noqa: E402
+from nmt_keras.data.text import learn_vocabulary  # noqa: E402
 from nmt_keras.translator import Translator  # noqa: E402
 
 

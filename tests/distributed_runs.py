@@ -51,8 +51,8 @@ def run_mirrored(output_path):
     )
     import keras
 
-    from nmt_keras.dataset import encode_pairs, make_dataset
-    from nmt_keras.training import build_translator, prepare_data
+    from nmt_keras.data.batching import encode_pairs, make_dataset
+    from nmt_keras.training.train import build_translator, prepare_data
 
     config = tiny_config(strategy="default").validate()
     data = prepare_data(config)
@@ -87,7 +87,7 @@ def run_mirrored(output_path):
 def run_worker(workdir, weights_path):
     import numpy as np
 
-    from nmt_keras.training import train_and_evaluate
+    from nmt_keras.training.train import train_and_evaluate
 
     # Fixed shapes: every global batch splits evenly between the workers, so both run
     # the same number of steps (a worker left without a batch would wait forever).

@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from bench import ablation, harness, reference
 from bench.report import render
-from nmt_keras.corpora import SentencePair
-from nmt_keras.dataset import encode_pairs
+from nmt_keras.data.corpora import SentencePair
+from nmt_keras.data.batching import encode_pairs
 
 SPANISH = "el la un gato perro casa come bebe agua rojo grande pequeno".split()
 ENGLISH = "the a cat dog house eats drinks water red big small".split()

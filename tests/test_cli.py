@@ -55,7 +55,7 @@ def test_train_writes_a_model_dir_and_a_report(model_dir):
 
 def test_vocabulary_comes_from_the_training_split_only(model_dir, tiny_tsv):
     from nmt_keras.config import Config
-    from nmt_keras.training import prepare_data
+    from nmt_keras.training.train import prepare_data
 
     config = Config.from_dict(json.loads((model_dir / "config.json").read_text()))
     data = prepare_data(config)

@@ -1,4 +1,4 @@
-"""Tests of nmt_keras.corpora: TSV/zip reading, bad input, downloads, splits, sources."""
+"""Tests of nmt_keras.data.corpora: TSV/zip reading, bad input, downloads, splits, sources."""
 
 import collections
 import hashlib
@@ -7,9 +7,9 @@ import zipfile
 
 import pytest
 
-from nmt_keras import corpora, synthetic
-from nmt_keras.corpora import CorpusError, SentencePair
-from nmt_keras.text import tokenize_words
+from nmt_keras.data import corpora, synthetic
+from nmt_keras.data.corpora import CorpusError, SentencePair
+from nmt_keras.data.text import tokenize_words
 
 SPA_ENG_ARCHIVE = (
     pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "spa-eng.zip"
@@ -532,7 +532,7 @@ def test_synthetic_tsv_reads_like_generated_corpus(tmp_path, small_synthetic, di
 
 
 def test_sources_differing_only_in_case_accents_or_punctuation_share_a_split():
-    from nmt_keras.corpora import source_key
+    from nmt_keras.data.corpora import source_key
 
     assert source_key("¿Qué  HACES?") == source_key("que haces") == "que haces"
     pairs = [SentencePair(f"Frase número {i}.", f"t{i}") for i in range(40)]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt_keras.beam_search import length_penalty
+from nmt_keras.inference.beam_search import length_penalty
 from nmt_keras.constants import END_ID, PAD_ID
 from test_variants import SOURCES, make_translator, one_batch
 

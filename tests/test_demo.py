@@ -4,7 +4,7 @@ import dataclasses
 import json
 
 from nmt_keras.config import demo_config
-from nmt_keras.corpora import SentencePair
+from nmt_keras.data.corpora import SentencePair
 from nmt_keras.demo import (
     HANDWRITTEN_SENTENCES,
     crosses,
@@ -40,8 +40,8 @@ def test_pick_examples_finds_each_kind():
 def test_handwritten_sentences_are_new_but_in_vocabulary():
     """The demo's own sentences use only corpus words (bar the deliberate unknown one)
     and are not copies of corpus sentences."""
-    from nmt_keras import synthetic
-    from nmt_keras.text import standardize_texts
+    from nmt_keras.data import synthetic
+    from nmt_keras.data.text import standardize_texts
 
     pairs = synthetic.generate_pairs()
     corpus_sources = {p.spanish for p in pairs}

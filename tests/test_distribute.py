@@ -19,15 +19,15 @@ import tensorflow as tf
 
 from nmt_keras.config import Config, ConfigError
 from nmt_keras.constants import PAD_ID
-from nmt_keras.corpora import load_corpus
-from nmt_keras.dataset import (
+from nmt_keras.data.corpora import load_corpus
+from nmt_keras.data.batching import (
     FIXED_SHAPE_BUCKET_WIDTH,
     bucket_boundaries,
     encode_pairs,
     make_dataset,
     padding_fraction,
 )
-from nmt_keras.distribute import (
+from nmt_keras.training.distribute import (
     PRECISIONS,
     STRATEGIES,
     choose_strategy,
@@ -41,7 +41,7 @@ from nmt_keras.distribute import (
     output_dir,
     read_tf_config,
 )
-from nmt_keras.text import learn_vocabulary
+from nmt_keras.data.text import learn_vocabulary
 from nmt_keras.translator import Translator
 
 
@@ -176,7 +176,7 @@ def _tiny_config(**changes):
 
 def test_mixed_bfloat16_trains_with_float32_logits_attention_and_loss(corpus_sample):
     from nmt_keras.losses import masked_cross_entropy
-    from nmt_keras.training import build_translator
+    from nmt_keras.training.train import build_translator
 
     pairs, _, _ = corpus_sample
     keras.utils.set_random_seed(0)
@@ -212,7 +212,7 @@ def test_jit_compile_needs_fixed_shapes_and_the_flags_say_so():
 
 
 def test_jit_compiled_training_step_runs_on_fixed_shape_batches(corpus_sample):
-    from nmt_keras.training import build_translator
+    from nmt_keras.training.train import build_translator
 
     pairs, _, _ = corpus_sample
     keras.utils.set_random_seed(0)

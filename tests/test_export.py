@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nmt_keras.cli import EXIT_BAD_INPUT, build_parser, main, run_export
-from nmt_keras.export import ExportError, check_out_dir
+from nmt_keras.inference.export import ExportError, check_out_dir
 from nmt_keras.saving import load_translator, save_translator
 from test_variants import SOURCES, make_translator, one_batch
 

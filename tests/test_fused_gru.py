@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt_keras.fused_gru import fused_gru_applies, gru_sequence, gru_step
+from nmt_keras.fast.gru import fused_gru_applies, gru_sequence, gru_step
 from nmt_keras.recurrent import make_rnn, run_cell, run_rnn, uses_fused_gru
 
 BATCH, TIME, INPUT_DIM, UNITS = 4, 7, 5, 6

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt_keras.distribute import make_optimizer
-from nmt_keras.optimizers import FusedAdam
+from nmt_keras.training.distribute import make_optimizer
+from nmt_keras.fast.adam import FusedAdam
 
 SHAPES = [(6, 4), (4,), (10, 3)]
 

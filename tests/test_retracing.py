@@ -4,7 +4,7 @@ translating 20,000 sentences keeps memory flat."""
 import keras
 import pytest
 
-from nmt_keras.decoding import translate_all, translate_batches
+from nmt_keras.inference.search import translate_all, translate_batches
 from test_variants import SOURCES, make_translator
 
 WORDS = " ".join(SOURCES).split()  # 27 words, punctuation included

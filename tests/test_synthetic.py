@@ -1,4 +1,4 @@
-"""Tests of `nmt_keras.synthetic`, the generated Spanish→English corpus."""
+"""Tests of `nmt_keras.data.synthetic`, the generated Spanish→English corpus."""
 
 import collections
 import statistics
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nmt_keras import synthetic
-from nmt_keras.synthetic import (
+from nmt_keras.data import synthetic
+from nmt_keras.data.synthetic import (
     DEFINITE,
     DEMONSTRATIVE,
     FEMININE,
@@ -100,7 +100,7 @@ def test_a_shorter_corpus_is_a_prefix_of_a_longer_one():
 def test_committed_tsv_is_fresh(corpus):
     committed = synthetic.DEFAULT_PATH.read_bytes()
     assert committed == synthetic.format_tsv(corpus.pairs).encode("utf-8"), (
-        "data/spa_eng_synthetic.tsv is stale: run `python -m nmt_keras.synthetic`"
+        "data/spa_eng_synthetic.tsv is stale: run `python -m nmt_keras.data.synthetic`"
     )
     assert synthetic.DEFAULT_PATH == REPO_ROOT / "data" / "spa_eng_synthetic.tsv"
 
@@ -124,7 +124,7 @@ def test_write_tsv_writes_format_tsv(tmp_path):
 
 
 def test_cli_writes_format_tsv(tmp_path, capsys):
-    # `python -m nmt_keras.synthetic ...` calls `main()`; called in-process here, since
+    # `python -m nmt_keras.data.synthetic ...` calls `main()`; called in-process here, since
     # a subprocess would spend seconds importing the package (TensorFlow).
     path = tmp_path / "sub" / "corpus.tsv"
     synthetic.main(["--output", str(path), "--num-pairs", "40", "--seed", "11"])
@@ -215,7 +215,7 @@ def test_every_spanish_word_of_the_lexicon_occurs(stripped):
 
 
 def test_tokens_match_the_standardizer_for_every_pair(corpus, stripped):
-    from nmt_keras.text import standardize_texts
+    from nmt_keras.data.text import standardize_texts
 
     texts = [p.spanish for p in corpus.pairs] + [p.english for p in corpus.pairs]
     expected = [es for es, _ in stripped] + [en for _, en in stripped]

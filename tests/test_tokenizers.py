@@ -13,8 +13,8 @@ from nmt_keras.cli import main
 from nmt_keras.config import Config, ConfigError
 from nmt_keras.constants import SPECIAL_TOKENS, UNK_ID
 from nmt_keras.saving import TRANSLATOR_FILE, ModelDirError
-from nmt_keras.text import standardize_texts
-from nmt_keras.tokenizers import (
+from nmt_keras.data.text import standardize_texts
+from nmt_keras.data.tokenizers import (
     SPACE_TOKEN,
     SUFFIX_INDICATOR,
     TOKENIZER_KINDS,
@@ -24,7 +24,7 @@ from nmt_keras.tokenizers import (
     make_vectorizer,
     source_tokens,
 )
-from nmt_keras.training import run_experiment, prepare_data
+from nmt_keras.training.train import run_experiment, prepare_data
 
 SAMPLES = [
     "¿Todavía está en casa?",

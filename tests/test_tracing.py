@@ -8,7 +8,7 @@ compiling instead of translating (issue 5); the translator's decoding functions 
 import keras
 import pytest
 
-from nmt_keras.decoding import translate_all
+from nmt_keras.inference.search import translate_all
 from test_variants import SOURCES, make_translator
 
 # Sentences of 1 to 9 words, so batches differ in source length and in output length.

@@ -9,7 +9,7 @@ from nmt_keras import Translator, load_translator, save_translator
 from nmt_keras.constants import END_ID, PAD_ID
 from nmt_keras.losses import masked_loss_sums
 from nmt_keras.saving import WEIGHTS_FILE, ModelDirError
-from nmt_keras.text import learn_vocabulary
+from nmt_keras.data.text import learn_vocabulary
 
 SOURCES = [
     "El gato negro come.",

@@ -10,8 +10,8 @@ import tensorflow as tf
 from nmt_keras import Translator
 from nmt_keras.constants import END_ID, PAD_ID, START_ID
 from nmt_keras.losses import masked_cross_entropy
-from nmt_keras.schedules import DEFAULT_DECAY, sampling_probability, teacher_forcing_probability
-from nmt_keras.text import learn_vocabulary
+from nmt_keras.training.schedules import DEFAULT_DECAY, sampling_probability, teacher_forcing_probability
+from nmt_keras.data.text import learn_vocabulary
 from nmt_keras.translator import reverse_words
 
 SOURCES = [

@@ -24,7 +24,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from nmt_keras.optimizers import FusedAdam
+from nmt_keras.fast.adam import FusedAdam
 
 STRATEGIES = ("auto", "tpu", "mirrored", "multi-worker", "default")
 # "auto": mixed precision on GPU/TPU, float32 on CPU; "mixed": mixed on any device.
@@ -189,7 +189,7 @@ def needs_loss_scaling(policy):
 
 
 def make_optimizer(learning_rate, clipnorm=None, policy="float32"):
-    """Adam (`nmt_keras.optimizers.FusedAdam`: Keras' Adam with a fused update kernel),
+    """Adam (`nmt_keras.fast.adam.FusedAdam`: Keras' Adam with a fused update kernel),
     wrapped in a dynamic `keras.optimizers.LossScaleOptimizer` when the dtype policy
     needs loss scaling (`needs_loss_scaling`)."""
     optimizer = FusedAdam(learning_rate, clipnorm=clipnorm)

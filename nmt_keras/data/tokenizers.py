@@ -1,6 +1,6 @@
 """Tokenizers: how standardized text becomes tokens, for three kinds of token.
 
-    word       the space-separated words of `nmt_keras.text.standardize` (the default);
+    word       the space-separated words of `nmt_keras.data.text.standardize` (the default);
     wordpiece  subwords: a WordPiece vocabulary learned from the training split with
                tensorflow-text's `bert_vocab_from_dataset`; a word that is not in the
                vocabulary is split into pieces, "##" marking a piece that continues a word
@@ -43,8 +43,8 @@ from nmt_keras.constants import (
     START_TOKEN,
     UNK_TOKEN,
 )
-from nmt_keras.text import learn_vocabulary, make_vectorizer as make_word_vectorizer
-from nmt_keras.text import standardize, standardize_texts
+from nmt_keras.data.text import learn_vocabulary, make_vectorizer as make_word_vectorizer
+from nmt_keras.data.text import standardize, standardize_texts
 
 TOKENIZER_KINDS = ("word", "wordpiece", "char")
 
@@ -152,9 +152,9 @@ def _learn_wordpieces(texts, vocab_size):
 
 def make_vectorizer(kind, tokens, name=None):
     """The Keras layer mapping `(batch,)` strings to ragged int64 ids `(batch, (len))`
-    (without `[START]`/`[END]`; see `nmt_keras.text.add_start_end`).
+    (without `[START]`/`[END]`; see `nmt_keras.data.text.add_start_end`).
 
-    word: `nmt_keras.text.make_vectorizer` (a `TextVectorization`), unchanged; the others:
+    word: `nmt_keras.data.text.make_vectorizer` (a `TextVectorization`), unchanged; the others:
     a `SubwordVectorizer`. Both have `get_vocabulary()` (special tokens first).
     """
     check_kind(kind)
@@ -178,7 +178,7 @@ class SubwordVectorizer(keras.layers.Layer):
     def __init__(self, kind, tokens, **kwargs):
         super().__init__(**kwargs)
         if check_kind(kind) == "word":
-            raise ValueError("words are vectorized by nmt_keras.text.make_vectorizer")
+            raise ValueError("words are vectorized by nmt_keras.data.text.make_vectorizer")
         self.kind = kind
         self.tokens = [t for t in tokens if t not in SPECIAL_TOKENS]
         self.lookup = keras.layers.StringLookup(

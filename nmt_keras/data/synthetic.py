@@ -1,7 +1,7 @@
 """A synthetic Spanish→English parallel language with gold word alignments.
 
 This is the project's embedded corpus. It is generated, in pure Python, from a seed, so
-it is reproducible byte for byte (`python -m nmt_keras.synthetic` rewrites
+it is reproducible byte for byte (`python -m nmt_keras.data.synthetic` rewrites
 `data/spa_eng_synthetic.tsv`). It is small enough to train an attention translator in
 minutes, yet it contains real translation phenomena, and each pair carries the gold word
 alignment against which the model's attention can be scored.
@@ -54,7 +54,7 @@ Phenomena
 Alignment rules
 ---------------
 Alignments are `(spanish_index, english_index)` pairs over the standardized tokens of
-`nmt_keras.text.standardize_texts` (no start/end markers), 0-based, sorted; written in
+`nmt_keras.data.text.standardize_texts` (no start/end markers), 0-based, sorted; written in
 Pharaoh style "0-1 1-0 2-2" (Spanish first).
 
 * Content words align to their translation (nouns, adjectives, names, numbers, digits,
@@ -1204,7 +1204,7 @@ def write_tsv(pairs, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m nmt_keras.synthetic",
+        prog="python -m nmt_keras.data.synthetic",
         description="Writes the synthetic Spanish-English corpus as a TSV file "
                     "(english, spanish, alignment).")
     parser.add_argument("--output", type=Path, default=DEFAULT_PATH,

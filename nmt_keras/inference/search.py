@@ -3,7 +3,7 @@
 `greedy_decode` (arg-max) and `sample_decode` (temperature sampling) run inside a
 `tf.function` as one symbolic `tf.while_loop` that stops as soon as every sentence in
 the batch has produced `[END]` (or `max_length` tokens). Beam search is in
-`nmt_keras.beam_search`.
+`nmt_keras.inference.beam_search`.
 """
 
 import collections

@@ -16,7 +16,7 @@ Keras' own `BackupAndRestore` writes `latest.weights.h5` in place (a kill during
 write corrupts it) and, after a mid-epoch backup, restarts the interrupted epoch from
 its first batch, so the resumed run takes more steps than an uninterrupted one. Here
 the step count is the state: `train` regenerates the data stream from that step
-(`nmt_keras.dataset.make_training_stream`) and finishes the interrupted epoch with only
+(`nmt_keras.data.batching.make_training_stream`) and finishes the interrupted epoch with only
 its remaining steps.
 """
 

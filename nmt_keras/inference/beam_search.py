@@ -20,7 +20,7 @@ import collections
 
 import tensorflow as tf
 
-from nmt_keras import decoding
+from nmt_keras.inference import search as decoding
 from nmt_keras.constants import END_ID, NEG_INF, PAD_ID, START_ID
 from nmt_keras.decoder_base import tile_memory
 

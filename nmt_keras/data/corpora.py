@@ -3,7 +3,7 @@
 Sources
 -------
 * ``"synthetic"``: the project's own generated Spanish-English corpus
-  (`nmt_keras.synthetic.generate_pairs`), with word alignments.
+  (`nmt_keras.data.synthetic.generate_pairs`), with word alignments.
 * ``"spa-eng"``: the Anki/Tatoeba English-Spanish archive used by the TensorFlow NMT
   tutorial (`SPA_ENG_URL`), downloaded once into the Keras cache and checked against
   `SPA_ENG_SHA256`.
@@ -19,7 +19,7 @@ UTF-8 text, one sentence pair per line, in the Anki/Tatoeba column order::
 The optional third column is Anki's attribution text (ignored) or, when
 ``alignment_column=True``, a Pharaoh word alignment ``"i-j i-j ..."`` in which ``i``
 indexes the tokens of column 2 and ``j`` those of column 1 (0-based, over the
-standardized tokens of `nmt_keras.text`). A leading UTF-8 byte order mark and Windows
+standardized tokens of `nmt_keras.data.text`). A leading UTF-8 byte order mark and Windows
 ``"\\r\\n"`` line ends are accepted; surrounding whitespace of each column is removed.
 There is no line-length limit.
 
@@ -57,7 +57,7 @@ import unicodedata
 import urllib.parse
 import zipfile
 
-from nmt_keras import synthetic
+from nmt_keras.data import synthetic
 
 SPA_ENG_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
 SPA_ENG_SHA256 = "0c4fd7825d3d872488d38c157f784e035edab4f2ff0df25a2a208790ecb5b58f"
@@ -500,7 +500,7 @@ def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, fname=No
 
 
 def synthetic_sentence_pairs(synthetic_pairs, direction=DEFAULT_DIRECTION):
-    """Converts `nmt_keras.synthetic.SyntheticPair`s into `SentencePair`s.
+    """Converts `nmt_keras.data.synthetic.SyntheticPair`s into `SentencePair`s.
 
     Args:
         synthetic_pairs: iterable of objects with ``spanish``, ``english`` and
@@ -530,7 +530,7 @@ def _load_synthetic(direction):
         pairs=synthetic_sentence_pairs(synthetic.generate_pairs(), direction),
         source_language=source_language,
         target_language=target_language,
-        origin="nmt_keras.synthetic.generate_pairs()",
+        origin="nmt_keras.data.synthetic.generate_pairs()",
     )
 
 

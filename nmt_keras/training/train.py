@@ -7,7 +7,7 @@ The run writes into `workdir` (see `nmt_keras.saving` for the model files):
     report.json                    test BLEU, chrF, loss, accuracy, speed, sizes
     test_translations.tsv          source, reference, hypothesis for every test pair
     checkpoints/best.weights.h5    best weights so far (validation loss), during training
-    backup/                        state to resume an interrupted run (`nmt_keras.resume`);
+    backup/                        state to resume an interrupted run (`nmt_keras.training.resume`);
                                    removed when training ends normally, kept when it was
                                    cut short (time budget, non-finite loss, a kill)
     logs/                          TensorBoard event files
@@ -24,7 +24,7 @@ import time
 import keras
 
 from nmt_keras import plots
-from nmt_keras.callbacks import (
+from nmt_keras.training.callbacks import (
     BestCheckpoint,
     NonFiniteLossError,
     StopOnNonFiniteLoss,
@@ -32,15 +32,15 @@ from nmt_keras.callbacks import (
     TimeBudget,
 )
 from nmt_keras.config import ConfigError, decoding_options, translator_options
-from nmt_keras.corpora import load_corpus, split_pairs
-from nmt_keras.dataset import (
+from nmt_keras.data.corpora import load_corpus, split_pairs
+from nmt_keras.data.batching import (
     batches_per_pass,
     encode_pairs,
     make_dataset,
     make_training_stream,
     padding_fraction,
 )
-from nmt_keras.distribute import (
+from nmt_keras.training.distribute import (
     choose_strategy,
     describe,
     device_kind,
@@ -52,9 +52,9 @@ from nmt_keras.distribute import (
     output_dir,
 )
 from nmt_keras.evaluation import evaluate_loss, evaluate_translator, tensorflow_versions
-from nmt_keras.resume import Backup, BackupCallback
+from nmt_keras.training.resume import Backup, BackupCallback
 from nmt_keras.saving import save_translator
-from nmt_keras.tokenizers import learn_tokens
+from nmt_keras.data.tokenizers import learn_tokens
 from nmt_keras.translator import Translator
 
 REPORT_FILE = "report.json"
@@ -71,7 +71,7 @@ RESUMABLE_CHANGES = ("epochs", "time_budget_s", "patience", "backup_every_steps"
 class PreparedData:
     """A corpus split three ways, ready for a `Translator` built on its training words."""
 
-    corpus: object  # nmt_keras.corpora.Corpus
+    corpus: object  # nmt_keras.data.corpora.Corpus
     train: tuple  # of SentencePair
     validation: tuple
     test: tuple

@@ -38,7 +38,7 @@ import keras
 import tensorflow as tf
 
 from nmt_keras.constants import PAD_ID
-from nmt_keras.decoding import DecodeResult
+from nmt_keras.inference.search import DecodeResult
 
 # Names of the serving signatures (also the attribute names of the loaded object).
 TRANSLATE = "translate"

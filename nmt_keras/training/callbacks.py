@@ -23,7 +23,7 @@ class TimeBudget(keras.callbacks.Callback):
         self._start = None
 
     def on_train_begin(self, logs=None):
-        # Set once: a run that calls fit() twice (see `nmt_keras.resume`) has one budget.
+        # Set once: a run that calls fit() twice (see `nmt_keras.training.resume`) has one budget.
         if self._start is None:
             self._start = time.perf_counter()
 
@@ -124,7 +124,7 @@ class BestCheckpoint(keras.callbacks.Callback):
     The file is replaced atomically (written under a temporary name, then renamed), so a
     killed run never leaves a half-written checkpoint, and a NaN or infinite value never
     counts as an improvement, so diverged weights never overwrite good ones.
-    `best` is restored by `nmt_keras.resume` when a run resumes.
+    `best` is restored by `nmt_keras.training.resume` when a run resumes.
     """
 
     resumable_attributes = ("best", "best_epoch")
@@ -137,7 +137,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.best_epoch = None
 
     def on_epoch_end(self, epoch, logs=None):
-        from nmt_keras.resume import atomic_save_weights
+        from nmt_keras.training.resume import atomic_save_weights
 
         value = (logs or {}).get(self.monitor)
         if value is None or not math.isfinite(float(value)) or float(value) >= self.best:
