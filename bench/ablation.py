@@ -10,14 +10,12 @@ over the variant with everything on.
 
 The switches (`ABLATIONS`), each undoing one choice:
 
-  keras-gru       Keras' GRU layers and cells instead of `nmt_keras.fast.gru`
-  keras-adam      `keras.optimizers.Adam` instead of `nmt_keras.fast.adam.FusedAdam`
-  tf-loss         TensorFlow's fused sparse cross-entropy kernel instead of
-                  `nmt_keras.losses` (softmax once, hand-written gradient)
+  keras-kernels   `--kernels keras`: Keras' GRU, TensorFlow's cross-entropy and Keras'
+                  Adam instead of the fused kernels of `nmt_keras.fast`
   all-positions   the output layer and loss at every target position, padding masked,
                   instead of at real positions only
   wide-buckets    length buckets 4 tokens wide instead of 1
-  none            all five at once
+  none            all three at once
 """
 
 import argparse
@@ -28,8 +26,8 @@ import time
 from bench import harness
 from bench.report import write
 
-ABLATIONS = ("all", "keras-gru", "keras-adam", "tf-loss", "all-positions", "wide-buckets", "none")
-# The bucket width that "wide-buckets" goes back to (nmt_keras' earlier default).
+ABLATIONS = ("all", "keras-kernels", "all-positions", "wide-buckets", "none")
+# The bucket width that "wide-buckets" goes back to.
 WIDE_BUCKET_WIDTH = 4
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO / "bench" / "ablation.md"
@@ -48,29 +46,16 @@ def apply(ablation):
     """Undoes the ablation's choices in this process (before the model is built).
 
     Returns:
-        keyword arguments for the harness: `optimizer` and `bucket_width` overrides.
+        keyword arguments for the harness: `kernels` and `bucket_width` overrides.
     """
-    import keras
-    import tensorflow as tf
-
-    import nmt_keras.losses
-    import nmt_keras.recurrent
-    import nmt_keras.translator
+    from nmt_keras.model import Seq2Seq
 
     undone = switches(ablation)
     overrides = {}
-    if "keras-gru" in undone:
-        nmt_keras.recurrent.uses_fused_gru = lambda layer: False
-    if "keras-adam" in undone:
-        overrides["optimizer"] = keras.optimizers.Adam
-    if "tf-loss" in undone:
-
-        def tensorflow_cross_entropy(logits, labels):
-            return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-
-        nmt_keras.losses._softmax_cross_entropy = tensorflow_cross_entropy
+    if "keras-kernels" in undone:
+        overrides["kernels"] = "keras"
     if "all-positions" in undone:
-        nmt_keras.translator.Translator.needs_static_shapes = lambda self: True
+        Seq2Seq.needs_static_shapes = lambda self: True
     if "wide-buckets" in undone:
         overrides["bucket_width"] = WIDE_BUCKET_WIDTH
     return overrides
@@ -129,7 +114,7 @@ def render(report, command):
         everything = results.get(f"{variant}/all")
         versus_all = rate / everything["training"]["target_tokens_per_second"] if everything else None
         label = "nothing (as shipped)" if ablation == "all" else (
-            "all five" if ablation == "none" else ablation
+            "all three" if ablation == "none" else ablation
         )
         lines.append(
             f"| {variant} | {label} | {rate:,.0f} | {100 * result['training']['padding_fraction']:.0f} % "

@@ -92,9 +92,10 @@ def _prepare(settings):
     return corpus, train, test, source_words, target_words
 
 
-def _build(variant, settings, source_words, target_words, optimizer=None):
-    """The variant's model, compiled with its optimizer (`optimizer`: a class that
-    overrides nmt_keras' own, for `bench.ablation`)."""
+def _build(variant, settings, source_words, target_words, kernels="auto"):
+    """`(translator, model)` for the variant, the model compiled with its optimizer: the
+    reference is both; for nmt_keras they are the `Translator` and its `Seq2Seq`
+    (`kernels`: "auto" as shipped, or "keras" for `bench.ablation`)."""
     import keras
 
     if variant == "reference":
@@ -103,32 +104,32 @@ def _build(variant, settings, source_words, target_words, optimizer=None):
         model = ReferenceTranslator(
             source_words, target_words, settings["embedding_dim"], settings["units"]
         )
-        optimizer = keras.optimizers.Adam(settings["learning_rate"])  # the tutorial's
-    else:
-        from nmt_keras.training.distribute import make_optimizer
-        from nmt_keras.translator import Translator
+        model.build_with_dummy_batch()
+        model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]))  # the tutorial's
+        return model, model
+    from nmt_keras.config import Config
+    from nmt_keras.fast import resolve_kernels
+    from nmt_keras.inference.translator import Translator
+    from nmt_keras.training.distribute import make_optimizer
 
-        model = Translator(
-            source_words, target_words, settings["embedding_dim"], settings["units"],
-            decoder=variant, attention=ATTENTION[variant], input_feeding=False,
-            max_output_length=settings["max_length"],
-        )
-        if optimizer is None:
-            optimizer = make_optimizer(settings["learning_rate"])  # what `train` uses
-        else:
-            optimizer = optimizer(settings["learning_rate"])
-    model.build_with_dummy_batch()
-    model.compile(optimizer=optimizer)
-    return model
+    config = Config(
+        embedding_dim=settings["embedding_dim"], units=settings["units"], decoder=variant,
+        attention=ATTENTION[variant], max_output_length=settings["max_length"], kernels=kernels,
+    )
+    translator = Translator(source_words, target_words, config)
+    # What `train` uses.
+    optimizer = make_optimizer(settings["learning_rate"], kernels=resolve_kernels(kernels))
+    translator.model.compile(optimizer=optimizer)
+    return translator, translator.model
 
 
-def _dataset(variant, model, train, settings, bucket_width=None):
+def _dataset(variant, translator, train, settings, bucket_width=None):
     """The variant's training batches (`bucket_width`: overrides nmt_keras' default)."""
     from nmt_keras.data.batching import AUTO, encode_pairs, make_dataset
 
     # Both kinds of model have the same vectorizers: the pairs are encoded alike, and
     # only the batching differs.
-    encoded = encode_pairs(model, train)
+    encoded = encode_pairs(translator, train)
     if variant == "reference":
         from bench import reference
 
@@ -139,16 +140,16 @@ def _dataset(variant, model, train, settings, bucket_width=None):
     )
 
 
-def _translator(variant, model, settings, **options):
+def _translate_function(variant, translator, settings, **options):
     """A function texts -> list of str for the variant and decoding options."""
     if variant == "reference":
         from bench.reference import translate_all
 
-        return lambda texts: translate_all(model, texts, settings["batch_size"], settings["max_length"])
-    from nmt_keras.inference.search import translate_all
+        return lambda texts: translate_all(translator, texts, settings["batch_size"], settings["max_length"])
+    from nmt_keras.inference.translator import translate_all
 
     return lambda texts: translate_all(
-        model, texts, settings["batch_size"], max_length=settings["max_length"], **options
+        translator, texts, settings["batch_size"], max_length=settings["max_length"], **options
     )
 
 
@@ -247,7 +248,9 @@ def run_variant(variant, settings):
     keras.utils.set_random_seed(settings["seed"])
     started = time.perf_counter()
     corpus, train, test, source_words, target_words = _prepare(settings)
-    model = _build(variant, settings, source_words, target_words, overrides.get("optimizer"))
+    translator, model = _build(
+        variant, settings, source_words, target_words, overrides.get("kernels", "auto")
+    )
     result = {
         "variant": variant,
         "description": DESCRIPTIONS[variant],
@@ -260,11 +263,15 @@ def run_variant(variant, settings):
     }
     translate = settings.get("translate", True)
     if translate:
-        result["translation"]["greedy"] = time_translation(_translator(variant, model, settings), test)
+        result["translation"]["greedy"] = time_translation(
+            _translate_function(variant, translator, settings), test
+        )
     if translate and variant != "reference" and settings["beam_width"] > 1:
-        beam = _translator(variant, model, settings, method="beam", beam_width=settings["beam_width"])
+        beam = _translate_function(
+            variant, translator, settings, method="beam", beam_width=settings["beam_width"]
+        )
         result["translation"][f"beam{settings['beam_width']}"] = time_translation(beam, test)
-    dataset = _dataset(variant, model, train, settings, overrides.get("bucket_width"))
+    dataset = _dataset(variant, translator, train, settings, overrides.get("bucket_width"))
     result["training"] = time_training(
         model, dataset, settings["warmup_steps"], settings["train_steps"]
     )

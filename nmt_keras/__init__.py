@@ -2,17 +2,17 @@
 
 The public API:
 
-    Encoder, BahdanauAttention, Decoder   the three layers of Bahdanau et al. (Keras `Layer`s)
+    Encoder, BahdanauAttention, Decoder   the three layers of Bahdanau et al. (Keras layers)
     LuongAttention, LuongDecoder          Luong et al.'s scores and decoder
-    Translator                            the model (a Keras `Model`): text in, text out
+    Seq2Seq                               the network and its train step (a keras.Model)
+    Translator                            text in, text out: vectorizers + Seq2Seq + search
     Config, train_and_evaluate            one training run, from corpus to test scores
     load_corpus, split_pairs              data; `nmt_keras.data.synthetic` makes the embedded corpus
     load_translator, save_translator      the model directory written by training
 
-Modules (one job each): constants, text, synthetic, corpora, recurrent, encoder,
-attention, decoder_base, decoder, luong_decoder, output_layer, schedules, losses,
-translator, decoding, beam_search, dataset, callbacks, distribute, config, training,
-evaluation, plots, saving, demo, cli.
+Subpackages: `layers` (the Keras layers), `fast` (drop-in CPU kernels), `data`
+(corpora, tokenizers, batching), `training`, `inference` (search, translator, export).
+`docs/architecture.md` maps every module.
 """
 
 import importlib as _importlib
@@ -22,20 +22,23 @@ import os as _os
 # messages; keep warnings and errors. Users can still set TF_CPP_MIN_LOG_LEVEL.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-# Public name -> module. Imported on first use, so that `import nmt_keras.data.synthetic` or
+# Public name -> module. Imported on first use, so that `import nmt_keras.config` or
 # `nmt_keras.data.corpora` (pure Python) does not pay for importing TensorFlow.
 _EXPORTS = {
-    "BahdanauAttention": "nmt_keras.attention",
-    "LuongAttention": "nmt_keras.attention",
-    "LuongDecoder": "nmt_keras.luong_decoder",
+    "BahdanauAttention": "nmt_keras.layers",
+    "Bridge": "nmt_keras.layers",
     "Config": "nmt_keras.config",
     "CorpusError": "nmt_keras.data.corpora",
-    "Decoder": "nmt_keras.decoder",
-    "Encoder": "nmt_keras.encoder",
+    "Decoder": "nmt_keras.layers",
+    "Encoder": "nmt_keras.layers",
+    "LuongAttention": "nmt_keras.layers",
+    "LuongDecoder": "nmt_keras.layers",
+    "OutputLayer": "nmt_keras.layers",
+    "Seq2Seq": "nmt_keras.model",
     "SentencePair": "nmt_keras.data.corpora",
-    "Translator": "nmt_keras.translator",
+    "Translator": "nmt_keras.inference.translator",
     "load_corpus": "nmt_keras.data.corpora",
     "load_translator": "nmt_keras.saving",
     "save_translator": "nmt_keras.saving",

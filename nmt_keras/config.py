@@ -1,170 +1,417 @@
-"""One explicit configuration object for a training run (data, model, optimization)."""
+"""`Config`: every setting of a training run, in one place.
+
+Each field is declared once, with its default, its help text, the values it accepts and
+the commands that take it as a flag. From that one declaration:
+
+    - `nmt_keras.cli` generates the command-line flags (`--units`, `--no-bidirectional`)
+      with their help, choices and defaults;
+    - `Config.validate` checks types, choices and ranges (and the rules that tie fields
+      together), once, before any work starts;
+    - `Config.from_dict` reads a saved `config.json` through the same allow-list.
+
+Pure Python: importing it (and `--help`) loads no TensorFlow.
+"""
 
 import dataclasses
 import json
+import math
+import types
+import typing
 
-from nmt_keras.data.corpora import DEFAULT_DIRECTION
-from nmt_keras.embeddings import DEFAULT_EMBEDDING_INIT, EMBEDDING_INITS
+from nmt_keras.constants import (
+    ATTENTION_TYPES,
+    CELLS,
+    DECODERS,
+    DIRECTIONS,
+    EMBEDDING_INITS,
+    KERNELS,
+    PRECISIONS,
+    SCHEDULES,
+    STRATEGIES,
+    TOKENIZERS,
+)
+
+# The commands a flag belongs to (`python -m nmt_keras COMMAND`).
+TRAIN = ("train", "demo")
+DATA = ("train", "evaluate")
+TRAIN_ONLY = ("train",)
+EVALUATION = ("train", "evaluate", "demo")
+# Upper limits: far above any sensible setting, low enough that a typo or a crafted
+# config.json cannot ask for terabytes of weights.
+MAX_SIZE = 16_384  # embedding and state sizes
+MAX_VOCAB = 2_000_000
+MAX_LENGTH = 10_000  # output tokens
+MAX_PAIRS = 100_000_000
+# The settings that say where a corpus is: `evaluate` takes them from its command line
+# only, never from a model directory.
+DATA_LOCATION = ("data", "data_url", "sha256", "cache_dir")
+# Settings that define the network, saved with the model (`Config.model_settings`).
+MODEL = "model"
+# Settings the translator needs for text in and out, saved with the model too.
+TEXT = "text"
 
 
 class ConfigError(ValueError):
-    """A setting that cannot work (the message names it and its value)."""
+    """A setting that cannot work; the message names it and its value."""
+
+
+def option(default, help, *, choices=None, low=None, high=None, low_open=False,
+           high_open=False, commands=TRAIN, group="training", part=None, flag=None,
+           none_means=None):
+    """A `Config` field with what the CLI and `validate` need to know about it.
+
+    Args:
+        default: the default value.
+        help: str. One line for `--help`.
+        choices: tuple of the accepted values, or None.
+        low, high: numeric bounds, inclusive unless `low_open` / `high_open`.
+        commands: the subcommands that take it as a flag.
+        group: the `--help` section.
+        part: `MODEL` or `TEXT` if the setting is saved with the model, else None.
+        flag: the flag's name, if not `--field-name`.
+        none_means: str. What None means, for a field that accepts None.
+    """
+    metadata = dict(
+        help=help, choices=choices, low=low, high=high, low_open=low_open,
+        high_open=high_open, commands=commands, group=group, part=part, flag=flag,
+        none_means=none_means,
+    )
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass
 class Config:
-    """Everything that defines a training run; saved as `config.json` in the model dir.
+    """Everything that defines a training run; saved as `config.json` in the model
+    directory. The defaults suit real data on a CPU (the TensorFlow tutorial's sizes);
+    `demo_config()` gives the settings of `make demo`. Tests shrink a config with
+    `dataclasses.replace(config, units=16, ...)`."""
 
-    The defaults suit real data on a CPU (the TensorFlow tutorial's sizes: 5,000 words
-    per language, 256 units). `demo_config()` gives the settings of `make demo`; tests
-    shrink a config with `dataclasses.replace`.
-    """
+    # --- data ------------------------------------------------------------------------
+    data: str = option(
+        "synthetic", "'synthetic' (the embedded corpus), 'spa-eng' (the TensorFlow "
+        "tutorial's archive), or a path / http(s):// / file:// URL of a tab-separated "
+        "pairs file or a zip holding one", commands=DATA, group="data")
+    data_url: str | None = option(
+        None, "where to get 'spa-eng' instead of the TensorFlow URL (a URL or a path, "
+        "e.g. file:///path/to/spa-eng.zip); its sha256 is still checked", commands=DATA,
+        group="data", none_means="the TensorFlow URL")
+    sha256: str | None = option(
+        None, "expected sha256 of the data file (64 hex digits)", commands=DATA,
+        group="data", none_means="unchecked, except spa-eng's known sum")
+    cache_dir: str | None = option(
+        None, "download cache directory", commands=DATA, group="data",
+        none_means="~/.keras")
+    direction: str = option(
+        "to-english", "to-english: column 2 -> column 1 of the pairs file (Spanish -> "
+        "English for spa-eng); from-english: the reverse", choices=DIRECTIONS,
+        commands=DATA, group="data")
+    validation_size: int = option(
+        2000, "sentence pairs held out for early stopping", low=1, high=MAX_PAIRS,
+        commands=DATA, group="data")
+    test_size: int = option(
+        2000, "sentence pairs held out for the final scores, never trained on", low=1,
+        high=MAX_PAIRS, commands=DATA, group="data")
+    max_train_pairs: int | None = option(
+        None, "train on at most this many pairs (quick runs)", low=1, high=MAX_PAIRS,
+        commands=TRAIN_ONLY, group="data", none_means="all")
 
-    # --- data -------------------------------------------------------------------------
-    data: str = "synthetic"  # "synthetic", "spa-eng", or a path / URL of a TSV or zip
-    direction: str = DEFAULT_DIRECTION  # "to-english" (e.g. Spanish->English) or "from-english"
-    data_origin: str | None = None  # where "spa-eng" comes from (URL or path); None: TF's URL
-    data_sha256: str | None = None  # expected sha256 of a downloaded file; None: known/unchecked
-    cache_dir: str | None = None  # download cache; None: ~/.keras
-    validation_size: int = 2000  # sentence pairs held out for early stopping
-    test_size: int = 2000  # sentence pairs held out for the final scores, never trained on
-    max_train_pairs: int | None = None  # train on only this many pairs (quick runs); None: all
+    # --- text ------------------------------------------------------------------------
+    tokenizer: str = option(
+        "word", "tokens: words, wordpiece subwords learned on the training split, or "
+        "characters (about 5x longer sentences: raise --max-output-length)",
+        choices=TOKENIZERS, group="text", part=TEXT)
+    max_vocab_size: int | None = option(
+        5000, "tokens per language, special tokens included (wordpiece: the target "
+        "size)", low=5, high=MAX_VOCAB, group="text", none_means="every training token")
+    max_output_length: int = option(
+        50, "decoding stops after this many output tokens", low=1, high=MAX_LENGTH,
+        group="text", part=TEXT)
 
-    # --- vocabulary and model ---------------------------------------------------------
-    max_vocab_size: int | None = 5000  # per language, special tokens included; None: all words
-    tokenizer: str = "word"  # "word", "wordpiece" (subwords learned on train) or "char"
-    embedding_dim: int = 256  # word embedding size, both languages
-    units: int = 256  # GRU units: encoder per direction, and decoder
-    attention_units: int | None = None  # hidden size of the attention scorer; None: `units`
-    max_output_length: int = 50  # greedy decoding stops after this many tokens
+    # --- model (defaults: Bahdanau et al. 2015) ----------------------------------------
+    embedding_dim: int = option(
+        256, "word embedding size, both languages", low=1, high=MAX_SIZE, group="model",
+        part=MODEL)
+    units: int = option(
+        256, "RNN units: encoder per direction, and decoder", low=1, high=MAX_SIZE,
+        group="model", part=MODEL)
+    attention_units: int | None = option(
+        None, "hidden size of the additive / concat attention scorer", low=1,
+        high=MAX_SIZE, group="model", part=MODEL, none_means="--units")
+    attention: str = option(
+        "bahdanau", "attention score: additive (Bahdanau) or Luong's dot, general, concat",
+        choices=ATTENTION_TYPES, group="model", part=MODEL)
+    decoder: str = option(
+        "bahdanau", "bahdanau: attend with s_{t-1}, context into the RNN; luong: RNN "
+        "first, attend with h_t", choices=DECODERS, group="model", part=MODEL)
+    input_feeding: bool = option(
+        False, "luong decoder: feed the attentional vector to the next step (slower)",
+        group="model", part=MODEL)
+    cell: str = option(
+        "gru", "recurrent cell, encoder and decoder", choices=CELLS, group="model",
+        part=MODEL)
+    encoder_layers: int = option(
+        1, "stacked encoder RNN layers", low=1, high=16, group="model", part=MODEL)
+    bidirectional: bool = option(
+        True, "read the source in both directions", group="model", part=MODEL)
+    reverse_source: bool = option(
+        False, "feed the source words reversed (Sutskever et al. 2014)", group="model",
+        part=MODEL)
+    maxout_units: int | None = option(
+        None, "maxout deep output of this size (Bahdanau et al.)", low=1, high=MAX_SIZE,
+        group="model", part=MODEL, none_means="plain output layer")
+    source_prior: bool = option(
+        False, "learned logit bonus for target words that also occur in the source",
+        group="model", part=MODEL)
+    dropout: float = option(
+        0.0, "dropout on embeddings, between encoder layers, before the output layer",
+        low=0.0, high=1.0, high_open=True, group="model", part=MODEL)
+    embedding_init: str = option(
+        "uniform", "how word embeddings start: uniform in +-0.05 (Keras' default) or "
+        "normal with unit variance", choices=EMBEDDING_INITS, group="model", part=MODEL)
+    kernels: str = option(
+        "auto", "GRU, cross-entropy and Adam: Keras' own, or the fused CPU kernels of "
+        "nmt_keras.fast (same function); auto: fused unless a GPU is visible",
+        choices=KERNELS, group="model", part=MODEL)
 
-    # --- architecture (defaults: Bahdanau et al. 2015) -----------------------------------
-    attention: str = "bahdanau"  # score: "bahdanau" (additive), "luong-dot", "luong-general", "luong-concat"
-    decoder: str = "bahdanau"  # "bahdanau" (attend with s_{t-1}) or "luong" (RNN first, attend with h_t)
-    input_feeding: bool = False  # luong decoder: feed the attentional vector to the next step
-    cell: str = "gru"  # recurrent cell, encoder and decoder: "gru" or "lstm"
-    encoder_layers: int = 1  # stacked encoder RNN layers
-    bidirectional: bool = True  # read the source in both directions
-    reverse_source: bool = False  # feed the source words reversed (Sutskever et al. 2014)
-    maxout_units: int | None = None  # maxout deep output of this size (Bahdanau et al.); None: plain
-    source_prior: bool = False  # learned logit bonus for target words present in the source
-    dropout: float = 0.0  # on embeddings, between encoder layers, before the output layer
-    embedding_init: str = DEFAULT_EMBEDDING_INIT  # "uniform" (Keras' +-0.05) or "normal" (unit variance): nmt_keras.embeddings
+    # --- training objective ---------------------------------------------------------------
+    label_smoothing: float = option(
+        0.0, "share of the target probability spread over the vocabulary", low=0.0,
+        high=1.0, high_open=True, group="objective", part=MODEL)
+    scheduled_sampling: str = option(
+        "none", "feed the decoder its own samples with a probability that grows with "
+        "the step (Bengio et al. 2015)", choices=SCHEDULES, group="objective", part=MODEL)
+    sampling_decay: float | None = option(
+        None, "the schedule's constant k: linear slope, exponential base, inverse-sigmoid k",
+        low=0.0, low_open=True, group="objective", part=MODEL,
+        none_means="the schedule's default")
+    max_sampling_probability: float = option(
+        0.25, "cap on the probability of feeding a sample", low=0.0, high=1.0,
+        group="objective", part=MODEL)
 
-    # --- training objective -------------------------------------------------------------
-    label_smoothing: float = 0.0  # share of the target probability spread over the vocabulary
-    clipnorm: float | None = None  # clip each gradient to this norm; None: no clipping
-    scheduled_sampling: str = "none"  # "none", "linear", "exponential", "inverse-sigmoid"
-    sampling_decay: float | None = None  # the schedule's constant k; None: its default
-    max_sampling_probability: float = 0.25  # cap on feeding the model's own sample
+    # --- optimization -------------------------------------------------------------------
+    epochs: int = option(
+        20, "maximum epochs; early stopping and the time budget may stop sooner", low=1,
+        high=100_000)
+    batch_size: int = option(
+        64, "sentence pairs per step", low=1, high=65_536, commands=EVALUATION)
+    learning_rate: float = option(
+        1e-3, "Adam's learning rate", low=0.0, low_open=True, high=10.0)
+    clipnorm: float | None = option(
+        None, "clip each gradient to this norm", low=0.0, low_open=True,
+        none_means="no clipping")
+    patience: int = option(
+        3, "epochs without a better validation loss before stopping", low=1, high=10_000)
+    steps_per_epoch: int | None = option(
+        None, "steps per epoch", low=1, high=10_000_000,
+        none_means="one pass over the training split")
+    time_budget: float | None = option(
+        None, "stop training after this many minutes (the best weights are kept)",
+        low=0.0, low_open=True, high=525_600.0, none_means="no limit")
+    seed: int = option(
+        0, "seeds the split, the initial weights and the shuffling", low=0, high=2**31 - 1,
+        commands=("train", "demo"))
+    deterministic: bool = option(
+        False, "deterministic TensorFlow ops (process-wide): the same command gives the "
+        "same weights")
+    backup_every: int | None = option(
+        None, "also back up the training state every N steps; rerun the same command to "
+        "resume", low=1, high=10_000_000, none_means="after every epoch")
 
-    # --- decoding for the final evaluation --------------------------------------------
-    beam_width: int = 1  # 1: greedy search; K > 1: beam search with K beams
-    length_penalty: float = 0.0  # GNMT length-penalty exponent alpha for beam search
+    # --- decoding for the final evaluation -------------------------------------------------
+    beam_width: int = option(
+        1, "beam search with K beams (1: greedy search)", low=1, high=256,
+        commands=EVALUATION, group="decoding")
+    length_penalty: float = option(
+        0.0, "GNMT length-penalty exponent alpha for beam search", low=0.0, high=10.0,
+        commands=EVALUATION, group="decoding")
 
-    # --- optimization -----------------------------------------------------------------
-    epochs: int = 20  # upper bound; early stopping and the time budget may stop sooner
-    batch_size: int = 64  # sentence pairs per step
-    learning_rate: float = 1e-3  # Adam
-    patience: int = 3  # epochs without validation-loss improvement before stopping
-    steps_per_epoch: int | None = None  # None: one pass over the training split per epoch
-    time_budget_s: float | None = None  # stop training (and keep the best weights) after this
-    seed: int = 0  # seeds the split, weight initialization and shuffling
-    deterministic: bool = False  # TensorFlow op determinism (process-wide): identical reruns
-    backup_every_steps: int | None = None  # also back up mid-epoch every N steps; None: per epoch
+    # --- hardware -------------------------------------------------------------------------
+    strategy: str = option(
+        "auto", "tf.distribute strategy; auto: a TPU if found, else all GPUs, else the CPU",
+        choices=STRATEGIES, group="hardware")
+    precision: str = option(
+        "auto", "auto: mixed precision on GPU/TPU, float32 on CPU", choices=PRECISIONS,
+        group="hardware")
+    fixed_shapes: bool = option(
+        False, "pad every batch to its length bucket's boundary and drop incomplete "
+        "training batches, so batch shapes repeat (always on with a TPU)", group="hardware")
+    jit_compile: bool = option(
+        False, "compile the training step with XLA (implies --fixed-shapes)", group="hardware")
 
-    # --- hardware ---------------------------------------------------------------------
-    strategy: str = "auto"  # tf.distribute: "auto" (TPU, else GPUs, else CPU), "tpu", "mirrored", "multi-worker", "default"
-    precision: str = "auto"  # "auto" (mixed on GPU/TPU), "float32", or "mixed"
-    fixed_shapes: bool = False  # pad batches to bucket boundaries, drop incomplete ones (always on TPU)
-    jit_compile: bool = False  # XLA-compile the train/test steps (needs fixed_shapes)
+    # --------------------------------------------------------------------------------------
+
+    def validate(self):
+        """Returns self, or raises `ConfigError` naming the first setting that cannot work."""
+        for field in dataclasses.fields(self):
+            check_value(field, getattr(self, field.name))
+        if self.input_feeding and self.decoder != "luong":
+            raise ConfigError("input_feeding applies to decoder 'luong' only")
+        if self.attention == "luong-dot" and self.bidirectional:
+            raise ConfigError(
+                f"attention 'luong-dot' needs the decoder state ({self.units}) and the "
+                f"encoder annotations ({2 * self.units}: bidirectional) to have the same "
+                f"size; use --no-bidirectional, or --attention luong-general"
+            )
+        decay_rule = {
+            "linear": ("> 0", lambda k: k > 0),
+            "exponential": ("in (0, 1)", lambda k: 0 < k < 1),
+            "inverse-sigmoid": (">= 1", lambda k: k >= 1),
+        }.get(self.scheduled_sampling)
+        if decay_rule and self.sampling_decay is not None and not decay_rule[1](self.sampling_decay):
+            raise ConfigError(
+                f"the {self.scheduled_sampling} schedule needs a sampling_decay "
+                f"{decay_rule[0]}, got {self.sampling_decay}"
+            )
+        if self.sha256 is not None and self.data == "synthetic":
+            raise ConfigError("sha256 checks a downloaded or local data file; the "
+                              "embedded corpus (data 'synthetic') has none")
+        if self.data_url is not None and self.data != "spa-eng":
+            raise ConfigError(f"data_url says where to get 'spa-eng'; for data {self.data!r} "
+                              f"pass the path or URL as --data itself")
+        return self
+
+    @property
+    def uses_fixed_shapes(self):
+        """XLA (`jit_compile`) needs batch shapes that repeat, so it implies fixed shapes."""
+        return self.fixed_shapes or self.jit_compile
+
+    def model_settings(self):
+        """The settings that define the network (`Seq2Seq`), saved with a model."""
+        return self._part(MODEL)
+
+    def text_settings(self):
+        """The settings the translator reads for text in and out, saved with a model."""
+        return self._part(TEXT)
+
+    def _part(self, part):
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["part"] == part}
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, values):
+    def from_dict(cls, values, source="config"):
+        """A validated Config from a dict (e.g. a loaded `config.json`).
+
+        Only known keys are taken and every value is checked; `ConfigError` names
+        `source`, the key and the problem, never more of the file than that value.
+        """
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: expected a JSON object, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown configuration keys {unknown}; known keys: {sorted(known)}")
-        return cls(**values)
+            raise ConfigError(f"{source}: unknown settings {_short(unknown)}")
+        try:
+            return cls(**values).validate()
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {error}") from None
+
+
+@dataclasses.dataclass
+class TranslateOptions:
+    """How `python -m nmt_keras translate` decodes (its flags are generated from here)."""
+
+    beam_width: int | None = option(
+        None, "beam search with K beams", low=1, high=256, commands=("translate",),
+        group="decoding", none_means="greedy search (or --n-best beams)")
+    n_best: int = option(
+        1, "print the N best hypotheses of beam search, with their scores", low=1, high=256,
+        commands=("translate",), group="decoding")
+    length_penalty: float | None = option(
+        None, "GNMT length-penalty exponent alpha for beam search", low=0.0, high=10.0,
+        commands=("translate",), group="decoding", none_means="0")
+    temperature: float | None = option(
+        None, "sample translations at this temperature instead of searching", low=0.0,
+        low_open=True, high=100.0, commands=("translate",), group="decoding",
+        none_means="no sampling")
+    sample_seed: int = option(
+        0, "seed of the sampling", low=0, high=2**31 - 1, commands=("translate",),
+        group="decoding")
+    max_length: int | None = option(
+        None, "maximum output tokens", low=1, high=MAX_LENGTH, commands=("translate",),
+        group="decoding", none_means="the model's max_output_length")
+    batch_size: int = option(
+        64, "sentences translated at once", low=1, high=65_536, commands=("translate",),
+        group="decoding")
+    heatmaps: str | None = option(
+        None, "also write each sentence's attention heatmap to DIR/attention_<n>.png",
+        commands=("translate",), group="output", none_means="no heatmaps")
 
     def validate(self):
-        """Returns self, or raises ConfigError naming the first setting that cannot work."""
-        positive = (
-            "validation_size", "test_size", "embedding_dim", "units", "max_output_length",
-            "epochs", "batch_size", "patience", "encoder_layers", "beam_width",
-        )
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in (
-            "max_train_pairs", "attention_units", "steps_per_epoch", "maxout_units",
-            "backup_every_steps",
-        ):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be >= 1 or None, got {value}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
-        from nmt_keras.attention import ATTENTION_TYPES
-        from nmt_keras.training.distribute import PRECISIONS, STRATEGIES
-        from nmt_keras.recurrent import CELLS
-        from nmt_keras.training.schedules import SCHEDULES, check_schedule
-        from nmt_keras.data.tokenizers import TOKENIZER_KINDS
-        from nmt_keras.translator import DECODERS
-
-        choices = (
-            ("strategy", STRATEGIES), ("precision", PRECISIONS), ("attention", ATTENTION_TYPES),
-            ("decoder", DECODERS), ("cell", CELLS), ("scheduled_sampling", SCHEDULES),
-            ("tokenizer", TOKENIZER_KINDS), ("embedding_init", EMBEDDING_INITS),
-        )
-        for name, allowed in choices:
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.input_feeding and self.decoder != "luong":
-            raise ConfigError("input_feeding applies to decoder 'luong' only")
-        if self.attention == "luong-dot" and self.bidirectional:
-            raise ConfigError(
-                f"attention 'luong-dot' needs the decoder state ({self.units}) and the encoder "
-                f"annotations ({2 * self.units}: bidirectional) to have the same size; use "
-                f"--no-bidirectional, or --attention luong-general"
-            )
-        for name in ("dropout", "label_smoothing"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if not 0.0 <= self.max_sampling_probability <= 1.0:
-            raise ConfigError(
-                f"max_sampling_probability must be in [0, 1], got {self.max_sampling_probability}"
-            )
-        if self.clipnorm is not None and self.clipnorm <= 0:
-            raise ConfigError(f"clipnorm must be > 0 or None, got {self.clipnorm}")
-        try:
-            check_schedule(self.scheduled_sampling, self.sampling_decay)
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
-        if self.jit_compile and not self.fixed_shapes:
-            raise ConfigError(
-                "jit_compile needs fixed_shapes: XLA compiles the training step once per "
-                "batch shape, and without fixed shapes nearly every batch has a new one "
-                "(use --fixed-shapes, which --jit-compile on the command line implies)"
-            )
-        if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise ConfigError(f"time_budget_s must be > 0 or None, got {self.time_budget_s}")
+        for field in dataclasses.fields(self):
+            check_value(field, getattr(self, field.name))
+        if self.temperature is not None and (self.beam_width or self.n_best > 1):
+            raise ConfigError("choose either --temperature (sampling) or --beam-width / "
+                              "--n-best (beam search)")
+        if self.n_best > (self.beam_width or self.n_best):
+            raise ConfigError(f"--n-best {self.n_best} needs --beam-width >= {self.n_best}, "
+                              f"got {self.beam_width}")
+        if self.length_penalty is not None and self.method != "beam":
+            raise ConfigError("--length-penalty applies to beam search: add --beam-width K")
         return self
 
+    @property
+    def method(self):
+        if self.temperature is not None:
+            return "sample"
+        return "beam" if (self.beam_width or self.n_best) > 1 else "greedy"
 
-# `make demo` must train and evaluate within 10 minutes on a 2-core CPU: training stops
-# after this many seconds (the corpus, evaluation and plots take about a minute more).
-DEMO_TRAINING_BUDGET_S = 5 * 60
+    def decoding(self):
+        """`Translator.translate` keyword arguments."""
+        options = {"method": self.method, "max_length": self.max_length}
+        if self.method == "sample":
+            options.update(temperature=self.temperature, seed=self.sample_seed)
+        elif self.method == "beam":
+            options.update(
+                beam_width=self.beam_width or self.n_best, n_best=self.n_best,
+                length_penalty=self.length_penalty or 0.0,
+            )
+        return options
+
+
+def value_type(field):
+    """The Python type of a field's values, and whether it also accepts None."""
+    kind = field.type
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        return args[0], True
+    return kind, False
+
+
+def check_value(field, value):
+    """Raises `ConfigError` unless `value` suits `field` (type, choices, range)."""
+    meta = field.metadata
+    kind, optional = value_type(field)
+    if value is None:
+        if optional:
+            return
+        raise ConfigError(f"{field.name} must be set (got None)")
+    accepted = (int, float) if kind is float else (kind,)
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, accepted):
+        raise ConfigError(f"{field.name} must be {kind.__name__}, got {_short(value)}")
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"{field.name} must be a finite number, got {value}")
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise ConfigError(f"{field.name} must be one of {meta['choices']}, got {_short(value)}")
+    low, high = meta["low"], meta["high"]
+    if low is not None and (value <= low if meta["low_open"] else value < low):
+        raise ConfigError(f"{field.name} must be {'>' if meta['low_open'] else '>='} {low}, got {value}")
+    if high is not None and (value >= high if meta["high_open"] else value > high):
+        raise ConfigError(f"{field.name} must be {'<' if meta['high_open'] else '<='} {high}, got {value}")
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def demo_config():
     """The settings of `make demo`: the embedded corpus, a small model, a time budget.
 
-    The embedded language is small and regular, so 128 GRU units reach a test BLEU
-    near 100 within three epochs; the budget bounds the run on slow machines.
+    The embedded language is small and regular: 128 GRU units reach a test BLEU near
+    100 within a few epochs; the budget bounds the run on slow machines (the corpus,
+    the evaluation and the plots take about a minute more).
     """
     return Config(
         data="synthetic",
@@ -174,22 +421,8 @@ def demo_config():
         epochs=10,
         batch_size=64,
         patience=2,
-        time_budget_s=DEMO_TRAINING_BUDGET_S,
+        time_budget=5.0,
     )
-
-
-# Config fields that are `Translator` constructor arguments of the same name.
-TRANSLATOR_FIELDS = (
-    "embedding_dim", "units", "attention_units", "max_output_length", "attention", "decoder",
-    "input_feeding", "cell", "encoder_layers", "bidirectional", "reverse_source",
-    "maxout_units", "source_prior", "dropout", "embedding_init", "label_smoothing", "scheduled_sampling",
-    "sampling_decay", "max_sampling_probability", "tokenizer",
-)
-
-
-def translator_options(config):
-    """The `Translator` keyword arguments a config asks for."""
-    return {name: getattr(config, name) for name in TRANSLATOR_FIELDS}
 
 
 def decoding_options(config):

@@ -1,6 +1,7 @@
-"""Named constants shared by every module: special tokens, their ids, numeric sentinels.
+"""Named constants shared by every module: special tokens, numeric sentinels, and the
+names each option accepts. Pure Python: importing it loads no TensorFlow.
 
-The vocabulary of every `TextVectorization` built by `nmt_keras.data.text` starts with the
+The vocabulary of every vectorizer built by `nmt_keras.data.tokenizers` starts with the
 four special tokens below, in this order, so their ids are the same for every model:
 
     id 0  ""         padding (Keras' mask token; `Embedding(mask_zero=True)` masks it)
@@ -24,3 +25,23 @@ NUM_SPECIAL_TOKENS = len(SPECIAL_TOKENS)
 # Added to attention scores at padded source positions before the softmax. Large enough
 # that exp(NEG_INF - max) underflows to exactly 0.0 in float32 and float16.
 NEG_INF = -1e9
+
+# --- the names each option accepts (`nmt_keras.config.Config` checks them) ------------
+
+# Attention scores: Bahdanau's additive score, Luong's dot, general and concat scores.
+ATTENTION_TYPES = ("bahdanau", "luong-dot", "luong-general", "luong-concat")
+# Decoders: Bahdanau's order (attend with s_{t-1}, then update) or Luong's (update, then
+# attend with h_t).
+DECODERS = ("bahdanau", "luong")
+CELLS = ("gru", "lstm")
+# How word embeddings start: Keras' uniform in [-0.05, 0.05], or unit-variance normal.
+EMBEDDING_INITS = ("uniform", "normal")
+# Which implementation runs the GRU, the cross-entropy and Adam (`nmt_keras.fast`):
+# Keras' own, the fused CPU kernels, or "auto" (fused when no GPU is visible).
+KERNELS = ("auto", "keras", "fused")
+TOKENIZERS = ("word", "wordpiece", "char")
+SCHEDULES = ("none", "linear", "exponential", "inverse-sigmoid")
+STRATEGIES = ("auto", "tpu", "mirrored", "multi-worker", "default")
+PRECISIONS = ("auto", "float32", "mixed")
+DIRECTIONS = ("to-english", "from-english")
+DECODING_METHODS = ("greedy", "sample", "beam")

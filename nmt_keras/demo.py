@@ -13,7 +13,7 @@ import shutil
 
 from nmt_keras import plots
 from nmt_keras.config import demo_config
-from nmt_keras.inference.search import translate_all
+from nmt_keras.inference.translator import translate_all
 from nmt_keras.training.train import BACKUP_DIR, REPORT_FILE, train_and_evaluate
 
 DEFAULT_OUTPUT = pathlib.Path("outputs") / "demo"
@@ -76,8 +76,8 @@ def pick_examples(test_pairs):
     return examples
 
 
-def write_heatmaps(translator, examples, output_dir):
-    """One PNG per example; returns the paths written."""
+def draw_examples(translator, examples, output_dir):
+    """One attention heatmap per example, `attention_<label>.png`; returns the paths."""
     paths = []
     for label, pair in examples:
         result = translator.translate([pair.source])
@@ -89,7 +89,7 @@ def write_heatmaps(translator, examples, output_dir):
     return paths
 
 
-def write_translations(translator, examples, path):
+def list_examples(translator, examples, path):
     """Plain-text listing of source, model output, and reference (when there is one)."""
     sources = [pair.source for _, pair in examples] + list(HANDWRITTEN_SENTENCES)
     references = [pair.target for _, pair in examples] + [None] * len(HANDWRITTEN_SENTENCES)
@@ -119,8 +119,8 @@ def run_demo(output_dir=DEFAULT_OUTPUT, config=None, verbose=2):
         shutil.rmtree(output_dir / BACKUP_DIR, ignore_errors=True)
     translator, data, report = train_and_evaluate(config, output_dir, verbose=verbose)
     examples = pick_examples(data.test)
-    write_heatmaps(translator, examples, output_dir)
-    write_translations(translator, examples, output_dir / "translations.txt")
+    draw_examples(translator, examples, output_dir)
+    list_examples(translator, examples, output_dir / "translations.txt")
     return report
 
 

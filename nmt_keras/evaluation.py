@@ -14,7 +14,7 @@ import numpy as np
 import sacrebleu
 import tensorflow as tf
 
-from nmt_keras.inference.search import translate_all
+from nmt_keras.inference.translator import translate_all
 from nmt_keras.data.text import standardize_texts
 
 # Teacher-forced attention is computed this many sentence pairs at a time.
@@ -96,7 +96,7 @@ def teacher_forced_attention(translator, pairs):
         source, target_in, _ = translator.prepare_batch(
             [p.source for p in chunk], [p.target for p in chunk]
         )
-        _, weights = translator((source, target_in), training=False, return_attention=True)
+        _, weights = translator.model((source, target_in), training=False, return_attention=True)
         yield from weights.numpy()
 
 
@@ -136,7 +136,7 @@ def evaluate_translator(translator, pairs, batch_size=64, decoding=None):
         sentences_per_second=len(pairs) / seconds,
     )
     # Gold alignments link words; attention over word pieces or characters does not.
-    word_tokens = getattr(translator, "tokenizer", "word") == "word"
+    word_tokens = translator.tokenizer == "word"
     if word_tokens and all(p.alignment is not None for p in pairs):
         report["alignment_error_rate"] = evaluate_attention(translator, pairs)
     report["hypotheses"] = hypotheses
@@ -144,9 +144,9 @@ def evaluate_translator(translator, pairs, batch_size=64, decoding=None):
     return report
 
 
-def evaluate_loss(translator, dataset):
+def evaluate_loss(model, dataset):
     """Masked test loss and token accuracy with the model's own `test_step`."""
-    results = translator.evaluate(dataset, verbose=0, return_dict=True)
+    results = model.evaluate(dataset, verbose=0, return_dict=True)
     return {"loss": float(results["loss"]), "accuracy": float(results["accuracy"])}
 
 

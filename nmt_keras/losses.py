@@ -1,55 +1,21 @@
-"""Masked token-level loss and accuracy, and a metric that averages them exactly."""
+"""Masked token-level loss and accuracy, and metrics that average them exactly.
+
+The cross-entropy itself is passed in (`cross_entropy=`): TensorFlow's
+`sparse_softmax_cross_entropy_with_logits` (`keras_cross_entropy`), or the one-pass
+kernel of `nmt_keras.fast`; the model picks one when it is built.
+"""
 
 import keras
 import tensorflow as tf
 
 from nmt_keras.constants import PAD_ID
 
-# Below this gold-word probability, -log(p) loses precision (float32's smallest normal
-# number is ~1.2e-38), so the loss is recomputed from a log-sum-exp instead.
-_MIN_GOLD_PROBABILITY = 1e-30
+def keras_cross_entropy(logits, labels):
+    """`-log softmax(logits)[label]` per row: TensorFlow's fused op."""
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
 
 
-@tf.custom_gradient
-def _softmax_cross_entropy(logits, labels):
-    """`-log softmax(logits)[label]` per row, and its gradient `softmax - one_hot`.
-
-    The same function as `tf.nn.sparse_softmax_cross_entropy_with_logits`, computed
-    from one `tf.nn.softmax` (a oneDNN kernel on x86 CPUs), which is reused by the
-    gradient: about twice as fast on a CPU for a 5,000-word vocabulary (measured in
-    `notes/speed.md`). A test checks values and gradients against TensorFlow's op.
-
-    Args:
-        logits: float32 `(tokens, vocab_size)`.
-        labels: int `(tokens,)`.
-
-    Returns:
-        float32 `(tokens,)`.
-    """
-    probabilities = tf.nn.softmax(logits, axis=-1)  # (tokens, vocab_size)
-    gold = tf.gather(probabilities, labels, axis=1, batch_dims=1)  # (tokens,)
-
-    def from_probabilities():
-        return -tf.math.log(gold)
-
-    def from_logits():  # a gold probability too small for float32's log
-        gold_logit = tf.gather(logits, labels, axis=1, batch_dims=1)
-        return tf.reduce_logsumexp(logits, axis=-1) - gold_logit
-
-    loss = tf.cond(
-        tf.reduce_all(gold > _MIN_GOLD_PROBABILITY), from_probabilities, from_logits
-    )
-
-    def gradient(upstream):  # upstream: (tokens,)
-        rows = tf.range(tf.shape(labels, out_type=labels.dtype)[0], dtype=labels.dtype)
-        gold_positions = tf.stack([rows, labels], axis=1)  # (tokens, 2)
-        scaled = probabilities * upstream[:, None]  # (tokens, vocab_size)
-        return tf.tensor_scatter_nd_sub(scaled, gold_positions, upstream), None
-
-    return loss, gradient
-
-
-def token_cross_entropy(labels, logits, label_smoothing=0.0):
+def token_cross_entropy(labels, logits, label_smoothing=0.0, cross_entropy=keras_cross_entropy):
     """Per-token training loss and plain cross-entropy.
 
     With label smoothing `e`, the target distribution is `(1 - e)` on the gold word plus
@@ -60,6 +26,8 @@ def token_cross_entropy(labels, logits, label_smoothing=0.0):
         labels: int `(...)`, the gold next tokens.
         logits: `(..., vocab_size)`; computed in float32.
         label_smoothing: float in [0, 1).
+        cross_entropy: function(logits `(tokens, vocab)`, labels `(tokens,)`) ->
+            `(tokens,)`, the plain cross-entropy.
 
     Returns:
         `(loss, cross_entropy)`, float32 `(...)`: the label-smoothed training loss and
@@ -69,7 +37,7 @@ def token_cross_entropy(labels, logits, label_smoothing=0.0):
     vocab_size = tf.shape(logits)[-1]
     flat_logits = tf.reshape(logits, [-1, vocab_size])  # (tokens, vocab_size)
     flat_labels = tf.reshape(tf.cast(labels, tf.int64), [-1])  # (tokens,)
-    plain = tf.reshape(_softmax_cross_entropy(flat_logits, flat_labels), tf.shape(labels))
+    plain = tf.reshape(cross_entropy(flat_logits, flat_labels), tf.shape(labels))
     if not label_smoothing:
         return plain, plain
     # mean_k(-log p_k) = logsumexp(logits) - mean_k(logits), and
@@ -79,7 +47,7 @@ def token_cross_entropy(labels, logits, label_smoothing=0.0):
     return (1.0 - label_smoothing) * plain + label_smoothing * uniform, plain
 
 
-def masked_loss_sums(labels, logits, label_smoothing=0.0):
+def masked_loss_sums(labels, logits, label_smoothing=0.0, cross_entropy=keras_cross_entropy):
     """Loss sums over real (non-padding) tokens, and their count.
 
     Padding (`PAD_ID`) is excluded from both the sums and the count, so a batch's mean
@@ -95,7 +63,7 @@ def masked_loss_sums(labels, logits, label_smoothing=0.0):
         (label-smoothed) summed, the plain cross-entropy summed (what is reported), and
         the number of real tokens.
     """
-    loss, plain = token_cross_entropy(labels, logits, label_smoothing)
+    loss, plain = token_cross_entropy(labels, logits, label_smoothing, cross_entropy)
     mask = tf.cast(labels != PAD_ID, tf.float32)
     return tf.reduce_sum(loss * mask), tf.reduce_sum(plain * mask), tf.reduce_sum(mask)
 

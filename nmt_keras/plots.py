@@ -1,8 +1,10 @@
 """Figures: attention heatmaps and training curves (matplotlib, saved as PNG or shown)."""
 
+import pathlib
+
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 # Figure size grows with the sentence: inches per token, within these bounds.
 _INCHES_PER_TOKEN = 0.45
@@ -103,3 +105,26 @@ def save(fig, path):
     """Writes a figure as PNG and closes it."""
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
+
+
+def write_heatmaps(sentences, results, directory):
+    """Writes `attention_<n>.png` into `directory` for the n-th sentence (from 1), source
+    tokens on x and output tokens on y; empty or blank sentences get none.
+
+    Args:
+        sentences: list of str.
+        results: one `Translator.translate` result dict per sentence (as
+            `translate_batches` returns them).
+
+    Returns:
+        how many files were written.
+    """
+    written = 0
+    for number, (sentence, result) in enumerate(zip(sentences, results), start=1):
+        if not sentence.strip():
+            continue
+        one = {key: np.asarray(result[key])[None] for key in ("tokens", "source_tokens", "attention")}
+        figure = translation_heatmap(one, title=f"{sentence}\n-> {result['text']}")
+        save(figure, pathlib.Path(directory) / f"attention_{number}.png")
+        written += 1
+    return written

@@ -1,4 +1,4 @@
-"""Seconds per training epoch with and without XLA / fixed shapes (notes/distribute.md).
+"""Seconds per training epoch with and without XLA / fixed shapes (docs/performance.md).
 
     python scripts/bench_jit.py [--pairs 640] [--units 32] [--epochs 3]
 
@@ -15,11 +15,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-from nmt_keras.data.corpora import load_corpus  # noqa: E402
+from nmt_keras.config import Config  # noqa: E402
 from nmt_keras.data.batching import encode_pairs, make_dataset  # noqa: E402
-from nmt_keras.training.distribute import enable_jit_compile  # noqa: E402
+from nmt_keras.data.corpora import load_corpus  # noqa: E402
 from nmt_keras.data.text import learn_vocabulary  # noqa: E402
-from nmt_keras.translator import Translator  # noqa: E402
+from nmt_keras.inference.translator import Translator  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -39,17 +39,14 @@ def run(pairs, units, epochs, batch_size, fixed, jit):
     translator = Translator(
         learn_vocabulary([p.source for p in pairs], None),
         learn_vocabulary([p.target for p in pairs], None),
-        embedding_dim=units, units=units,
+        Config(embedding_dim=units, units=units),
     )
-    translator.build_with_dummy_batch()
-    translator.compile(optimizer=keras.optimizers.Adam(1e-3))
-    if jit:
-        enable_jit_compile(translator)
+    translator.model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
     batches = make_dataset(
         encode_pairs(translator, pairs), batch_size, shuffle_seed=0, fixed_shapes=fixed
     )
     timer = EpochTimer()
-    history = translator.fit(batches, epochs=epochs, verbose=0, callbacks=[timer])
+    history = translator.model.fit(batches, epochs=epochs, verbose=0, callbacks=[timer], shuffle=False)
     seconds = ", ".join(f"{s:.2f}" for s in timer.seconds)
     print(f"fixed_shapes={fixed!s:5} jit_compile={jit!s:5} epoch seconds [{seconds}] "
           f"final loss {history.history['loss'][-1]:.3f}", flush=True)

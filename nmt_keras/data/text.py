@@ -101,7 +101,7 @@ def learn_vocabulary(texts, max_tokens=None, min_count=1):
     return words
 
 
-def make_vectorizer(words, name=None):
+def word_vectorizer(words, name=None):
     """Builds a `TextVectorization` whose ids are `[pad, [UNK], [START], [END], *words]`.
 
     Output is ragged int64 ids of shape `(batch, (num_words))`, without start/end ids;

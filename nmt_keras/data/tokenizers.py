@@ -17,7 +17,7 @@ and turns `SPACE_TOKEN` back into spaces. Each kind's vocabulary is a list of to
 
 The text -> ids layers (`make_vectorizer`) are Keras layers made of TensorFlow and
 tensorflow-text ops only, so they trace inside a `tf.function` and export with a
-SavedModel: `TextVectorization` for words (exactly as before this module existed), and
+SavedModel: `TextVectorization` for words, and
 `SubwordVectorizer` (splitting, then a `StringLookup`) for wordpieces and characters.
 
 Example:
@@ -36,6 +36,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from nmt_keras.constants import (
+    TOKENIZERS,
     END_TOKEN,
     NUM_SPECIAL_TOKENS,
     PAD_TOKEN,
@@ -43,10 +44,10 @@ from nmt_keras.constants import (
     START_TOKEN,
     UNK_TOKEN,
 )
-from nmt_keras.data.text import learn_vocabulary, make_vectorizer as make_word_vectorizer
+from nmt_keras.data.text import learn_vocabulary, word_vectorizer
 from nmt_keras.data.text import standardize, standardize_texts
 
-TOKENIZER_KINDS = ("word", "wordpiece", "char")
+TOKENIZER_KINDS = TOKENIZERS
 
 # WordPiece marks a piece that continues the previous piece of the same word.
 SUFFIX_INDICATOR = "##"
@@ -154,12 +155,12 @@ def make_vectorizer(kind, tokens, name=None):
     """The Keras layer mapping `(batch,)` strings to ragged int64 ids `(batch, (len))`
     (without `[START]`/`[END]`; see `nmt_keras.data.text.add_start_end`).
 
-    word: `nmt_keras.data.text.make_vectorizer` (a `TextVectorization`), unchanged; the others:
-    a `SubwordVectorizer`. Both have `get_vocabulary()` (special tokens first).
+    word: `nmt_keras.data.text.word_vectorizer` (a `TextVectorization`); the others: a
+    `SubwordVectorizer`. Both have `get_vocabulary()` (special tokens first).
     """
     check_kind(kind)
     if kind == "word":
-        return make_word_vectorizer(tokens, name=name)
+        return word_vectorizer(tokens, name=name)
     return SubwordVectorizer(kind, tokens, name=name)
 
 
@@ -178,7 +179,7 @@ class SubwordVectorizer(keras.layers.Layer):
     def __init__(self, kind, tokens, **kwargs):
         super().__init__(**kwargs)
         if check_kind(kind) == "word":
-            raise ValueError("words are vectorized by nmt_keras.data.text.make_vectorizer")
+            raise ValueError("words are vectorized by nmt_keras.data.text.word_vectorizer")
         self.kind = kind
         self.tokens = [t for t in tokens if t not in SPECIAL_TOKENS]
         self.lookup = keras.layers.StringLookup(
@@ -273,8 +274,8 @@ def detokenize(kind, tokens):
 
 def source_tokens(kind, vectorizer, texts):
     """`(batch,)` strings -> ragged str `(batch, (num_tokens))`, the tokens the encoder
-    reads: standardized words as written (an unknown word keeps its spelling, as
-    before), word pieces, or characters."""
+    reads: standardized words as written (an unknown word keeps its spelling), word
+    pieces, or characters."""
     check_kind(kind)
     if kind == "word":
         return tf.strings.split(standardize(texts))

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from nmt_keras.compat import adam_slots
+
 
 @keras.saving.register_keras_serializable(package="nmt_keras")
 class FusedAdam(keras.optimizers.Adam):
@@ -10,8 +12,7 @@ class FusedAdam(keras.optimizers.Adam):
 
     Keras' Adam updates each variable with about ten separate element-wise operations,
     each a pass over memory; for the translator's large matrices (the embeddings and
-    the vocabulary projection, 5,000 x 256 each in the tutorial's sizes) that is a
-    sizeable share of a CPU training step. `ResourceApplyAdam` does the same update in
+    the vocabulary projection) that is a sizeable share of a CPU training step. `ResourceApplyAdam` does the same update in
     one pass:
 
         lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
@@ -30,7 +31,7 @@ class FusedAdam(keras.optimizers.Adam):
     rather than the square of their sum (TensorFlow's dense `ResourceApplyAdam`, like
     the textbook algorithm, uses the latter). The difference changes training: on the
     embedded corpus, the demo's attention crosses on noun-adjective pairs with Keras'
-    update and not with the dense one (see `notes/speed.md`). With `amsgrad=True`, or
+    update and not with the dense one. With `amsgrad=True`, or
     for variables the kernel does not take, it also falls back to Keras' update.
 
     Args: those of `keras.optimizers.Adam`.
@@ -50,9 +51,7 @@ class FusedAdam(keras.optimizers.Adam):
         ):
             return super().update_step(gradient, variable, learning_rate)
         dtype = target.dtype
-        index = self._get_variable_index(variable)
-        momentum = self._momentums[index].value
-        velocity = self._velocities[index].value
+        momentum, velocity = (slot.value for slot in adam_slots(self, variable))
         step = tf.cast(self.iterations + 1, dtype)
         beta_1 = tf.cast(self.beta_1, dtype)
         beta_2 = tf.cast(self.beta_2, dtype)

@@ -1,102 +1,135 @@
-"""A GRU over whole sequences with a hand-written backward pass (for CPUs and TPUs).
+"""A GRU with a hand-written backward pass, as drop-in Keras layers for CPUs.
 
-Keras' GRU layer, away from cuDNN, runs its cell step by step in a `while` loop and
-lets TensorFlow differentiate through the loop: every step multiplies the input by the
-input kernel, slices the gates out of a wider product (and the gradient of each slice
-writes a zero tensor of the full width), and the weight gradients are accumulated one
-step at a time. Here the same GRU (Keras' `GRUCell` weights and formula, with
-`reset_after=True`) runs as:
+`FusedGRU` is a `keras.layers.GRU` and `FusedGRUCell` a `keras.layers.GRUCell`: same
+constructor, same weights, same config and the same function (Keras' GRU with
+`reset_after=True`). Only the arithmetic differs.
+
+Away from cuDNN, Keras' GRU runs its cell step by step in a `while` loop and lets
+TensorFlow differentiate through the loop: every step multiplies the input by the input
+kernel, slices the gates out of a wider product (and the gradient of each slice writes
+a zero tensor of the full width), and the weight gradients are accumulated one step at
+a time. `FusedGRU` computes
 
     x_t  = W x_t + b_x                  all steps at once, one large matrix product
     loop over t:  z_t, r_t, h~_t, h_t   only the recurrent product U h_{t-1} inside
     backward loop over t:               only dh_{t-1} = U^T d(inner)_t inside
     dU = sum_t h_{t-1}^T d(inner)_t     after the loop, one large matrix product
 
-The step, with `inner = U h_{t-1} + b_h` split into its z, r and h parts:
+with `inner = U h_{t-1} + b_h` split into its z, r and h parts:
 
     z_t  = sigmoid(x_z + inner_z)
     r_t  = sigmoid(x_r + inner_r)
     h~_t = tanh(x_h + r_t * inner_h)
     h_t  = z_t * h_{t-1} + (1 - z_t) * h~_t
-    h_t  = h_{t-1} where the time step is padding (the state carries over)
+    h_t  = h_{t-1} where the time step is masked (the state carries over)
 
-The results equal the Keras layer's at every real position (a test checks outputs,
-final states and all gradients against `keras.layers.GRU`); outputs at padded positions
-are zero. `notes/speed.md` has the timings.
+`FusedGRUCell` computes one step with whole-gate splits instead of slices. Tests check
+outputs, final states and every gradient against Keras' layers.
 """
 
 import keras
 import tensorflow as tf
 
 
-def fused_gru_applies(cell):
-    """True if `cell` is a `keras.layers.GRUCell` that computes exactly what this
-    module does: tanh/sigmoid, biases with `reset_after=True`, no dropout."""
-    return (
-        isinstance(cell, keras.layers.GRUCell)
-        and cell.reset_after
-        and cell.use_bias
-        and cell.activation is keras.activations.tanh
-        and cell.recurrent_activation is keras.activations.sigmoid
-        and cell.dropout == 0
-        and cell.recurrent_dropout == 0
-    )
+def check_fusable(cell):
+    """Raises ValueError unless `cell` (a `keras.layers.GRUCell`) computes what this
+    module computes: tanh and sigmoid, biases with `reset_after=True`, no dropout."""
+    problems = [
+        name for name, ok in (
+            ("reset_after=True", cell.reset_after),
+            ("use_bias=True", cell.use_bias),
+            ("activation='tanh'", cell.activation is keras.activations.tanh),
+            ("recurrent_activation='sigmoid'", cell.recurrent_activation is keras.activations.sigmoid),
+            ("dropout=0", cell.dropout == 0),
+            ("recurrent_dropout=0", cell.recurrent_dropout == 0),
+        ) if not ok
+    ]
+    if problems:
+        raise ValueError(f"the fused GRU needs {', '.join(problems)}; use keras.layers.GRU")
 
 
-def gru_sequence(cell, inputs, initial_state=None, mask=None, reverse=False):
-    """Runs a built `keras.layers.GRUCell` over right-padded sequences.
+@keras.saving.register_keras_serializable(package="nmt_keras")
+class FusedGRUCell(keras.layers.GRUCell):
+    """`keras.layers.GRUCell` whose step uses whole-gate splits: the same function as
+    Keras' cell (which slices its gates out of wider products; the gradient of every
+    slice writes a zero tensor of the full width, at every step of a loop)."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        check_fusable(self)
+
+    def call(self, inputs, states, training=False):
+        nested = isinstance(states, (list, tuple))
+        h = gru_step(self, inputs, states[0] if nested else states)
+        return h, [h] if nested else h
+
+
+@keras.saving.register_keras_serializable(package="nmt_keras")
+class FusedGRU(keras.layers.GRU):
+    """`keras.layers.GRU` that runs whole sequences with the hand-written forward and
+    backward loops of this module (and one step with `FusedGRUCell`). Everything else,
+    masks, `go_backwards`, `Bidirectional`, `return_state`, `zero_output_for_mask`,
+    serialization, is Keras' own."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        check_fusable(self.cell)
+        # The same object with the same weights and config; only its step changes.
+        self.cell.__class__ = FusedGRUCell
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        """What `keras.layers.RNN.inner_loop` returns: `(last_output, outputs, states)`."""
+        state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if self.go_backwards:  # Keras' convention: read in reverse, return in reading order
+            sequences = tf.reverse(sequences, axis=[1])
+            mask = None if mask is None else tf.reverse(mask, axis=[1])
+        outputs, last = gru_sequence(self.cell, sequences, state, mask, self.zero_output_for_mask)
+        return last, outputs, [last]
+
+
+def gru_sequence(cell, inputs, initial_state, mask=None, zero_output_for_mask=False):
+    """Runs a built `GRUCell` over whole sequences.
 
     Args:
-        cell: `keras.layers.GRUCell` with `reset_after=True` (see `fused_gru_applies`).
+        cell: `keras.layers.GRUCell` (see `check_fusable`).
         inputs: `(batch, time, input_dim)`.
-        initial_state: `(batch, units)` or None (zeros).
-        mask: bool `(batch, time)`, True at real steps, every sequence's real steps
-            first (right padding); or None.
-        reverse: bool. Read each sequence from its last real step to its first
-            (Keras' `go_backwards` on right-padded input); outputs are returned in the
-            input's order.
+        initial_state: `(batch, units)`.
+        mask: bool `(batch, time)`, True at real steps, or None.
+        zero_output_for_mask: bool. Output zeros at masked steps (else the state
+            carried over, as Keras does).
 
     Returns:
-        outputs `(batch, time, units)` (zero at padded steps) and the final state
-        `(batch, units)`, the state after each sequence's last real step.
+        outputs `(batch, time, units)` and the final state `(batch, units)`.
     """
     dtype = inputs.dtype
+    units = cell.units
     kernel = tf.cast(cell.kernel, dtype)  # (input_dim, 3 * units)
     recurrent_kernel = tf.cast(cell.recurrent_kernel, dtype)  # (units, 3 * units)
     input_bias, recurrent_bias = tf.unstack(tf.cast(cell.bias, dtype))  # (3 * units,) each
-    batch = tf.shape(inputs)[0]
-    if initial_state is None:
-        initial_state = tf.zeros([batch, cell.units], dtype)
-    lengths = None
-    if mask is not None:
-        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # (batch,)
-    if reverse:
-        inputs = _reverse(inputs, lengths)
     time_major = tf.transpose(inputs, [1, 0, 2])  # (time, batch, input_dim)
+    time, batch = tf.shape(time_major)[0], tf.shape(time_major)[1]
     projected = tf.reshape(
         tf.matmul(tf.reshape(time_major, [-1, inputs.shape[-1]]), kernel) + input_bias,
-        [tf.shape(inputs)[1], batch, 3 * cell.units],
+        [time, batch, 3 * units],
     )  # (time, batch, 3 * units): W x_t + b_x for every step, in one product
     if mask is None:
         steps = tf.ones_like(projected[:, :, :1])  # (time, batch, 1)
     else:
         steps = tf.cast(tf.transpose(mask)[:, :, None], dtype)  # (time, batch, 1)
-    states = _gru_recurrence(projected, initial_state, recurrent_kernel, recurrent_bias, steps)
-    outputs = tf.transpose(states * steps, [1, 0, 2])  # (batch, time, units), 0 at padding
-    final_state = states[-1]  # padding carries the state: after the last real step
-    if reverse:
-        outputs = _reverse(outputs, lengths)
-    return outputs, final_state
+    states = _gru_recurrence(
+        projected, tf.cast(initial_state, dtype), recurrent_kernel, recurrent_bias, steps
+    )  # (time, batch, units)
+    outputs = states * steps if zero_output_for_mask else states
+    return tf.transpose(outputs, [1, 0, 2]), states[-1]
 
 
 def gru_step(cell, inputs, state):
-    """One step of a built `GRUCell` (`reset_after=True`): the same function as
-    `cell(inputs, [state])`, written with whole-gate splits (the cell slices its
-    gates out of wider products, and the gradient of every slice writes a zero tensor
-    of the full width, at every step of a loop).
+    """One step of a built `GRUCell`: the same function as `GRUCell.call`.
 
     Args:
-        cell: `keras.layers.GRUCell` (see `fused_gru_applies`).
+        cell: `keras.layers.GRUCell` (see `check_fusable`).
         inputs: `(batch, input_dim)`, x_t.
         state: `(batch, units)`, h_{t-1}.
 
@@ -118,13 +151,6 @@ def _gru_step(cell, inputs, state):
     update, reset = tf.split(tf.sigmoid(x_zr + inner_zr), 2, axis=-1)
     candidate = tf.tanh(x_h + reset * inner_h)
     return candidate + update * (state - candidate)
-
-
-def _reverse(sequences, lengths):
-    """Reverses each sequence's first `lengths` steps (all steps if lengths is None)."""
-    if lengths is None:
-        return tf.reverse(sequences, axis=[1])
-    return tf.reverse_sequence(sequences, lengths, seq_axis=1, batch_axis=0)
 
 
 @tf.autograph.experimental.do_not_convert

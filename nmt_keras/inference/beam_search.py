@@ -20,14 +20,13 @@ import collections
 
 import tensorflow as tf
 
-from nmt_keras.inference import search as decoding
 from nmt_keras.constants import END_ID, NEG_INF, PAD_ID, START_ID
-from nmt_keras.decoder_base import tile_memory
+from nmt_keras.inference import search
 
 # GNMT length penalty constants: lp(Y) = ((LP_BASE + |Y|) / (LP_BASE + 1)) ** alpha.
 LP_BASE = 5.0
 
-# best: a DecodeResult for the top-ranked hypothesis (score = its total log-probability);
+# best: a SearchResult for the top-ranked hypothesis (score = its total log-probability);
 # n_best_ids int64 (batch, n_best, target_len); n_best_scores float32 (batch, n_best),
 # the length-normalized ranking scores, best first.
 BeamResult = collections.namedtuple("BeamResult", ["best", "n_best_ids", "n_best_scores"])
@@ -45,11 +44,11 @@ def _pad_time(tensor, length, axis):
     return tf.pad(tensor, padding)
 
 
-def beam_search(translator, source_ids, max_length, beam_width, alpha, n_best):
+def beam_search(model, source_ids, max_length, beam_width, alpha, n_best):
     """Beam search for a batch of sources.
 
     Args:
-        translator: a `Translator`.
+        model: a `nmt_keras.model.Seq2Seq`.
         source_ids: int `(batch, source_len)` with `[START]`/`[END]`, `PAD_ID`-padded.
         max_length: int scalar, the maximum number of output tokens.
         beam_width: int scalar >= 1.
@@ -59,14 +58,15 @@ def beam_search(translator, source_ids, max_length, beam_width, alpha, n_best):
     Returns:
         `BeamResult`.
     """
-    decoder = translator.decoder
     batch = tf.shape(source_ids)[0]
     source_len = tf.shape(source_ids)[1]
     k = beam_width
-    memory, final_state = translator.encode(source_ids, training=False)
-    memory = tile_memory(memory, k)  # every field (batch * k, ...)
-    carry = decoder.initial_state(tf.repeat(final_state, k, axis=0), memory)
-    vocab_size = len(translator.target_vocabulary)
+    state, memory = model.start(source_ids)
+    # Every sentence's state and memory k times: (batch, ...) -> (batch * k, ...).
+    state, memory = tf.nest.map_structure(
+        lambda tensor: None if tensor is None else tf.repeat(tensor, k, axis=0), (state, memory)
+    )
+    vocab_size = model.target_vocab_size
 
     words_per_source = tf.reduce_sum(tf.cast(source_ids != PAD_ID, tf.int32), axis=1) - 2
     finished = tf.tile((words_per_source <= 0)[:, None], [1, k])  # (batch, k)
@@ -83,10 +83,8 @@ def beam_search(translator, source_ids, max_length, beam_width, alpha, n_best):
         return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(finished)))
 
     def one_step(step, tokens, carry, finished, scores, lengths, token_array, parent_array, attention_array):
-        logits, carry, weights = decoder.step(tokens, carry, memory)
-        log_probs = tf.nn.log_softmax(
-            decoding.suppress_tokens(tf.cast(logits, tf.float32), decoding.NEVER_EMITTED)
-        )
+        logits, carry, weights = model.next_logits(tokens, carry, memory)
+        log_probs = tf.nn.log_softmax(search.suppress_tokens(logits, search.NEVER_EMITTED))
         log_probs = tf.reshape(log_probs, [batch, k, vocab_size])
         log_probs = tf.where(finished[:, :, None], padding_only, log_probs)
         candidates = tf.reshape(scores[:, :, None] + log_probs, [batch, k * vocab_size])
@@ -115,7 +113,7 @@ def beam_search(translator, source_ids, max_length, beam_width, alpha, n_best):
     loop_vars = (
         tf.constant(0),
         tf.fill([batch * k], tf.cast(START_ID, tf.int64)),
-        carry,
+        state,
         finished,
         scores,
         lengths,
@@ -136,7 +134,7 @@ def beam_search(translator, source_ids, max_length, beam_width, alpha, n_best):
     )  # (batch, k, steps), (batch, k, steps, source_len)
 
     # The greedy translation joins the candidates (see the module docstring).
-    greedy = decoding.greedy_decode(translator, source_ids, max_length)
+    greedy = search.greedy_search(model, source_ids, max_length)
     steps = tf.maximum(tf.shape(sequences)[2], tf.shape(greedy.token_ids)[1])
     sequences = _pad_time(sequences, steps, axis=2)
     attention = _pad_time(attention, steps, axis=2)
@@ -153,7 +151,7 @@ def beam_search(translator, source_ids, max_length, beam_width, alpha, n_best):
     ranking = all_scores / length_penalty(all_lengths, alpha)
     n_best_scores, order = tf.math.top_k(ranking, k=n_best)  # (batch, n_best)
     n_best_ids = tf.gather(all_ids, order, batch_dims=1)  # (batch, n_best, steps)
-    best = decoding.DecodeResult(
+    best = search.SearchResult(
         token_ids=_trim_padding(n_best_ids[:, 0]),
         attention=tf.gather(all_attention, order[:, 0], batch_dims=1),
         score=tf.gather(all_scores, order[:, 0], batch_dims=1),

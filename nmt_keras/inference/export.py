@@ -25,10 +25,10 @@ from this package: a process that imports only `tensorflow` and `tensorflow_text
 the `NormalizeUTF8` op) can load and call it. Unknown words map to `[UNK]`; an empty
 batch and empty sentences give empty translations.
 
-The graphs are the translator's own decoding bodies (`Translator._translate` and
-`Translator._beam`, which tokenize with the translator's `tokenize_source`), so the
-exported model computes exactly what `Translator.translate` computes, with whatever
-tokenizer the translator has.
+The graphs are the translator's own search functions (`Translator.greedy` and
+`Translator.beam`, which tokenize with its `tokenize_source`), so the exported model
+computes exactly what `Translator.translate` computes, with whatever tokenizer the
+translator has.
 """
 
 import pathlib
@@ -38,7 +38,7 @@ import keras
 import tensorflow as tf
 
 from nmt_keras.constants import PAD_ID
-from nmt_keras.inference.search import DecodeResult
+from nmt_keras.inference.search import SearchResult
 
 # Names of the serving signatures (also the attribute names of the loaded object).
 TRANSLATE = "translate"
@@ -58,15 +58,15 @@ class ExportError(ValueError):
 
 def _no_translation(translator, texts, source_ids):
     """What decoding gives when no sentence has a word to translate: the same dict as
-    `Translator._translate`, with zero output tokens."""
+    `Translator.greedy`, with zero output tokens."""
     batch = tf.shape(source_ids)[0]
     source_len = tf.shape(source_ids)[1]
-    nothing = DecodeResult(
+    nothing = SearchResult(
         token_ids=tf.zeros([batch, 0], tf.int64),
         attention=tf.zeros([batch, 0, source_len], tf.float32),
         score=tf.zeros([batch], tf.float32),
     )
-    return translator._describe(texts, source_ids, nothing)
+    return translator.outputs(texts, source_ids, nothing)
 
 
 def _anything_to_translate(source_ids):
@@ -86,7 +86,7 @@ def _translate_fn(translator):
         source_ids = translator.tokenize_source(texts)  # (batch, source_len)
         outputs = tf.cond(
             _anything_to_translate(source_ids),
-            lambda: translator._translate(texts, max_length),
+            lambda: translator.greedy(texts, max_length),
             lambda: _no_translation(translator, texts, source_ids),
         )
         return {name: outputs[name] for name in TRANSLATE_OUTPUTS}
@@ -105,7 +105,7 @@ def _translate_beam_fn(translator):
             source_ids = translator.tokenize_source(texts)  # (batch, source_len)
 
         def search():
-            outputs = translator._beam(texts, max_length, beam_width, length_penalty, beam_width)
+            outputs = translator.beam(texts, max_length, beam_width, length_penalty, beam_width)
             n_best_text = outputs["n_best_text"]  # ragged (batch, (beam_width)), all rows full
             if isinstance(n_best_text, tf.RaggedTensor):
                 n_best_text = n_best_text.to_tensor(default_value="")
@@ -139,8 +139,6 @@ def export_translator(translator, out_dir, verbose=False):
     Returns:
         `keras.export.ExportArchive`, the archive that was written.
     """
-    if not translator.decoder.built:
-        translator.build_with_dummy_batch()
     archive = keras.export.ExportArchive()
     archive.track(translator)  # the weights and the vocabulary lookup tables
     archive.add_endpoint(TRANSLATE, _translate_fn(translator), input_signature=[TEXTS_SPEC])

@@ -24,11 +24,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from nmt_keras.fast.adam import FusedAdam
-
-STRATEGIES = ("auto", "tpu", "mirrored", "multi-worker", "default")
-# "auto": mixed precision on GPU/TPU, float32 on CPU; "mixed": mixed on any device.
-PRECISIONS = ("auto", "float32", "mixed")
+from nmt_keras.constants import PRECISIONS, STRATEGIES
 
 
 def _connect_to_tpu():
@@ -114,7 +110,7 @@ def dtype_policy(name):
         keras.config.set_dtype_policy(previous)
 
 
-def describe(strategy):
+def describe_strategy(strategy):
     """One line: strategy class, device kind, replica count."""
     return (
         f"{type(strategy).__name__} on {device_kind(strategy)}, "
@@ -188,24 +184,19 @@ def needs_loss_scaling(policy):
     return policy == "mixed_float16"
 
 
-def make_optimizer(learning_rate, clipnorm=None, policy="float32"):
-    """Adam (`nmt_keras.fast.adam.FusedAdam`: Keras' Adam with a fused update kernel),
-    wrapped in a dynamic `keras.optimizers.LossScaleOptimizer` when the dtype policy
-    needs loss scaling (`needs_loss_scaling`)."""
-    optimizer = FusedAdam(learning_rate, clipnorm=clipnorm)
+def make_optimizer(learning_rate, clipnorm=None, policy="float32", kernels="keras"):
+    """Adam, wrapped in a dynamic `keras.optimizers.LossScaleOptimizer` when the dtype
+    policy needs loss scaling (`needs_loss_scaling`).
+
+    Args:
+        kernels: "keras" (`keras.optimizers.Adam`) or "fused" (`nmt_keras.fast.FusedAdam`,
+            the same update in one kernel per variable).
+    """
+    if kernels == "fused":
+        from nmt_keras.fast import FusedAdam as Adam
+    else:
+        Adam = keras.optimizers.Adam
+    optimizer = Adam(learning_rate, clipnorm=clipnorm)
     if needs_loss_scaling(policy):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
-
-
-def enable_jit_compile(model):
-    """Compiles the model's train and test steps with XLA (`jit_compile=True`).
-
-    Keras refuses XLA for any model that contains a layer it cannot compile, and the
-    `Translator` holds its `TextVectorization` layers (string ops). The train and test
-    steps never call them - text is vectorized in the input pipeline and in the
-    separately compiled decoding functions - so the check is bypassed for this model.
-    Call after `compile()` and before `fit()` (which builds the step functions).
-    """
-    model._jit_compile = True  # the public setter would apply Keras' per-layer check
-    model.train_function = model.test_function = None

@@ -25,7 +25,6 @@ import json
 import math
 import os
 import pathlib
-import signal
 
 import keras
 import numpy as np
@@ -35,10 +34,6 @@ WEIGHTS_PATTERN = "state-{step}.weights.h5"
 # Temporary names start with this prefix (and keep the ".weights.h5" ending Keras needs).
 PARTIAL_PREFIX = "partial-"
 STATE_FORMAT = 1
-# Test hook: with NMT_KERAS_KILL_AT_STEP=K in the environment, a training process kills
-# itself with SIGKILL right after optimizer step K (and its backup, if one is due), so a
-# test can interrupt a run at a known point (tests/test_robustness.py).
-KILL_AT_STEP_ENV = "NMT_KERAS_KILL_AT_STEP"
 
 
 class ResumeError(ValueError):
@@ -237,8 +232,6 @@ class BackupCallback(keras.callbacks.Callback):
         self.history = {k: list(v) for k, v in (state.history if state else {}).items()}
         self._restored = state.callbacks if state else {}
         self.saves = 0
-        kill_at = os.environ.get(KILL_AT_STEP_ENV)
-        self._kill_at_step = int(kill_at) if kill_at else None
 
     def on_train_begin(self, logs=None):
         for name, values in self._restored.items():
@@ -250,8 +243,6 @@ class BackupCallback(keras.callbacks.Callback):
         self.step += 1
         if self.every_steps and self.step % self.every_steps == 0:
             self._save(logs)
-        if self.step == self._kill_at_step:
-            os.kill(os.getpid(), signal.SIGKILL)
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():

@@ -12,34 +12,16 @@ step i; the probability of feeding the model's own sample is `1 - eps_i`, capped
 
 import tensorflow as tf
 
-SCHEDULES = ("none", "linear", "exponential", "inverse-sigmoid")
 # Default decay constant of each schedule (chosen so the sampling probability reaches
-# about one half after roughly 5,000 steps).
+# about one half after roughly 5,000 steps); `Config.validate` checks given ones.
 DEFAULT_DECAY = {"linear": 1e-4, "exponential": 0.99986, "inverse-sigmoid": 600.0}
-DEFAULT_MAX_PROBABILITY = 0.25
 
 
-def check_schedule(schedule, decay):
-    """Raises ValueError unless `decay` is valid for `schedule`; returns the decay."""
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown scheduled sampling {schedule!r}; choose one of {SCHEDULES}")
-    if schedule == "none":
-        return decay
-    if decay is None:
-        return DEFAULT_DECAY[schedule]
-    valid = {
-        "linear": decay > 0,
-        "exponential": 0 < decay < 1,
-        "inverse-sigmoid": decay >= 1,
-    }[schedule]
-    if not valid:
-        rule = {"linear": "> 0", "exponential": "in (0, 1)", "inverse-sigmoid": ">= 1"}[schedule]
-        raise ValueError(f"the {schedule} schedule needs a decay {rule}, got {decay}")
-    return decay
-
-
-def teacher_forcing_probability(schedule, step, decay):
-    """eps_i, the probability of feeding the gold word at training step `step`."""
+def teacher_forcing_probability(schedule, step, decay=None):
+    """eps_i, the probability of feeding the gold word at training step `step`
+    (`decay` None: the schedule's default)."""
+    if decay is None and schedule in DEFAULT_DECAY:
+        decay = DEFAULT_DECAY[schedule]
     i = tf.cast(step, tf.float32)
     if schedule == "linear":
         return tf.maximum(0.0, 1.0 - decay * i)
@@ -50,7 +32,7 @@ def teacher_forcing_probability(schedule, step, decay):
     return tf.constant(1.0)
 
 
-def sampling_probability(schedule, step, decay, maximum=DEFAULT_MAX_PROBABILITY):
+def sampling_probability(schedule, step, decay=None, maximum=0.25):
     """`min(maximum, 1 - eps_i)`: the probability of feeding the model's own sample."""
     return tf.minimum(
         tf.constant(maximum, tf.float32), 1.0 - teacher_forcing_probability(schedule, step, decay)

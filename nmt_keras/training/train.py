@@ -31,7 +31,7 @@ from nmt_keras.training.callbacks import (
     Throughput,
     TimeBudget,
 )
-from nmt_keras.config import ConfigError, decoding_options, translator_options
+from nmt_keras.config import ConfigError, decoding_options
 from nmt_keras.data.corpora import load_corpus, split_pairs
 from nmt_keras.data.batching import (
     batches_per_pass,
@@ -40,12 +40,12 @@ from nmt_keras.data.batching import (
     make_training_stream,
     padding_fraction,
 )
+from nmt_keras.fast import resolve_kernels
 from nmt_keras.training.distribute import (
     choose_strategy,
-    describe,
+    describe_strategy,
     device_kind,
     dtype_policy,
-    enable_jit_compile,
     is_chief,
     make_optimizer,
     mixed_precision_policy,
@@ -55,7 +55,7 @@ from nmt_keras.evaluation import evaluate_loss, evaluate_translator, tensorflow_
 from nmt_keras.training.resume import Backup, BackupCallback
 from nmt_keras.saving import save_translator
 from nmt_keras.data.tokenizers import learn_tokens
-from nmt_keras.translator import Translator
+from nmt_keras.inference.translator import Translator
 
 REPORT_FILE = "report.json"
 HISTORY_FILE = "history.json"
@@ -64,7 +64,7 @@ BEST_WEIGHTS = pathlib.Path("checkpoints") / "best.weights.h5"
 BACKUP_DIR = "backup"
 # Settings that may change when an interrupted run is resumed (train longer, or with
 # another budget); any other change makes the backup unusable (`ResumeError`).
-RESUMABLE_CHANGES = ("epochs", "time_budget_s", "patience", "backup_every_steps")
+RESUMABLE_CHANGES = ("epochs", "time_budget", "patience", "backup_every")
 
 
 @dataclasses.dataclass
@@ -82,8 +82,8 @@ def prepare_data(config):
     corpus = load_corpus(
         config.data,
         config.direction,
-        origin=config.data_origin,
-        sha256=config.data_sha256,
+        origin=config.data_url,
+        sha256=config.sha256,
         cache_dir=config.cache_dir,
     )
     splits = split_pairs(corpus.pairs, config.seed, config.validation_size, config.test_size)
@@ -92,7 +92,8 @@ def prepare_data(config):
 
 
 def build_translator(config, train_pairs, strategy=None):
-    """A fresh, compiled `Translator` whose vocabularies come from the training pairs only.
+    """A fresh `Translator` with a compiled model, its vocabularies learned from the
+    training pairs only.
 
     Its variables are created under `strategy` (default: `config.strategy`), with the
     dtype policy that `config.precision` asks for on that hardware.
@@ -107,17 +108,17 @@ def build_translator(config, train_pairs, strategy=None):
     )
     policy = mixed_precision_policy(strategy, config.precision)
     with strategy.scope(), dtype_policy(policy):
-        translator = Translator(source_words, target_words, **translator_options(config))
-        translator.build_with_dummy_batch()
-        translator.compile(optimizer=make_optimizer(config.learning_rate, config.clipnorm, policy))
-        if config.jit_compile:
-            enable_jit_compile(translator)
+        translator = Translator(source_words, target_words, config)
+        optimizer = make_optimizer(
+            config.learning_rate, config.clipnorm, policy, resolve_kernels(config.kernels)
+        )
+        translator.model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
     return translator
 
 
 def uses_fixed_shapes(config, strategy):
     """Fixed-shape batches when the config asks for them, and always on a TPU."""
-    return bool(config.fixed_shapes or device_kind(strategy) == "TPU")
+    return bool(config.uses_fixed_shapes or device_kind(strategy) == "TPU")
 
 
 def enable_determinism(seed):
@@ -157,7 +158,7 @@ def _callbacks(config, workdir):
         # The best weights are loaded from the checkpoint file after fit() (see `train`),
         # which survives an interruption; EarlyStopping's in-memory copy would not.
         stopping=keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
-        time_budget=TimeBudget(config.time_budget_s) if config.time_budget_s else None,
+        time_budget=TimeBudget(config.time_budget * 60.0) if config.time_budget else None,
         throughput=Throughput(),
         others=[
             keras.callbacks.TensorBoard(str(workdir / "logs"), write_graph=False, profile_batch=0)
@@ -169,7 +170,7 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
     """Fits `translator` on `data.train`, validating on `data.validation`.
 
     Training is resumable: the state is backed up into `workdir/backup` after every
-    epoch and every `config.backup_every_steps` steps, and a call that finds a backup
+    epoch and every `config.backup_every` steps, and a call that finds a backup
     continues from it: same data order, same step count, and with
     `config.deterministic` the same final weights as a run that was never interrupted.
     At the end the best epoch's weights (lowest validation loss) are loaded.
@@ -189,7 +190,8 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
         enable_determinism(config.seed)
     else:
         keras.utils.set_random_seed(config.seed)
-    fixed = uses_fixed_shapes(config, translator.distribute_strategy)
+    model = translator.model
+    fixed = uses_fixed_shapes(config, model.distribute_strategy)
     encoded = encode_pairs(translator, data.train)
     steps_per_epoch = config.steps_per_epoch or batches_per_pass(
         encoded, config.batch_size, fixed_shapes=fixed
@@ -212,14 +214,14 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
     settings = {
         k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_CHANGES
     }
-    state = backup.restore(translator, settings)
+    state = backup.restore(model, settings)
     callbacks.non_finite.step = state.step if state else 0
     best_path = workdir / BEST_WEIGHTS
     if state is None and best_path.exists():
         best_path.unlink()  # left by an earlier run in this directory: not ours
     backup_callback = BackupCallback(
         backup,
-        config.backup_every_steps,
+        config.backup_every,
         {"early_stopping": callbacks.stopping, "best_checkpoint": callbacks.best},
         state,
         steps_per_epoch,
@@ -227,33 +229,30 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
     )
     fit_callbacks = callbacks.ordered(backup_callback)
     started = time.perf_counter()
-    try:
-        while backup_callback.step < total_steps:
-            # A run resumed mid-epoch first finishes that epoch with its remaining steps.
-            epoch, done = divmod(backup_callback.step, steps_per_epoch)
-            translator.fit(
-                make_training_stream(
-                    encoded, config.batch_size, config.seed, skip_batches=backup_callback.step,
-                    fixed_shapes=fixed,
-                ),
-                validation_data=validation_set,
-                initial_epoch=epoch,
-                epochs=epoch + 1 if done else config.epochs,
-                steps_per_epoch=steps_per_epoch - done,
-                callbacks=fit_callbacks,
-                shuffle=False,  # the stream is shuffled, reproducibly, by the seed
-                verbose=verbose,
-            )
-            if translator.stop_training:
-                break
-    finally:
-        translator._initial_epoch = None  # never leak a resumed epoch into a later fit()
+    while backup_callback.step < total_steps:
+        # A run resumed mid-epoch first finishes that epoch with its remaining steps.
+        epoch, done = divmod(backup_callback.step, steps_per_epoch)
+        model.fit(
+            make_training_stream(
+                encoded, config.batch_size, config.seed, skip_batches=backup_callback.step,
+                fixed_shapes=fixed,
+            ),
+            validation_data=validation_set,
+            initial_epoch=epoch,
+            epochs=epoch + 1 if done else config.epochs,
+            steps_per_epoch=steps_per_epoch - done,
+            callbacks=fit_callbacks,
+            shuffle=False,  # the stream is shuffled, reproducibly, by the seed
+            verbose=verbose,
+        )
+        if model.stop_training:
+            break
     seconds = time.perf_counter() - started
-    training_steps = int(translator.optimizer.iterations.numpy())
+    training_steps = int(model.optimizer.iterations.numpy())
     time_budget_stopped = bool(callbacks.time_budget and callbacks.time_budget.stopped)
     diverged = callbacks.non_finite.stopped
     if best_path.exists():
-        translator.load_weights(best_path)  # optimizer variables too: training is over
+        model.load_weights(best_path)  # optimizer variables too: training is over
     elif diverged:
         raise NonFiniteLossError(
             f"{callbacks.non_finite.message()}; no epoch ended with a finite validation "
@@ -284,7 +283,7 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
     }
 
 
-def write_translations(path, pairs, report):
+def write_test_translations(path, pairs, report):
     """TSV of source, reference (standardized), hypothesis for every evaluated pair."""
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("source\treference\thypothesis\n")
@@ -303,7 +302,7 @@ def evaluate_split(translator, pairs, batch_size, decoding=None, fixed_shapes=Fa
     report = evaluate_translator(translator, pairs, batch_size=batch_size, decoding=decoding)
     encoded = encode_pairs(translator, pairs)
     batches = make_dataset(encoded, batch_size, fixed_shapes=fixed_shapes, drop_remainder=False)
-    losses = evaluate_loss(translator, batches)
+    losses = evaluate_loss(translator.model, batches)
     report.update(loss=losses["loss"], accuracy=losses["accuracy"])
     return report
 
@@ -318,13 +317,14 @@ def machine_description():
     }
 
 
-def train_and_evaluate(config, workdir, verbose=2):
+def train_and_evaluate(config, workdir, verbose=2, callbacks=()):
     """Runs one whole experiment and writes its model and report into `workdir`.
 
     Args:
         config: `Config`.
         workdir: directory to write into (created if needed).
         verbose: Keras `fit` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
+        callbacks: extra Keras callbacks for `fit` (e.g. a learning-rate schedule).
 
     Returns:
         `(translator, data, report)`: the trained model, the split data, and the
@@ -339,7 +339,8 @@ def train_and_evaluate(config, workdir, verbose=2):
         raise ConfigError(str(error)) from None
     data = prepare_data(config)
     translator, report = run_experiment(
-        config, data, workdir, verbose=verbose, started=started, strategy=strategy
+        config, data, workdir, verbose=verbose, started=started, strategy=strategy,
+        callbacks=callbacks,
     )
     return translator, data, report
 
@@ -388,7 +389,7 @@ def run_experiment(config, data, workdir, verbose=2, started=None, strategy=None
         translator, data.test, config.batch_size, decoding_options(config),
         fixed_shapes=training["fixed_shapes"],
     )
-    write_translations(workdir / TRANSLATIONS_FILE, data.test, test)
+    write_test_translations(workdir / TRANSLATIONS_FILE, data.test, test)
     (workdir / HISTORY_FILE).write_text(json.dumps(training["history"], indent=2))
     plots.save(plots.plot_history(training["history"], title=f"{data.corpus.name}"), workdir / "history.png")
 
@@ -401,7 +402,7 @@ def run_experiment(config, data, workdir, verbose=2, started=None, strategy=None
             "source": len(translator.source_vocabulary),
             "target": len(translator.target_vocabulary),
         },
-        "parameters": int(translator.count_params()),
+        "parameters": int(translator.model.count_params()),
         "bleu": test["bleu"],
         "chrf": test["chrf"],
         "bleu_detail": test["bleu_detail"],
@@ -415,8 +416,8 @@ def run_experiment(config, data, workdir, verbose=2, started=None, strategy=None
         **{k: v for k, v in training.items() if k != "history"},
         "wall_time_s": time.perf_counter() - started,
         "machine": machine_description(),
-        "strategy": describe(strategy),
-        "dtype_policy": translator.dtype_policy.name,
+        "strategy": describe_strategy(strategy),
+        "dtype_policy": translator.model.dtype_policy.name,
         "config": dataclasses.asdict(config),
     }
     (workdir / REPORT_FILE).write_text(json.dumps(report, indent=2))

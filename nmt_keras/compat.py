@@ -1,0 +1,52 @@
+"""Every use of a private Keras internal, in one place.
+
+Each helper below leans on a name Keras does not document; `tests/test_compat.py`
+checks each one against the installed Keras, so an upgrade that changes one fails a test
+instead of silently changing training.
+
+    adam_slots           the first and second moment variables of `keras.optimizers.Adam`
+    BuiltBeforeFit       skips Keras' "symbolic build" of a model under tf.distribute
+"""
+
+import keras
+
+
+def adam_slots(optimizer, variable):
+    """The `(momentum, velocity)` variables that `keras.optimizers.Adam` keeps for
+    `variable` (private: `_get_variable_index`, `_momentums`, `_velocities`)."""
+    index = optimizer._get_variable_index(variable)
+    return optimizer._momentums[index], optimizer._velocities[index]
+
+
+class BuiltBeforeFit:
+    """Mixin for a `keras.Model` that builds all its weights itself before `fit`.
+
+    Under a `tf.distribute` strategy, Keras' TensorFlow trainer calls
+    `_maybe_symbolic_build(iterator)` at the start of `fit`, `evaluate` and
+    `train_on_batch`: it takes one batch from the data iterator (a batch the epoch then
+    does not train on) and averages it over the replicas (which fails for integer
+    batches under `MultiWorkerMirroredStrategy`), only to build the model. A model whose
+    weights already exist needs none of that: this override builds what is missing
+    (the model from `build_for_fit()`, the optimizer from the trainable variables) and
+    reads no data.
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        with self.distribute_strategy.scope():
+            if not self.built:
+                self.build_for_fit()
+            if self.optimizer is not None and not self.optimizer.built:
+                self.optimizer.build(self.trainable_variables)
+
+    def build_for_fit(self):
+        raise NotImplementedError
+
+
+def symbolic_build_method():
+    """The Keras trainer method `BuiltBeforeFit` overrides (for the compatibility test)."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    return TensorFlowTrainer._maybe_symbolic_build
+
+
+__all__ = ["adam_slots", "BuiltBeforeFit", "symbolic_build_method", "keras"]
