@@ -93,7 +93,7 @@ from pathlib import Path
 
 DEFAULT_SEED = 20261123
 DEFAULT_NUM_PAIRS = 50_000
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "spa_eng_synthetic.tsv"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "spa_eng_synthetic.tsv"
 
 # English sentence length limits, in standardized tokens (punctuation included).
 MIN_ENGLISH_TOKENS = 2
