@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from nmt_keras.constants import PAD_ID
+from nmt_keras.fast.cross_entropy import sparse_cross_entropy
 from nmt_keras.losses import (
     TokenMean,
     masked_correct,
@@ -71,13 +72,16 @@ def test_token_mean_is_exact_over_uneven_batches():
 
 @pytest.mark.parametrize("scale", [1.0, 80.0], ids=["ordinary", "extreme"])
 def test_fast_cross_entropy_matches_tensorflow_values_and_gradients(scale):
+    """`nmt_keras.fast.sparse_cross_entropy`, through `token_cross_entropy`, against
+    TensorFlow's op."""
     # `scale` 80 makes some gold probabilities underflow float32 (the log-sum-exp branch).
     rng = np.random.default_rng(0)
     logits = tf.constant(rng.normal(size=(2, 7, 11)) * scale, tf.float32)
     labels = tf.constant(rng.integers(0, 11, size=(2, 7)), tf.int64)
     weights = tf.constant(rng.normal(size=(2, 7)), tf.float32)
     results = []
-    for compute in (lambda y, x: token_cross_entropy(y, x)[1], tensorflow_cross_entropy):
+    fast = lambda y, x: token_cross_entropy(y, x, cross_entropy=sparse_cross_entropy)[1]  # noqa: E731
+    for compute in (fast, tensorflow_cross_entropy):
         with tf.GradientTape() as tape:
             tape.watch(logits)
             per_token = compute(labels, logits)
@@ -102,3 +106,12 @@ def test_loss_sums_report_plain_cross_entropy_beside_the_smoothed_loss():
     np.testing.assert_allclose(plain.numpy(), expected_plain.numpy(), rtol=1e-6)
     np.testing.assert_allclose(smoothed.numpy(), expected_smoothed.numpy(), rtol=1e-6)
     assert smoothed.numpy() != plain.numpy()
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_loss_sums_are_the_same_with_either_cross_entropy(label_smoothing):
+    labels, logits = tf.constant(LABELS), tf.constant(LOGITS)
+    keras_sums = masked_loss_sums(labels, logits, label_smoothing)
+    fast_sums = masked_loss_sums(labels, logits, label_smoothing, cross_entropy=sparse_cross_entropy)
+    for a, b in zip(fast_sums, keras_sums, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)

@@ -47,10 +47,13 @@ def test_fused_adam_under_tf_function_with_clipping_and_amsgrad():
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_make_optimizer_uses_it_and_it_serializes():
-    optimizer = make_optimizer(1e-3, clipnorm=1.0)
+def test_make_optimizer_uses_it_with_fused_kernels_and_it_serializes():
+    plain = make_optimizer(1e-3, clipnorm=1.0)  # kernels="keras"
+    assert type(plain) is keras.optimizers.Adam
+    optimizer = make_optimizer(1e-3, clipnorm=1.0, kernels="fused")
     assert isinstance(optimizer, FusedAdam)
     clone = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     assert isinstance(clone, FusedAdam)
     assert clone.get_config() == optimizer.get_config()
-    assert isinstance(make_optimizer(1e-3, policy="mixed_float16").inner_optimizer, FusedAdam)
+    scaled = make_optimizer(1e-3, policy="mixed_float16", kernels="fused")
+    assert isinstance(scaled.inner_optimizer, FusedAdam)
