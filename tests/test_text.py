@@ -8,9 +8,9 @@ from nmt_keras.constants import END_ID, PAD_ID, SPECIAL_TOKENS, START_ID, UNK_ID
 from nmt_keras.data.text import (
     add_start_end,
     learn_vocabulary,
-    make_vectorizer,
     standardize_texts,
     tokenize_words,
+    word_vectorizer,
 )
 
 
@@ -49,7 +49,7 @@ def test_learn_vocabulary_respects_max_tokens_including_specials():
 
 
 def test_vectorizer_special_ids_are_the_named_constants():
-    vectorizer = make_vectorizer(["gato", "el"])
+    vectorizer = word_vectorizer(["gato", "el"])
     vocabulary = vectorizer.get_vocabulary()
     assert vocabulary.index("") == PAD_ID
     assert vocabulary.index("[UNK]") == UNK_ID
@@ -59,7 +59,7 @@ def test_vectorizer_special_ids_are_the_named_constants():
 
 
 def test_unknown_words_and_empty_text_never_crash():
-    vectorizer = make_vectorizer(["el", "gato"])
+    vectorizer = word_vectorizer(["el", "gato"])
     ids = add_start_end(vectorizer(tf.constant(["El perro", "", "¡¿😀?!"])))
     rows = ids.to_list()
     assert rows[0] == [START_ID, vectorizer.get_vocabulary().index("el"), UNK_ID, END_ID]
@@ -76,7 +76,7 @@ def test_tokenize_words_batches_and_keeps_order():
 def test_vectorizer_is_consistent_with_tokenize_words():
     texts = ["¿Dónde duerme el ornitorrinco?", "El gato negro."]
     words = learn_vocabulary(texts)
-    vectorizer = make_vectorizer(words)
+    vectorizer = word_vectorizer(words)
     vocabulary = np.array(vectorizer.get_vocabulary())
     for text, ids in zip(texts, vectorizer(tf.constant(texts)).to_list()):
         assert list(vocabulary[ids]) == next(tokenize_words([text]))
