@@ -84,8 +84,8 @@ def _describe_default(field, default):
 
 def add_flags(parser, options_class, command, base):
     """Adds a flag for every field of `options_class` that `command` takes, grouped as
-    the fields say, each defaulting to None (not given) so that only given flags
-    override `base`."""
+    the fields say. A flag that is not given leaves no attribute (`SUPPRESS`), so only
+    given flags override `base`, and "none" can set a field to None."""
     groups = {}
     for field in dataclasses.fields(options_class):
         meta = field.metadata
@@ -102,11 +102,11 @@ def add_flags(parser, options_class, command, base):
         if kind is bool:
             group.add_argument(
                 flag_name(field), dest=field.name, action=argparse.BooleanOptionalAction,
-                default=None, help=help_text,
+                default=argparse.SUPPRESS, help=help_text,
             )
             continue
         group.add_argument(
-            flag_name(field), dest=field.name, type=_parse_value(field), default=None,
+            flag_name(field), dest=field.name, type=_parse_value(field), default=argparse.SUPPRESS,
             choices=meta["choices"], help=help_text.replace("%", "%%"),
             metavar=None if meta["choices"] else field.name.upper(),
         )
@@ -115,7 +115,7 @@ def add_flags(parser, options_class, command, base):
 def options_from_args(args, base):
     """`base` with every flag the user gave applied, validated."""
     names = {f.name for f in dataclasses.fields(base)}
-    changes = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    changes = {k: v for k, v in vars(args).items() if k in names}
     return dataclasses.replace(base, **changes).validate()
 
 

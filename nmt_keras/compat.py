@@ -23,12 +23,11 @@ class BuiltBeforeFit:
 
     Under a `tf.distribute` strategy, Keras' TensorFlow trainer calls
     `_maybe_symbolic_build(iterator)` at the start of `fit`, `evaluate` and
-    `train_on_batch`: it takes one batch from the data iterator (a batch the epoch then
-    does not train on) and averages it over the replicas (which fails for integer
-    batches under `MultiWorkerMirroredStrategy`), only to build the model. A model whose
-    weights already exist needs none of that: this override builds what is missing
-    (the model from `build_for_fit()`, the optimizer from the trainable variables) and
-    reads no data.
+    `train_on_batch`: it takes a batch from the data iterator and averages it over the
+    replicas, only to build the model, and that average fails for the translator's
+    nested integer batches under `MultiWorkerMirroredStrategy`. A model that can build
+    its weights from shapes needs no data: this override builds what is missing (the
+    model with `build_for_fit()`, the optimizer from the trainable variables).
     """
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
