@@ -7,7 +7,7 @@ from conftest import assert_layer_round_trip
 
 from nmt_keras import BahdanauAttention, Decoder, Encoder, LuongAttention, LuongDecoder
 from nmt_keras.constants import PAD_ID
-from nmt_keras.output_layer import OutputLayer
+from nmt_keras.layers import Bridge, OutputLayer
 
 BATCH, SOURCE_LEN, TARGET_LEN = 3, 6, 5
 SOURCE_VOCAB, TARGET_VOCAB, EMBEDDING, UNITS = 30, 25, 8, 16
@@ -20,26 +20,33 @@ TARGET_IN = np.array([[2, 4, 5, 6, 7], [2, 8, 9, 0, 0], [2, 10, 0, 0, 0]], dtype
 
 
 def encode(encoder, source_ids=SOURCE_IDS):
-    states, final_states = encoder(source_ids)
-    return states, tf.concat(final_states, axis=-1), source_ids != PAD_ID
+    states, final_state = encoder(source_ids)
+    return states, final_state, source_ids != PAD_ID
 
 
-def test_encoder_shapes(seeded):
-    states, (forward, backward) = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)(SOURCE_IDS)
+@pytest.mark.parametrize("kernels", ["keras", "fused"])
+def test_encoder_shapes(seeded, kernels):
+    """The final state is one tensor: [->h_n; <-h_1], the forward state after each
+    sentence's last real word and the backward state after its first word."""
+    states, final_state = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, kernels=kernels)(SOURCE_IDS)
     assert states.shape == (BATCH, SOURCE_LEN, 2 * UNITS)
-    assert forward.shape == (BATCH, UNITS)
-    assert backward.shape == (BATCH, UNITS)
+    assert final_state.shape == (BATCH, 2 * UNITS)
+    states, final_state = states.numpy(), final_state.numpy()
+    lengths = (SOURCE_IDS != PAD_ID).sum(axis=1)
+    for b, length in enumerate(lengths):
+        np.testing.assert_allclose(final_state[b, :UNITS], states[b, length - 1, :UNITS], atol=1e-6)
+        np.testing.assert_allclose(final_state[b, UNITS:], states[b, 0, UNITS:], atol=1e-6)
+        assert np.all(states[b, length:] == 0.0)  # annotations are zero at padding
 
 
 def test_encoder_padding_changes_nothing_at_real_positions(seeded):
     encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS)
     short = np.array([[2, 9, 10, 3]])
     padded = np.array([[2, 9, 10, 3, 0, 0, 0]])
-    short_states, short_finals = encoder(short)
-    padded_states, padded_finals = encoder(padded)
+    short_states, short_final = encoder(short)
+    padded_states, padded_final = encoder(padded)
     np.testing.assert_allclose(padded_states[:, :4].numpy(), short_states.numpy(), atol=1e-6)
-    for padded_final, short_final in zip(padded_finals, short_finals, strict=True):
-        np.testing.assert_allclose(padded_final.numpy(), short_final.numpy(), atol=1e-6)
+    np.testing.assert_allclose(padded_final.numpy(), short_final.numpy(), atol=1e-6)
 
 
 def test_encoder_rejects_bad_sizes():
@@ -63,8 +70,15 @@ def test_embeddings_start_from_the_chosen_distribution(seeded, init):
 
 
 def test_unknown_embedding_init_is_refused():
-    with pytest.raises(ValueError, match="unknown embedding initialization 'zeros'"):
+    with pytest.raises(ValueError, match="Embedding init must be one of .*, got 'zeros'"):
         Encoder(vocab_size=10, embedding_dim=4, units=4, embedding_init="zeros")
+
+
+def test_unknown_cell_or_kernels_are_refused():
+    with pytest.raises(ValueError, match="cell must be one of .*, got 'rnn'"):
+        Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell="rnn")
+    with pytest.raises(ValueError, match="kernels must be one of .*, got 'auto'"):
+        Decoder(TARGET_VOCAB, EMBEDDING, UNITS, kernels="auto")  # resolved by the model
 
 
 def test_attention_shapes_single_step_and_all_steps(seeded):
@@ -96,8 +110,9 @@ def test_attention_matches_the_formula(seeded):
     mask = SOURCE_IDS != PAD_ID
     context, weights = attention(query, values, source_mask=mask)
     w_s = attention.query_projection.kernel.numpy()
-    w_h = attention.value_projection.kernel.numpy()
-    v = attention.score_vector.kernel.numpy()[:, 0]
+    w_h = attention.key_projection.kernel.numpy()
+    v = attention.v.numpy()
+    assert v.shape == (7,)  # a 1-D weight, not a Dense
     scores = np.tanh((query @ w_s)[:, None, :] + values @ w_h) @ v  # (batch, source_len)
     scores = np.where(mask, scores, -np.inf)
     expected = np.exp(scores - scores.max(-1, keepdims=True))
@@ -113,7 +128,7 @@ def test_attention_precomputed_keys_give_the_same_result(seeded):
     values = tf.random.normal((BATCH, SOURCE_LEN, 2 * UNITS))
     query = tf.random.normal((BATCH, UNITS))
     direct = attention(query, values)
-    keyed = attention(query, values, keys=attention.project_values(values))
+    keyed = attention(query, values, keys=attention.keys(values))
     for a, b in zip(direct, keyed):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
 
@@ -156,7 +171,9 @@ DECODER_VARIANTS = {
     "bahdanau-lstm-general-maxout": lambda: Decoder(
         TARGET_VOCAB, EMBEDDING, UNITS, attention="luong-general", cell="lstm", maxout_units=6
     ),
+    "bahdanau-fused": lambda: Decoder(TARGET_VOCAB, EMBEDDING, UNITS, kernels="fused"),
     "luong-general": lambda: LuongDecoder(TARGET_VOCAB, EMBEDDING, UNITS),
+    "luong-general-fused": lambda: LuongDecoder(TARGET_VOCAB, EMBEDDING, UNITS, kernels="fused"),
     "luong-concat-lstm": lambda: LuongDecoder(
         TARGET_VOCAB, EMBEDDING, UNITS, attention="luong-concat", cell="lstm"
     ),
@@ -172,14 +189,15 @@ def test_decoder_step_reproduces_teacher_forced_call(seeded, variant):
     decoder without input feeding this compares the whole-sequence fast path with the
     step-by-step cell."""
     cell = "lstm" if "lstm" in variant else "gru"
-    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell=cell)
+    kernels = "fused" if "fused" in variant else "keras"
+    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell=cell, kernels=kernels)
     decoder = DECODER_VARIANTS[variant]()
     states, final, mask = encode(encoder)
     logits, weights = decoder(TARGET_IN, states, final, source_mask=mask)
-    memory = decoder.memory(states, mask)
-    carry = decoder.initial_state(final, memory)
+    state, memory = decoder.start(states, final, mask)
     for t in range(TARGET_LEN):
-        step_logits, carry, step_weights = decoder.step(TARGET_IN[:, t], carry, memory)
+        output, state, step_weights = decoder.step(decoder.embedding(TARGET_IN[:, t]), state, memory)
+        step_logits = decoder.output_layer(output, memory.prior)
         np.testing.assert_allclose(step_logits.numpy(), logits[:, t].numpy(), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(step_weights.numpy(), weights[:, t].numpy(), atol=1e-6)
 
@@ -187,13 +205,15 @@ def test_decoder_step_reproduces_teacher_forced_call(seeded, variant):
 @pytest.mark.parametrize("cell, bidirectional, layers", [("lstm", True, 1), ("gru", False, 2), ("lstm", False, 3)])
 def test_encoder_variants_shapes(seeded, cell, bidirectional, layers):
     encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell=cell, num_layers=layers, bidirectional=bidirectional)
-    states, finals = encoder(SOURCE_IDS)
+    states, final_state = encoder(SOURCE_IDS)
     directions = 2 if bidirectional else 1
     per_state = UNITS * (2 if cell == "lstm" else 1)  # LSTM finals are [h; c]
     assert states.shape == (BATCH, SOURCE_LEN, directions * UNITS) == (BATCH, SOURCE_LEN, encoder.output_dim)
-    assert len(finals) == directions
-    assert all(f.shape == (BATCH, per_state) for f in finals)
-    assert sum(f.shape[-1] for f in finals) == encoder.final_state_dim
+    assert final_state.shape == (BATCH, directions * per_state) == (BATCH, encoder.final_state_dim)
+    # The forward direction's h (the first UNITS features) is its last real annotation.
+    lengths = (SOURCE_IDS != PAD_ID).sum(axis=1)
+    last = states.numpy()[np.arange(BATCH), lengths - 1, :UNITS]
+    np.testing.assert_allclose(final_state.numpy()[:, :UNITS], last, atol=1e-6)
 
 
 @pytest.mark.parametrize("score", ["dot", "general", "concat"])
@@ -203,15 +223,16 @@ def test_luong_attention_matches_the_formula(seeded, score):
     query = np.random.rand(BATCH, TARGET_LEN, 4).astype("float32")
     mask = SOURCE_IDS != PAD_ID
     context, weights = attention(query, values, source_mask=mask)
+    assert attention.score_kind == score
     if score == "dot":
         scores = np.einsum("btd,bjd->btj", query, values)
     elif score == "general":
-        w_a = attention.value_projection.kernel.numpy()  # (value_dim, query_dim)
+        w_a = attention.key_projection.kernel.numpy()  # (value_dim, query_dim)
         scores = np.einsum("btd,bjd->btj", query, values @ w_a)
     else:
         w_q = attention.query_projection.kernel.numpy()
-        w_k = attention.value_projection.kernel.numpy()
-        v = attention.score_vector.kernel.numpy()[:, 0]
+        w_k = attention.key_projection.kernel.numpy()
+        v = attention.v.numpy()
         scores = np.tanh((query @ w_q)[:, :, None, :] + (values @ w_k)[:, None, :, :]) @ v
     scores = np.where(mask[:, None, :], scores, -np.inf)
     expected = np.exp(scores - scores.max(-1, keepdims=True))
@@ -267,6 +288,18 @@ def test_decoder_uses_the_previous_state_as_query(seeded):
     assert np.abs(other_weights[:, 1].numpy() - weights[:, 1].numpy()).max() > 1e-7
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_bridge_maps_the_final_state_to_the_initial_state(seeded, cell):
+    bridge = Bridge(UNITS, cell)
+    final_state = tf.random.normal((BATCH, 2 * UNITS))
+    state = bridge(final_state)
+    assert len(state) == (2 if cell == "lstm" else 1)
+    assert all(s.shape == (BATCH, UNITS) for s in state)
+    dense = bridge.to_hidden
+    expected = np.tanh(final_state.numpy() @ dense.kernel.numpy() + dense.bias.numpy())
+    np.testing.assert_allclose(state[0].numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
 def _graph_op_count(decoder, states, final, mask, target_len):
     function = tf.function(lambda t: decoder(t, states, final, source_mask=mask))
     graph = function.get_concrete_function(tf.TensorSpec((BATCH, target_len), tf.int64)).graph
@@ -295,8 +328,8 @@ def test_vocabulary_projection_runs_once_outside_the_loop(seeded):
     body_nodes = [node.name for node in bodies[0].node_def]
     assert any("attention" in name for name in body_nodes)
     assert any("gru_cell" in name or "gru_step" in name for name in body_nodes)
-    assert not any("output_projection" in name for name in body_nodes)
-    assert any("output_projection" in op.name for op in graph.get_operations())
+    assert not any("output_layer" in name for name in body_nodes)
+    assert any("output_layer" in op.name and "projection" in op.name for op in graph.get_operations())
 
 
 @pytest.mark.parametrize(
@@ -339,8 +372,23 @@ def test_vocabulary_projection_runs_once_outside_the_loop(seeded):
             lambda layer: layer(SOURCE_IDS),
         ),
         (lambda: OutputLayer(TARGET_VOCAB, maxout_units=3), lambda layer: layer(tf.ones((2, 5)))),
+        (lambda: Bridge(UNITS, "lstm"), lambda layer: layer(tf.ones((BATCH, 6)) * 0.3)),
+        (
+            lambda: Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, kernels="fused"),
+            lambda layer: layer(SOURCE_IDS),
+        ),
+        (
+            lambda: LuongDecoder(TARGET_VOCAB, EMBEDDING, UNITS, kernels="fused"),
+            lambda layer: layer(
+                TARGET_IN,
+                tf.reshape(tf.range(BATCH * SOURCE_LEN * 4, dtype=tf.float32) / 100, (BATCH, SOURCE_LEN, 4)),
+                tf.ones((BATCH, 6)) * 0.2,
+                source_mask=SOURCE_IDS != PAD_ID,
+            ),
+        ),
     ],
-    ids=["Encoder", "BahdanauAttention", "Decoder", "LuongDecoder", "LuongAttention", "EncoderLSTM", "OutputLayer"],
+    ids=["Encoder", "BahdanauAttention", "Decoder", "LuongDecoder", "LuongAttention", "EncoderLSTM",
+         "OutputLayer", "Bridge", "EncoderFused", "LuongDecoderFused"],
 )
 def test_get_config_round_trip(seeded, make_layer, call):
     layer = make_layer()
