@@ -6,7 +6,7 @@ VENV ?= .venv
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: demo test bench ablation clean
+.PHONY: demo test lab bench ablation clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 ## test: the whole test suite
 test: $(STAMP)
 	$(VENV_PYTHON) -m pytest
+
+## lab: open the notebooks in JupyterLab, with this environment's kernel (nmt_keras importable)
+lab: $(STAMP)
+	$(VENV_PYTHON) -m jupyter lab notebooks
 
 ## bench: side-by-side speed benchmark (reference vs nmt_keras), writes bench/results.md
 bench: $(STAMP)

@@ -6,6 +6,10 @@ instead of silently changing training.
 
     adam_slots           the first and second moment variables of `keras.optimizers.Adam`
     BuiltBeforeFit       skips Keras' "symbolic build" of a model under tf.distribute
+
+`nmt_keras.fast.FusedGRU` also overrides `keras.layers.RNN.inner_loop` (the method
+`GRU` overrides for cuDNN: undocumented, but not underscored); the same test file checks
+its signature, and the kernel tests check that Keras calls it.
 """
 
 import keras

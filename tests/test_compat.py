@@ -89,3 +89,11 @@ def test_build_for_fit_is_required():
 
     with pytest.raises(NotImplementedError):
         Missing().build_for_fit()
+
+
+def test_rnn_inner_loop_has_the_signature_fused_gru_overrides():
+    expected = ["self", "sequences", "initial_state", "mask", "training"]
+    assert list(inspect.signature(keras.layers.RNN.inner_loop).parameters) == expected
+    assert list(inspect.signature(keras.layers.GRU.inner_loop).parameters) == expected
+    # RNN.call hands the sequences to inner_loop: the hook FusedGRU replaces.
+    assert "self.inner_loop(" in inspect.getsource(keras.layers.RNN.call)

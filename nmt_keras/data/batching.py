@@ -10,9 +10,7 @@ from nmt_keras.data.text import add_start_end
 _ENCODE_CHUNK = 8192
 # Length buckets are this many tokens wide (see `make_dataset`). One token: each batch
 # holds pairs whose longer side has the same length, so the only padding left is where
-# a pair's shorter side is shorter (about 5 % of the positions of spa-eng's batches of
-# 64, against 18 % for buckets 4 tokens wide and 52 % for unbucketed batches; see
-# notes/speed.md).
+# a pair's shorter side is shorter (docs/performance.md measures the padding share).
 BUCKET_WIDTH = 1
 # With fixed shapes every bucket is one shape that XLA compiles separately: wider
 # buckets, fewer compilations, at the cost of more padding.

@@ -134,7 +134,7 @@ def read_tf_config(environ=None):
     if not text:
         raise ValueError(
             "strategy 'multi-worker' needs the TF_CONFIG environment variable (the cluster's "
-            "worker addresses and this worker's index); see notes/distribute.md"
+            "worker addresses and this worker's index); see docs/performance.md"
         )
     try:
         tf_config = json.loads(text)
