@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from nmt_keras.constants import END_ID, PAD_ID, START_ID
-from nmt_keras.data.text import add_start_end, make_vectorizer, vocabulary_of
+from nmt_keras.data.text import add_start_end, vocabulary_of, word_vectorizer
 
 # Attention heads of the cross-attention: one, as in the tutorial.
 NUM_HEADS = 1
@@ -50,8 +50,8 @@ class ReferenceTranslator(keras.Model):
         self.target_words = list(target_words)
         self.embedding_dim = embedding_dim
         self.units = units
-        self.source_vectorizer = make_vectorizer(self.source_words, name="source_vectorizer")
-        self.target_vectorizer = make_vectorizer(self.target_words, name="target_vectorizer")
+        self.source_vectorizer = word_vectorizer(self.source_words, name="source_vectorizer")
+        self.target_vectorizer = word_vectorizer(self.target_words, name="target_vectorizer")
         self.target_vocabulary = vocabulary_of(self.target_vectorizer)
         source_size = len(vocabulary_of(self.source_vectorizer))
         target_size = len(self.target_vocabulary)
