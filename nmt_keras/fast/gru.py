@@ -97,8 +97,8 @@ def gru_sequence(cell, inputs, initial_state, mask=None, zero_output_for_mask=Fa
         inputs: `(batch, time, input_dim)`.
         initial_state: `(batch, units)`.
         mask: bool `(batch, time)`, True at real steps, or None.
-        zero_output_for_mask: bool. Output zeros at masked steps (else the state
-            carried over, as Keras does).
+        zero_output_for_mask: bool. Output zeros at masked steps (else, as Keras
+            does, the output of the last real step, and zeros before the first one).
 
     Returns:
         outputs `(batch, time, units)` and the final state `(batch, units)`.
@@ -121,7 +121,12 @@ def gru_sequence(cell, inputs, initial_state, mask=None, zero_output_for_mask=Fa
     states = _gru_recurrence(
         projected, tf.cast(initial_state, dtype), recurrent_kernel, recurrent_bias, steps
     )  # (time, batch, units)
-    outputs = states * steps if zero_output_for_mask else states
+    if zero_output_for_mask:
+        outputs = states * steps
+    elif mask is None:
+        outputs = states
+    else:  # Keras' masked output starts at zero, not at the initial state
+        outputs = states * tf.cast(tf.cumsum(steps, axis=0) > 0, dtype)
     return tf.transpose(outputs, [1, 0, 2]), states[-1]
 
 
