@@ -1,13 +1,14 @@
-"""The fused GRU path computes what Keras' GRU layers compute: outputs, final states
-and every gradient, with masks, in both directions, and one step at a time."""
+"""The fused GRU computes what Keras' GRU layers compute: outputs, final states and
+every gradient, with masks, in both directions, and one step at a time."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt_keras.fast.gru import fused_gru_applies, gru_sequence, gru_step
-from nmt_keras.recurrent import make_rnn, run_cell, run_rnn, uses_fused_gru
+from nmt_keras.fast import FusedGRU, FusedGRUCell, resolve_kernels
+from nmt_keras.fast.gru import check_fusable, gru_sequence, gru_step
+from nmt_keras.layers.blocks import recurrent_cell, recurrent_layer
 
 BATCH, TIME, INPUT_DIM, UNITS = 4, 7, 5, 6
 LENGTHS = np.array([7, 4, 1, 3])  # right padding; one sequence without any
@@ -18,16 +19,18 @@ def random_inputs(seed=0):
     return tf.constant(np.random.default_rng(seed).normal(size=(BATCH, TIME, INPUT_DIM)), tf.float32)
 
 
-def bidirectional_gru():
+def bidirectional(gru_class):
+    """A bidirectional GRU as the encoder makes it, with non-zero biases (so that bias
+    handling is checked too); the same weights for either class."""
     layer = keras.layers.Bidirectional(
-        make_rnn("gru", UNITS, name="gru", return_sequences=True, return_state=True),
+        gru_class(UNITS, name="gru", return_sequences=True, return_state=True, zero_output_for_mask=True),
         merge_mode="concat",
     )
     layer.build((BATCH, TIME, INPUT_DIM))
-    # Non-zero biases, so that bias handling is checked too.
+    rng = np.random.default_rng(1)
     for variable in layer.weights:
-        if "bias" in variable.path:
-            variable.assign(np.random.default_rng(1).normal(size=variable.shape) * 0.5)
+        values = rng.normal(size=variable.shape) * (0.5 if "bias" in variable.path else 0.3)
+        variable.assign(values.astype("float32"))
     return layer
 
 
@@ -46,59 +49,97 @@ def outputs_and_gradients(compute, layer, inputs):
     return outputs, gradients
 
 
-def test_the_tutorial_sized_gru_takes_the_fused_path_on_a_cpu():
-    layer = bidirectional_gru()
-    assert fused_gru_applies(layer.forward_layer.cell)
-    assert uses_fused_gru(layer)
-    assert not uses_fused_gru(make_rnn("lstm", UNITS, name="lstm", return_sequences=True))
-    assert not uses_fused_gru(keras.layers.GRU(UNITS, reset_after=False))
-    assert not uses_fused_gru(keras.layers.GRU(UNITS, recurrent_dropout=0.1))
-    assert not uses_fused_gru(keras.layers.GRU(UNITS, go_backwards=True))
+def assert_same(got, expected, got_gradients, expected_gradients):
+    for got_output, expected_output in zip(got, expected, strict=True):
+        np.testing.assert_allclose(got_output.numpy(), expected_output.numpy(), atol=1e-5)
+    for got_gradient, expected_gradient in zip(got_gradients, expected_gradients, strict=True):
+        np.testing.assert_allclose(got_gradient.numpy(), expected_gradient.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_the_fused_kernels_are_chosen_by_the_kernels_setting():
+    assert resolve_kernels("keras") == "keras" and resolve_kernels("fused") == "fused"
+    if not tf.config.list_logical_devices("GPU"):
+        assert resolve_kernels("auto") == "fused"  # a CPU-only machine
+    with pytest.raises(ValueError, match="kernels must be one of"):
+        resolve_kernels("fast")
+    assert recurrent_layer("gru", "fused") is FusedGRU and recurrent_cell("gru", "fused") is FusedGRUCell
+    assert recurrent_layer("gru", "keras") is keras.layers.GRU
+    assert recurrent_cell("gru", "keras") is keras.layers.GRUCell
+    # No fused LSTM: the LSTM is Keras' with either setting.
+    assert recurrent_layer("lstm", "fused") is keras.layers.LSTM
+    assert recurrent_cell("lstm", "fused") is keras.layers.LSTMCell
+
+
+def test_the_fused_gru_is_a_keras_gru_and_refuses_what_it_does_not_compute():
+    layer = FusedGRU(UNITS)
+    assert isinstance(layer, keras.layers.GRU) and isinstance(layer.cell, FusedGRUCell)
+    assert isinstance(FusedGRUCell(UNITS), keras.layers.GRUCell)
+    check_fusable(keras.layers.GRUCell(UNITS))  # Keras' defaults are what it computes
+    for options, problem in (
+        ({"reset_after": False}, "reset_after=True"),
+        ({"recurrent_dropout": 0.1}, "recurrent_dropout=0"),
+        ({"dropout": 0.1}, "dropout=0"),
+        ({"activation": "relu"}, "activation='tanh'"),
+    ):
+        with pytest.raises(ValueError, match=problem):
+            check_fusable(keras.layers.GRUCell(UNITS, **options))
+        with pytest.raises(ValueError, match=problem):
+            FusedGRU(UNITS, **options)
+        with pytest.raises(ValueError, match=problem):
+            FusedGRUCell(UNITS, **options)
+
+
+def test_the_fused_gru_serializes_as_itself():
+    layer = FusedGRU(UNITS, return_sequences=True, go_backwards=True)
+    clone = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert type(clone) is FusedGRU and isinstance(clone.cell, FusedGRUCell)
+    assert clone.get_config() == layer.get_config()
+    assert layer.get_config() == keras.layers.GRU(UNITS, return_sequences=True, go_backwards=True,
+                                                  name=layer.name).get_config()
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
 def test_bidirectional_gru_matches_keras_with_padding(graph):
-    layer = bidirectional_gru()
+    keras_layer, fused_layer = bidirectional(keras.layers.GRU), bidirectional(FusedGRU)
+    fused_layer.set_weights(keras_layer.get_weights())
     inputs = random_inputs()
     mask = tf.constant(MASK)
 
     def keras_path(x):
-        return layer(x, mask=mask)
+        return keras_layer(x, mask=mask)
 
     def fused_path(x):
-        return run_rnn(layer, x, mask=mask)
+        return fused_layer(x, mask=mask)
 
     if graph:
         keras_path, fused_path = tf.function(keras_path), tf.function(fused_path)
-    def keras_masked(x):  # Keras' outputs at padded positions are not defined as 0
-        outputs, *states = keras_path(x)
-        return [outputs * MASK[..., None], *states]
-
-    expected, expected_gradients = outputs_and_gradients(keras_masked, layer, inputs)
-    got, got_gradients = outputs_and_gradients(fused_path, layer, inputs)
-    # Outputs at real positions (the fused path's are zero at padding), final states.
-    np.testing.assert_allclose(got[0].numpy(), expected[0].numpy(), atol=1e-5)
+    expected, expected_gradients = outputs_and_gradients(keras_path, keras_layer, inputs)
+    got, got_gradients = outputs_and_gradients(fused_path, fused_layer, inputs)
+    # Outputs (zero at padding, as zero_output_for_mask asks), forward and backward final states.
+    assert len(got) == 3
     assert np.all(got[0].numpy()[~MASK] == 0.0)
-    for got_state, expected_state in zip(got[1:], expected[1:], strict=True):
-        np.testing.assert_allclose(got_state.numpy(), expected_state.numpy(), atol=1e-5)
-    for got_gradient, expected_gradient in zip(got_gradients, expected_gradients, strict=True):
-        np.testing.assert_allclose(got_gradient.numpy(), expected_gradient.numpy(), rtol=1e-4, atol=1e-5)
+    assert_same(got, expected, got_gradients, expected_gradients)
 
 
-def test_gru_with_initial_state_and_no_mask_matches_keras():
-    layer = make_rnn("gru", UNITS, name="gru", return_sequences=True)
-    layer.build((BATCH, TIME, INPUT_DIM))
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "go_backwards"])
+def test_gru_with_initial_state_matches_keras(go_backwards):
+    keras_layer = keras.layers.GRU(UNITS, return_sequences=True, return_state=True, go_backwards=go_backwards)
+    fused_layer = FusedGRU(UNITS, return_sequences=True, return_state=True, go_backwards=go_backwards)
+    for layer in (keras_layer, fused_layer):
+        layer.build((BATCH, TIME, INPUT_DIM))
+    fused_layer.set_weights(keras_layer.get_weights())
     inputs = random_inputs(3)
     initial = tf.constant(np.random.default_rng(4).normal(size=(BATCH, UNITS)), tf.float32)
-    expected, expected_gradients = outputs_and_gradients(
-        lambda x: [layer(x, initial_state=[initial])], layer, inputs
-    )
-    got, got_gradients = outputs_and_gradients(
-        lambda x: [run_rnn(layer, x, initial_state=[initial])], layer, inputs
-    )
-    np.testing.assert_allclose(got[0].numpy(), expected[0].numpy(), atol=1e-5)
-    for got_gradient, expected_gradient in zip(got_gradients, expected_gradients, strict=True):
-        np.testing.assert_allclose(got_gradient.numpy(), expected_gradient.numpy(), rtol=1e-4, atol=1e-5)
+    # Read backwards, the padding comes first: Keras' outputs there are zeros (not the
+    # initial state), its states the initial state.
+    for mask in (None, tf.constant(MASK)):
+        expected, expected_gradients = outputs_and_gradients(
+            lambda x: keras_layer(x, initial_state=[initial], mask=mask), keras_layer, inputs
+        )
+        got, got_gradients = outputs_and_gradients(
+            lambda x: fused_layer(x, initial_state=[initial], mask=mask), fused_layer, inputs
+        )
+        assert_same(got, expected, got_gradients, expected_gradients)
 
 
 def test_gradient_of_the_initial_state_matches_autodiff():
@@ -116,7 +157,9 @@ def test_gradient_of_the_initial_state_matches_autodiff():
         return tf.reduce_sum(tf.stack(states, 1) * MASK[..., None]) + tf.reduce_sum(h * h)
 
     def fused(x, h):
-        outputs, final = gru_sequence(cell, x, initial_state=h, mask=tf.constant(MASK))
+        outputs, final = gru_sequence(
+            cell, x, initial_state=h, mask=tf.constant(MASK), zero_output_for_mask=True
+        )
         return tf.reduce_sum(outputs) + tf.reduce_sum(final * final)
 
     for compute in (keras_loop, fused):
@@ -130,12 +173,31 @@ def test_gradient_of_the_initial_state_matches_autodiff():
     np.testing.assert_allclose(gradient.numpy(), expected[1].numpy(), rtol=1e-4, atol=1e-5)
 
 
+def test_gru_sequence_carries_the_state_over_padding():
+    cell = keras.layers.GRUCell(UNITS)
+    cell.build((BATCH, INPUT_DIM))
+    initial = tf.zeros((BATCH, UNITS))
+    carried, final = gru_sequence(cell, random_inputs(7), initial, mask=tf.constant(MASK))
+    zeroed, _ = gru_sequence(cell, random_inputs(7), initial, mask=tf.constant(MASK), zero_output_for_mask=True)
+    carried, zeroed = carried.numpy(), zeroed.numpy()
+    for b, length in enumerate(LENGTHS):
+        np.testing.assert_array_equal(carried[b, length:], np.broadcast_to(carried[b, length - 1], carried[b, length:].shape))
+        np.testing.assert_array_equal(final.numpy()[b], carried[b, length - 1])
+        assert np.all(zeroed[b, length:] == 0.0)
+        np.testing.assert_array_equal(zeroed[b, :length], carried[b, :length])
+
+
 def test_gru_step_matches_the_keras_cell():
     cell = keras.layers.GRUCell(UNITS)
     cell.build((BATCH, INPUT_DIM))
     cell.bias.assign(np.random.default_rng(7).normal(size=cell.bias.shape))
+    fused_cell = FusedGRUCell(UNITS)
+    fused_cell.build((BATCH, INPUT_DIM))
+    fused_cell.set_weights(cell.get_weights())
     x = random_inputs(8)[:, 0]
     h = tf.constant(np.random.default_rng(9).normal(size=(BATCH, UNITS)), tf.float32)
     expected, _ = cell(x, [h])
     np.testing.assert_allclose(gru_step(cell, x, h).numpy(), expected.numpy(), atol=1e-6)
-    np.testing.assert_allclose(run_cell(cell, x, (h,))[0].numpy(), expected.numpy(), atol=1e-6)
+    output, state = fused_cell(x, [h])
+    np.testing.assert_allclose(output.numpy(), expected.numpy(), atol=1e-6)
+    np.testing.assert_allclose(state[0].numpy(), expected.numpy(), atol=1e-6)
