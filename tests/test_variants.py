@@ -9,10 +9,10 @@ import tensorflow as tf
 
 from nmt_keras import Translator
 from nmt_keras.constants import END_ID, PAD_ID, START_ID
-from nmt_keras.losses import masked_cross_entropy
-from nmt_keras.training.schedules import DEFAULT_DECAY, sampling_probability, teacher_forcing_probability
 from nmt_keras.data.text import learn_vocabulary
-from nmt_keras.translator import reverse_words
+from nmt_keras.losses import masked_cross_entropy
+from nmt_keras.model import reverse_words
+from nmt_keras.training.schedules import DEFAULT_DECAY, sampling_probability, teacher_forcing_probability
 
 SOURCES = [
     "El gato negro come.",
@@ -34,11 +34,12 @@ EXPECTED = [" ".join(t.lower().replace(".", " .").replace("?", " ?").split()) fo
 
 
 def make_translator(units=32, embedding_dim=16, learning_rate=0.02, **options):
+    """A Translator over the words of SOURCES and TARGETS, its model compiled."""
     translator = Translator(
         learn_vocabulary(SOURCES), learn_vocabulary(TARGETS),
         embedding_dim=embedding_dim, units=units, **options,
     )
-    translator.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    translator.model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return translator
 
 
@@ -48,7 +49,8 @@ def one_batch(translator):
 
 
 VARIANTS = {
-    "bahdanau": {},
+    "bahdanau": {},  # kernels "auto": the fused kernels on a CPU
+    "bahdanau+keras-kernels": {"kernels": "keras"},
     "bahdanau+luong-general": {"attention": "luong-general"},
     "bahdanau+luong-concat": {"attention": "luong-concat"},
     "bahdanau+luong-dot": {"attention": "luong-dot", "bidirectional": False},
@@ -71,18 +73,28 @@ VARIANTS = {
 def test_every_variant_overfits_one_batch(variant):
     keras.utils.set_random_seed(11)
     translator = make_translator(**VARIANTS[variant])
-    translator.fit(one_batch(translator).repeat(200), epochs=1, verbose=0)
-    results = translator.evaluate(one_batch(translator), verbose=0, return_dict=True)
+    translator.model.fit(one_batch(translator).repeat(200), epochs=1, verbose=0)
+    results = translator.model.evaluate(one_batch(translator), verbose=0, return_dict=True)
     assert results["loss"] < 0.1, results
     assert list(translator.translate(SOURCES)["text"]) == EXPECTED
+
+
+def decode_with_sampling(model, source, target_in, probability):
+    """Teacher-forced logits of a `Seq2Seq`, with scheduled sampling at `probability`."""
+    annotations, final_state, mask, prior = model.encode(source, training=False)
+    logits, _ = model.decoder(
+        target_in, annotations, final_state, source_mask=mask, source_prior=prior,
+        sampling_probability=tf.constant(probability), training=False,
+    )
+    return logits
 
 
 def test_scheduled_sampling_with_probability_zero_is_exactly_teacher_forcing():
     keras.utils.set_random_seed(3)
     translator = make_translator()
     source, target_in, target_out = translator.prepare_batch(SOURCES, TARGETS)
-    forced = translator((source, target_in), training=False)
-    sampled = translator((source, target_in), training=False, sampling_probability=tf.constant(0.0))
+    forced = translator.model((source, target_in), training=False)
+    sampled = decode_with_sampling(translator.model, source, target_in, 0.0)
     forced_loss = masked_cross_entropy(target_out, forced)[0].numpy()
     sampled_loss = masked_cross_entropy(target_out, sampled)[0].numpy()
     assert forced_loss == sampled_loss
@@ -93,8 +105,8 @@ def test_scheduled_sampling_with_probability_one_feeds_the_model_its_own_words()
     keras.utils.set_random_seed(3)
     translator = make_translator()
     source, target_in, _ = translator.prepare_batch(SOURCES, TARGETS)
-    forced = translator((source, target_in), training=False)
-    sampled = translator((source, target_in), training=False, sampling_probability=tf.constant(1.0))
+    forced = translator.model((source, target_in), training=False)
+    sampled = decode_with_sampling(translator.model, source, target_in, 1.0)
     # Step 0 always reads [START]; later steps read sampled words, so they differ.
     np.testing.assert_array_equal(forced[:, 0].numpy(), sampled[:, 0].numpy())
     assert not np.allclose(forced[:, 1:].numpy(), sampled[:, 1:].numpy())
@@ -125,7 +137,7 @@ def test_linear_schedule_by_hand():
 def test_current_sampling_probability_is_logged_each_epoch():
     keras.utils.set_random_seed(5)
     translator = make_translator(scheduled_sampling="linear", sampling_decay=0.01, max_sampling_probability=1.0)
-    history = translator.fit(one_batch(translator).repeat(10), epochs=2, verbose=0)
+    history = translator.model.fit(one_batch(translator).repeat(10), epochs=2, verbose=0)
     # After 10 and 20 steps the probability was 1 - (1 - 0.01 * 9) and 1 - (1 - 0.01 * 19).
     np.testing.assert_allclose(history.history["sampling_probability"], [0.09, 0.19], rtol=1e-5)
 
@@ -144,12 +156,12 @@ def test_source_prior_marks_shared_words_and_raises_their_probability():
     keras.utils.set_random_seed(2)
     translator = make_translator(source_prior=True)
     source, target_in, _ = translator.prepare_batch(["Ana come 15 panes."], ["x"])
-    prior = translator.source_prior_vector(source).numpy()[0]
+    prior = translator.model.source_prior(source).numpy()[0]
     shared = {translator.target_vocabulary[i] for i in np.flatnonzero(prior)}
     assert shared == {"ana", "15", "."}
-    with_prior = tf.nn.softmax(translator((source, target_in), training=False)).numpy()
-    translator.decoder.head.prior_weight.assign(0.0)
-    without = tf.nn.softmax(translator((source, target_in), training=False)).numpy()
+    with_prior = tf.nn.softmax(translator.model((source, target_in), training=False)).numpy()
+    translator.model.decoder.output_layer.prior_weight.assign(0.0)
+    without = tf.nn.softmax(translator.model((source, target_in), training=False)).numpy()
     ana = translator.target_vocabulary.index("ana")
     assert with_prior[0, 0, ana] > without[0, 0, ana]
 
@@ -170,7 +182,7 @@ def test_reverse_source_reports_attention_in_the_written_order():
     keras.utils.set_random_seed(4)
     translator = make_translator(reverse_source=True)
     source, target_in, _ = translator.prepare_batch(SOURCES[:2], TARGETS[:2])
-    _, weights = translator((source, target_in), training=False, return_attention=True)
+    _, weights = translator.model((source, target_in), training=False, return_attention=True)
     # The encoder read reversed words; un-reversing must keep zero weight on padding.
     padding = (source.numpy() == PAD_ID)[:, None, :]
     assert np.all(weights.numpy()[np.broadcast_to(padding, weights.shape)] == 0.0)
