@@ -1,6 +1,6 @@
 """How often a trained model's attention crosses on noun-adjective swaps.
 
-    python notes/measure_crossing.py MODEL_DIR [--sentences 300]
+    python tools/measure_crossing.py MODEL_DIR [--sentences 300]
 
 Reads a model directory written by `make demo` or `train --data synthetic`, rebuilds
 the embedded corpus's test split with the model's saved seed, and takes the test pairs

@@ -1,6 +1,6 @@
 """Measures how the word-embedding initialization changes what a short run learns.
 
-    .venv/bin/python notes/measure_embedding_init.py [--init keras-default 0.1 0.3 1.0]
+    .venv/bin/python tools/measure_embedding_init.py [--init keras-default 0.1 0.3 1.0]
 
 For each initialization (Keras' default, uniform in [-0.05, 0.05], or a normal
 distribution with the given standard deviation) and each model (Bahdanau's decoder, and
@@ -8,7 +8,7 @@ Luong's decoder with the general and concat scores), trains with notebook 05's q
 settings (embedded corpus, 64 units, 250 steps of 64 pairs, learning rate 5e-3, seed 0)
 and prints the test BLEU, loss and alignment error rate, and where the attention of the
 Luong model goes. Each model takes about 40 s on a 2-core CPU. Results and discussion:
-`notes/embedding_init.md`.
+`docs/embeddings.md`.
 """
 
 import argparse

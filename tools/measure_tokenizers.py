@@ -1,6 +1,6 @@
 """Tokens per sentence for each tokenizer kind on the embedded synthetic corpus.
 
-    python notes/measure_tokenizers.py [--max-vocab-size 5000]
+    python tools/measure_tokenizers.py [--max-vocab-size 5000]
 
 Vocabularies are learned on the training split (the default `Config` split, seed 0);
 lengths are counted on the test split, without [START]/[END].
