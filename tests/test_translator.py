@@ -1,15 +1,19 @@
-"""The Translator model: training behaviour, greedy translation, saving and loading."""
+"""The Translator and its Seq2Seq model: training behaviour, greedy translation, saving
+and loading."""
+
+import json
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt_keras import Translator, load_translator, save_translator
+import nmt_keras
+from nmt_keras import Seq2Seq, Translator, load_translator, save_translator
 from nmt_keras.constants import END_ID, PAD_ID
-from nmt_keras.losses import masked_loss_sums
-from nmt_keras.saving import WEIGHTS_FILE, ModelDirError
 from nmt_keras.data.text import learn_vocabulary
+from nmt_keras.losses import masked_loss_sums
+from nmt_keras.saving import TRANSLATOR_FILE, WEIGHTS_FILE, ModelDirError
 
 SOURCES = [
     "El gato negro come.",
@@ -33,7 +37,7 @@ def tiny_translator(units=32, embedding_dim=16, learning_rate=0.02):
     translator = Translator(
         learn_vocabulary(SOURCES), learn_vocabulary(TARGETS), embedding_dim=embedding_dim, units=units
     )
-    translator.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    translator.model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return translator
 
 
@@ -44,7 +48,7 @@ def one_batch(translator):
 
 def test_untrained_loss_is_about_log_vocabulary_size(seeded):
     translator = tiny_translator()
-    results = translator.evaluate(one_batch(translator), verbose=0, return_dict=True)
+    results = translator.model.evaluate(one_batch(translator), verbose=0, return_dict=True)
     vocab = len(translator.target_vocabulary)
     assert abs(results["loss"] - np.log(vocab)) < 0.1 * np.log(vocab)
 
@@ -56,16 +60,16 @@ def test_loss_on_real_positions_only_equals_the_masked_loss_over_all_positions(s
     translator = Translator(
         learn_vocabulary(SOURCES), learn_vocabulary(TARGETS), embedding_dim=16, units=32, **options
     )
-    translator.build_with_dummy_batch()
+    model = translator.model
     source, target_in, target_out = translator.prepare_batch(SOURCES, TARGETS)
     assert np.any(target_out.numpy() == PAD_ID)  # the batch has padding to skip
     results = []
     for static in (False, True):
-        translator.needs_static_shapes = lambda static=static: static
+        model.needs_static_shapes = lambda static=static: static
         with tf.GradientTape() as tape:
-            logits, labels = translator.loss_logits(source, target_in, target_out, training=False)
+            logits, labels = model.token_logits(source, target_in, target_out, training=False)
             loss_sum, _, count = masked_loss_sums(labels, logits)
-        results.append((loss_sum / count, tape.gradient(loss_sum, translator.trainable_variables), logits))
+        results.append((loss_sum / count, tape.gradient(loss_sum, model.trainable_variables), logits))
     (real, real_gradients, real_logits), (full, full_gradients, full_logits) = results
     assert real_logits.shape == (np.sum(target_out.numpy() != PAD_ID), len(translator.target_vocabulary))
     assert full_logits.shape == target_out.shape + (len(translator.target_vocabulary),)
@@ -78,13 +82,13 @@ def test_loss_on_real_positions_only_equals_the_masked_loss_over_all_positions(s
 def overfit_translator():
     keras.utils.set_random_seed(7)
     translator = tiny_translator()
-    history = translator.fit(one_batch(translator).repeat(150), epochs=1, verbose=0)
+    history = translator.model.fit(one_batch(translator).repeat(150), epochs=1, verbose=0)
     return translator, history.history
 
 
 def test_overfits_one_batch_to_near_zero_loss(overfit_translator):
     translator, history = overfit_translator
-    results = translator.evaluate(one_batch(translator), verbose=0, return_dict=True)
+    results = translator.model.evaluate(one_batch(translator), verbose=0, return_dict=True)
     assert results["loss"] < 0.05
     assert results["accuracy"] == 1.0
 
@@ -148,17 +152,17 @@ def test_non_string_input_gives_a_clear_type_error(overfit_translator, bad):
 def test_translate_traces_once_for_many_batch_shapes(overfit_translator):
     translator, _ = overfit_translator
     translator.translate(["a"])
-    before = translator._translate_graph.experimental_get_tracing_count()
+    before = translator.greedy.experimental_get_tracing_count()
     for batch in (SOURCES, SOURCES[:1], SOURCES * 3, ["x y z w v u t"]):
         translator.translate(batch, max_length=7)
-    assert translator._translate_graph.experimental_get_tracing_count() == before
+    assert translator.greedy.experimental_get_tracing_count() == before
 
 
 def test_fixed_seed_gives_identical_losses_twice():
     def losses():
         keras.utils.set_random_seed(99)
         translator = tiny_translator(units=16, embedding_dim=8)
-        history = translator.fit(one_batch(translator).repeat(5), epochs=2, verbose=0)
+        history = translator.model.fit(one_batch(translator).repeat(5), epochs=2, verbose=0)
         return history.history["loss"]
 
     first, second = losses(), losses()
@@ -190,12 +194,56 @@ def test_loading_a_missing_or_mismatched_model_dir_is_a_clear_error(overfit_tran
         load_translator(tmp_path)
 
 
+def test_the_model_dir_records_its_format_and_version(overfit_translator, tmp_path):
+    translator, _ = overfit_translator
+    save_translator(translator, tmp_path)
+    record = json.loads((tmp_path / TRANSLATOR_FILE).read_text())
+    assert record["format"] == 2 and record["nmt_keras_version"] == nmt_keras.__version__
+    assert record["settings"]["units"] == 32 and record["settings"]["tokenizer"] == "word"
+    assert "epochs" not in record["settings"]  # model and text settings only
+
+
+def test_a_model_dir_of_format_1_is_refused_naming_both_versions(overfit_translator, tmp_path):
+    translator, _ = overfit_translator
+    save_translator(translator, tmp_path)
+    record = json.loads((tmp_path / TRANSLATOR_FILE).read_text())
+    # Format 1 (nmt_keras 0.1.0): the settings themselves, without "format".
+    (tmp_path / TRANSLATOR_FILE).write_text(json.dumps(record["settings"]))
+    with pytest.raises(ModelDirError) as info:
+        load_translator(tmp_path)
+    message = str(info.value)
+    assert "format 1, written by nmt_keras 0.1.0" in message
+    assert f"this is nmt_keras {nmt_keras.__version__}, which reads format 2" in message
+    (tmp_path / TRANSLATOR_FILE).write_text(json.dumps({**record, "format": 3}))
+    with pytest.raises(ModelDirError, match="format 3, written by nmt_keras another release"):
+        load_translator(tmp_path)
+
+
 def test_train_on_batch_works_as_the_docstring_shows(seeded):
     translator = tiny_translator()
     source, target_in, target_out = translator.prepare_batch(SOURCES, TARGETS)
-    first = translator.train_on_batch((source, target_in), target_out, return_dict=True)
+    first = translator.model.train_on_batch((source, target_in), target_out, return_dict=True)
     for _ in range(5):
-        last = translator.train_on_batch((source, target_in), target_out, return_dict=True)
+        last = translator.model.train_on_batch((source, target_in), target_out, return_dict=True)
     assert last["loss"] < first["loss"]
-    with pytest.raises(ValueError, match="does not take sample weights"):
-        translator.train_on_batch((source, target_in), target_out, sample_weight=np.ones(len(SOURCES)))
+    with pytest.raises(ValueError, match="takes no sample weights"):
+        translator.model.train_on_batch(
+            (source, target_in), target_out, sample_weight=np.ones(len(SOURCES))
+        )
+
+
+def test_the_model_is_built_by_the_translator_and_stands_alone(seeded):
+    """The Translator builds its Seq2Seq (no dummy batch); a Seq2Seq made from the same
+    sizes and settings holds the same weights and computes the same logits."""
+    translator = tiny_translator()
+    model = translator.model
+    assert isinstance(model, Seq2Seq) and model.built and model.encoder.built and model.decoder.built
+    assert model.source_vocab_size == len(translator.source_vocabulary)
+    assert model.target_vocab_size == len(translator.target_vocabulary)
+    twin = Seq2Seq.from_config(model.get_config())
+    twin.build()
+    twin.set_weights(model.get_weights())
+    source, target_in, _ = translator.prepare_batch(SOURCES, TARGETS)
+    np.testing.assert_allclose(
+        twin((source, target_in)).numpy(), model((source, target_in)).numpy(), rtol=1e-5, atol=1e-6
+    )
