@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt_keras.inference.beam_search import length_penalty
 from nmt_keras.constants import END_ID, PAD_ID
+from nmt_keras.inference.beam_search import beam_search, length_penalty
+from nmt_keras.inference.search import (
+    NEVER_EMITTED,
+    SearchResult,
+    greedy_search,
+    sample_search,
+    suppress_tokens,
+)
 from test_variants import SOURCES, make_translator, one_batch
 
 
@@ -21,17 +28,18 @@ def untrained():
 def lightly_trained():
     keras.utils.set_random_seed(22)
     translator = make_translator(units=16, embedding_dim=8)
-    translator.fit(one_batch(translator).repeat(25), epochs=1, verbose=0)
+    translator.model.fit(one_batch(translator).repeat(25), epochs=1, verbose=0)
     return translator
 
 
 def sequence_log_prob(translator, source, output_ids):
-    """Total log-probability the model gives to `output_ids` (teacher-forced)."""
+    """Total log-probability the model gives to `output_ids` (teacher-forced), over the
+    tokens a search may emit (padding and [START] never are)."""
     source_ids, _, _ = translator.prepare_batch([source], ["x"])
     ids = [int(i) for i in output_ids if i != PAD_ID]
     target_in = tf.constant([[2] + ids[:-1]], tf.int64) if ids else tf.zeros((1, 0), tf.int64)
-    logits = translator((source_ids, target_in), training=False)
-    log_probs = tf.nn.log_softmax(logits).numpy()[0]
+    logits = translator.model((source_ids, target_in), training=False)
+    log_probs = tf.nn.log_softmax(suppress_tokens(logits, NEVER_EMITTED)).numpy()[0]
     return float(sum(log_probs[t, token] for t, token in enumerate(ids)))
 
 
@@ -61,7 +69,7 @@ def test_scores_are_the_model_log_probabilities(lightly_trained):
     for method, options in (("greedy", {}), ("beam", {"beam_width": 4})):
         result = translator.translate(SOURCES[:3], max_length=12, method=method, **options)
         for source, ids, score in zip(SOURCES[:3], result["token_ids"], result["score"]):
-            assert score == pytest.approx(sequence_log_prob(translator, source, ids), abs=1e-3)
+            assert score == pytest.approx(sequence_log_prob(translator, source, ids), abs=1e-4)
 
 
 def test_n_best_is_ranked_and_distinct(lightly_trained):
@@ -124,7 +132,30 @@ def test_decoding_handles_empty_input_and_bad_options(lightly_trained):
 
 def test_beam_search_traces_once_for_all_widths(lightly_trained):
     lightly_trained.translate(SOURCES, method="beam", beam_width=2)
-    before = lightly_trained._beam_graph.experimental_get_tracing_count()
+    before = lightly_trained.beam.experimental_get_tracing_count()
     for width in (1, 3, 6):
         lightly_trained.translate(SOURCES[:width], method="beam", beam_width=width, length_penalty=0.6)
-    assert lightly_trained._beam_graph.experimental_get_tracing_count() == before
+    assert lightly_trained.beam.experimental_get_tracing_count() == before
+
+
+def test_the_searches_run_on_the_model_alone(lightly_trained):
+    """`greedy_search`, `sample_search` and `beam_search` take the Seq2Seq and token ids
+    (eagerly, too); the Translator only adds text in and out."""
+    model = lightly_trained.model
+    source_ids = lightly_trained.tokenize_source(tf.constant(SOURCES))
+    max_length = tf.constant(12)
+    expected = lightly_trained.translate(SOURCES, max_length=12)
+    greedy = greedy_search(model, source_ids, max_length)
+    assert isinstance(greedy, SearchResult)
+    np.testing.assert_array_equal(greedy.token_ids.numpy(), expected["token_ids"])
+    np.testing.assert_allclose(greedy.score.numpy(), expected["score"], rtol=1e-5)
+    np.testing.assert_allclose(greedy.attention.numpy(), expected["attention"], atol=1e-6)
+    sampled = sample_search(model, source_ids, max_length, tf.constant(1.0), tf.constant(7))
+    np.testing.assert_array_equal(
+        sampled.token_ids.numpy(),
+        lightly_trained.translate(SOURCES, max_length=12, method="sample", seed=7)["token_ids"],
+    )
+    beam = beam_search(model, source_ids, max_length, tf.constant(3), tf.constant(0.0), tf.constant(2))
+    expected_beam = lightly_trained.translate(SOURCES, max_length=12, method="beam", beam_width=3, n_best=2)
+    np.testing.assert_array_equal(beam.best.token_ids.numpy(), expected_beam["token_ids"])
+    np.testing.assert_allclose(beam.n_best_scores.numpy(), expected_beam["n_best_score"], rtol=1e-5)

@@ -4,7 +4,7 @@ translating 20,000 sentences keeps memory flat."""
 import keras
 import pytest
 
-from nmt_keras.inference.search import translate_all, translate_batches
+from nmt_keras.inference.translator import translate_all, translate_batches
 from test_variants import SOURCES, make_translator
 
 WORDS = " ".join(SOURCES).split()  # 27 words, punctuation included
@@ -40,9 +40,9 @@ def translator():
 
 def tracing_counts(translator):
     return {
-        "greedy": translator._translate_graph.experimental_get_tracing_count(),
-        "sample": translator._sample_graph.experimental_get_tracing_count(),
-        "beam": translator._beam_graph.experimental_get_tracing_count(),
+        "greedy": translator.greedy.experimental_get_tracing_count(),
+        "sample": translator.sample.experimental_get_tracing_count(),
+        "beam": translator.beam.experimental_get_tracing_count(),
     }
 
 

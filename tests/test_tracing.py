@@ -8,7 +8,7 @@ compiling instead of translating (issue 5); the translator's decoding functions 
 import keras
 import pytest
 
-from nmt_keras.inference.search import translate_all
+from nmt_keras.inference.translator import translate_all
 from test_variants import SOURCES, make_translator
 
 # Sentences of 1 to 9 words, so batches differ in source length and in output length.
@@ -20,9 +20,9 @@ def test_translating_batches_of_many_shapes_traces_once(decoder):
     keras.utils.set_random_seed(5)
     translator = make_translator(units=8, embedding_dim=8, decoder=decoder)
     graphs = {
-        "greedy": (translator._translate_graph, {}),
-        "sample": (translator._sample_graph, {"method": "sample", "seed": 3}),
-        "beam": (translator._beam_graph, {"method": "beam", "beam_width": 3}),
+        "greedy": (translator.greedy, {}),
+        "sample": (translator.sample, {"method": "sample", "seed": 3}),
+        "beam": (translator.beam, {"method": "beam", "beam_width": 3}),
     }
     for name, (graph, options) in graphs.items():
         for batch_size in (1, 2, 4, len(TEXTS)):
