@@ -12,7 +12,6 @@ from nmt_keras import Translator, load_translator, save_translator
 from nmt_keras.cli import main
 from nmt_keras.config import Config, ConfigError
 from nmt_keras.constants import SPECIAL_TOKENS, UNK_ID
-from nmt_keras.saving import TRANSLATOR_FILE, ModelDirError
 from nmt_keras.data.text import standardize_texts
 from nmt_keras.data.tokenizers import (
     SPACE_TOKEN,
@@ -24,7 +23,8 @@ from nmt_keras.data.tokenizers import (
     make_vectorizer,
     source_tokens,
 )
-from nmt_keras.training.train import run_experiment, prepare_data
+from nmt_keras.saving import TRANSLATOR_FILE, ModelDirError
+from nmt_keras.training.train import prepare_data, run_experiment
 
 SAMPLES = [
     "¿Todavía está en casa?",
@@ -151,7 +151,7 @@ def test_save_and_load_give_identical_translations(kind, tmp_path, seeded):
     translator = tiny_translator(kind)
     before = translator.translate(SOURCES)
     save_translator(translator, tmp_path)
-    assert json.loads((tmp_path / TRANSLATOR_FILE).read_text())["tokenizer"] == kind
+    assert json.loads((tmp_path / TRANSLATOR_FILE).read_text())["settings"]["tokenizer"] == kind
     loaded = load_translator(tmp_path)
     assert loaded.tokenizer == kind
     assert loaded.source_vocabulary == translator.source_vocabulary
@@ -171,37 +171,40 @@ def test_translator_config_round_trip_keeps_the_tokenizer(kind):
     assert isinstance(clone.source_vectorizer, SubwordVectorizer)
 
 
-def test_word_mode_is_the_default_and_old_model_dirs_still_load(tmp_path):
+def test_word_mode_is_the_default_and_a_model_dir_without_it_loads(tmp_path):
     translator = Translator(["el", "gato"], ["the", "cat"], embedding_dim=8, units=8)
     assert translator.tokenizer == "word" and Config().tokenizer == "word"
     assert isinstance(translator.source_vectorizer, keras.layers.TextVectorization)
-    translator.build_with_dummy_batch()
     save_translator(translator, tmp_path)
-    settings = json.loads((tmp_path / TRANSLATOR_FILE).read_text())
-    del settings["tokenizer"]  # as written before tokenizers existed
-    (tmp_path / TRANSLATOR_FILE).write_text(json.dumps(settings))
+    record = json.loads((tmp_path / TRANSLATOR_FILE).read_text())
+    del record["settings"]["tokenizer"]  # a setting left out takes its default
+    (tmp_path / TRANSLATOR_FILE).write_text(json.dumps(record))
     assert load_translator(tmp_path).tokenizer == "word"
 
 
-def test_unknown_tokenizer_kind_is_a_clear_error(tmp_path):
+def test_unknown_tokenizer_kind_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(ConfigError, match="tokenizer must be one of"):
         Config(tokenizer="bpe").validate()
-    with pytest.raises(ValueError, match="unknown tokenizer 'bpe'"):
+    with pytest.raises(ConfigError, match="tokenizer must be one of .*, got 'bpe'"):
         Translator(["a"], ["b"], embedding_dim=8, units=8, tokenizer="bpe")
     with pytest.raises(ValueError, match="unknown tokenizer"):
         learn_tokens("bpe", ["a b"])
     with pytest.raises(ValueError, match="leaves no room"):
         learn_tokens("wordpiece", ["a b"], max_vocab_size=len(SPECIAL_TOKENS))
     translator = tiny_translator("char")
-    translator.build_with_dummy_batch()
     save_translator(translator, tmp_path)
-    settings = json.loads((tmp_path / TRANSLATOR_FILE).read_text())
-    (tmp_path / TRANSLATOR_FILE).write_text(json.dumps({**settings, "tokenizer": "bpe"}))
-    with pytest.raises(ModelDirError, match="unknown tokenizer 'bpe'"):
+    record = json.loads((tmp_path / TRANSLATOR_FILE).read_text())
+    record["settings"]["tokenizer"] = "bpe"
+    (tmp_path / TRANSLATOR_FILE).write_text(json.dumps(record))
+    with pytest.raises(ModelDirError, match="tokenizer must be one of .*, got 'bpe'") as info:
         load_translator(tmp_path)
+    assert TRANSLATOR_FILE in str(info.value)
+    capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--tokenizer", "bpe", "--output", str(tmp_path / "x")])
     assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1 and "invalid choice: 'bpe'" in error
 
 
 def tiny_config(kind):
