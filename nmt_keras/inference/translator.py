@@ -232,6 +232,15 @@ class Translator(keras.layers.Layer):
         layer_options = {k: config[k] for k in ("name", "trainable") if k in config}
         return cls(config["source_words"], config["target_words"], settings, **layer_options)
 
+    # A `.keras` file records how `model` was compiled, so that loading recreates its
+    # optimizer and the optimizer's variables are restored with the weights (Keras
+    # does this for the saved object itself; the model is a part of it).
+    def get_compile_config(self):
+        return self.model.get_compile_config()
+
+    def compile_from_config(self, config):
+        self.model.compile_from_config(config)
+
 
 def as_string_batch(texts):
     """Checks user input and returns a list of str; a lone str becomes a batch of one.
