@@ -13,8 +13,8 @@ import keras
 import numpy as np
 import pytest
 
+from nmt_keras.inference.translator import Translator
 from nmt_keras.saving import ModelDirError, load_keras, load_translator, save_keras
-from nmt_keras.translator import Translator
 from test_variants import SOURCES, make_translator, one_batch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ LOAD_SCRIPT = """
 import json, sys
 import keras
 import numpy as np
-import nmt_keras.translator  # noqa: F401  importing it registers the nmt_keras classes
+import nmt_keras.inference.translator  # noqa: F401  importing it registers the nmt_keras classes
 
 paths, out_file, batch = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 arrays = {}
@@ -44,7 +44,7 @@ for variant, path in paths.items():
     for key, value in translator.translate(batch).items():
         arrays[variant + "/greedy/" + key] = value.astype(str) if value.dtype == object else value
     source, target_in, _ = translator.prepare_batch(batch, batch)
-    arrays[variant + "/logits"] = translator((source, target_in), training=False).numpy()
+    arrays[variant + "/logits"] = translator.model((source, target_in), training=False).numpy()
 np.savez(out_file, **arrays)
 """
 
@@ -52,7 +52,7 @@ np.savez(out_file, **arrays)
 def trained(options):
     keras.utils.set_random_seed(41)
     translator = make_translator(units=16, embedding_dim=8, max_output_length=10, **options)
-    translator.fit(one_batch(translator).repeat(5), epochs=1, verbose=0)
+    translator.model.fit(one_batch(translator).repeat(5), epochs=1, verbose=0)
     return translator
 
 
@@ -73,7 +73,7 @@ def expected_outputs(translator):
     for key, value in translator.translate(BATCH).items():
         outputs["greedy/" + key] = value.astype(str) if value.dtype == object else value
     source, target_in, _ = translator.prepare_batch(BATCH, BATCH)
-    outputs["logits"] = translator((source, target_in), training=False).numpy()
+    outputs["logits"] = translator.model((source, target_in), training=False).numpy()
     return outputs
 
 
@@ -108,11 +108,16 @@ def test_load_keras_and_load_translator_accept_a_keras_file(saved):
     translator, path = saved["bahdanau-gru"]
     for loaded in (load_keras(path), load_translator(path)):
         assert isinstance(loaded, Translator)
-        for got, expected in zip(loaded.get_weights(), translator.get_weights()):
+        weights = translator.model.get_weights()
+        assert len(loaded.model.get_weights()) == len(weights) > 0
+        for got, expected in zip(loaded.model.get_weights(), weights, strict=True):
             np.testing.assert_array_equal(got, expected)
         # The optimizer state travels with the file: training can resume from it.
-        assert loaded.optimizer.iterations.numpy() == translator.optimizer.iterations.numpy()
-        for got, expected in zip(loaded.optimizer.variables, translator.optimizer.variables):
+        optimizer = translator.model.optimizer
+        assert type(loaded.model.optimizer) is type(optimizer)
+        assert loaded.model.optimizer.get_config() == optimizer.get_config()
+        assert loaded.model.optimizer.iterations.numpy() == optimizer.iterations.numpy() == 5
+        for got, expected in zip(loaded.model.optimizer.variables, optimizer.variables, strict=True):
             np.testing.assert_array_equal(got.numpy(), expected.numpy())
 
 
@@ -128,17 +133,24 @@ def test_keras_file_errors_name_the_problem(tmp_path):
 
 
 def test_every_layer_class_is_registered():
-    from nmt_keras.attention import BahdanauAttention, LuongAttention
-    from nmt_keras.decoder import Decoder
-    from nmt_keras.encoder import Encoder
+    from nmt_keras.data.tokenizers import SubwordVectorizer
+    from nmt_keras.fast import FusedAdam, FusedGRU, FusedGRUCell
+    from nmt_keras.layers import (
+        BahdanauAttention,
+        Bridge,
+        Decoder,
+        Encoder,
+        LuongAttention,
+        LuongDecoder,
+        OutputLayer,
+    )
     from nmt_keras.losses import LastValue, TokenMean
-    from nmt_keras.luong_decoder import LuongDecoder
-    from nmt_keras.output_layer import OutputLayer
-    from nmt_keras.recurrent import StateBridge
+    from nmt_keras.model import Seq2Seq
 
     classes = (
-        Translator, Encoder, Decoder, LuongDecoder, BahdanauAttention, LuongAttention,
-        OutputLayer, StateBridge, TokenMean, LastValue,
+        Translator, Seq2Seq, Encoder, Decoder, LuongDecoder, BahdanauAttention, LuongAttention,
+        OutputLayer, Bridge, TokenMean, LastValue, FusedGRU, FusedGRUCell, FusedAdam,
+        SubwordVectorizer,
     )
     for cls in classes:
         name = keras.saving.get_registered_name(cls)
