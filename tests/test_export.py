@@ -69,7 +69,7 @@ def model_dir(tmp_path_factory):
     """A tiny model trained a few steps (some outputs end with [END], some do not)."""
     keras.utils.set_random_seed(31)
     translator = make_translator(units=16, embedding_dim=8, max_output_length=MAX_OUTPUT_LENGTH)
-    translator.fit(one_batch(translator).repeat(15), epochs=1, verbose=0)
+    translator.model.fit(one_batch(translator).repeat(15), epochs=1, verbose=0)
     path = tmp_path_factory.mktemp("model")
     save_translator(translator, path)
     return path
