@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from nmt_keras.cli import EXIT_BAD_INPUT, main
-from nmt_keras.embeddings import DEFAULT_EMBEDDING_INIT, EMBEDDING_INITS
+from nmt_keras.config import Config
+from nmt_keras.constants import EMBEDDING_INITS
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_SIZES = [
@@ -89,12 +90,24 @@ def test_translate_heatmaps_into_an_unusable_directory_is_a_clear_error(model_di
     assert error.startswith("error: --heatmaps") and "a-file" in error
 
 
-def test_evaluate_writes_report_json(model_dir, tmp_path, capsys):
-    assert main(["evaluate", str(model_dir), "--output", str(tmp_path)]) == 0
+def test_evaluate_writes_report_json(model_dir, tiny_tsv, tmp_path, capsys):
+    # The corpus location comes from evaluate's own flags; the split (seed and sizes)
+    # from the model's config.json, so this is the training run's test split.
+    assert main(["evaluate", str(model_dir), "--data", str(tiny_tsv), "--output", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     training_report = json.loads((model_dir / "report.json").read_text())
     assert report["split"] == "test" and report["pairs"] == training_report["pairs"]["test"]
+    assert report["data"] == training_report["data"]
     assert report["bleu"] == pytest.approx(training_report["bleu"])
+
+
+def test_evaluate_never_takes_the_corpus_location_from_the_model_dir(model_dir, tmp_path):
+    """Without --data, evaluate scores the embedded corpus (the default), not the file
+    named in config.json; the split sizes are still the model's."""
+    assert json.loads((model_dir / "config.json").read_text())["data"].endswith("tiny.tsv")
+    assert main(["evaluate", str(model_dir), "--output", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["data"] == "synthetic" and report["pairs"] == 4
 
 
 def run_module(*args, stdin=""):
@@ -131,10 +144,28 @@ def test_bad_settings_are_a_clear_error(tiny_tsv, tmp_path, capsys):
     assert "units must be >= 1, got 0" in capsys.readouterr().err
 
 
-NON_DEFAULT_INIT = next(init for init in EMBEDDING_INITS if init != DEFAULT_EMBEDDING_INIT)
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (["--maxout"], "argument --maxout-units: expected one argument"),  # the old flag
+        (["--mixed-precision"], "unrecognized arguments: --mixed-precision"),  # now --precision mixed
+        (["--units", "many"], "argument --units: expected int, got 'many'"),
+        (["--cell", "rnn"], "argument --cell: invalid choice: 'rnn'"),
+        (["--time-budget-s", "60"], "unrecognized arguments: --time-budget-s"),  # now --time-budget (minutes)
+    ],
+)
+def test_argument_errors_are_one_line_with_status_2(args, problem, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--output", str(tmp_path), *args])
+    assert exit_info.value.code == EXIT_BAD_INPUT
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1 and problem in error, error
+
+
+NON_DEFAULT_INIT = next(init for init in EMBEDDING_INITS if init != Config().embedding_init)
 TOOLKIT_OPTIONS = [
     "--attention", "luong-general", "--decoder", "luong", "--input-feeding", "--cell", "lstm",
-    "--encoder-layers", "2", "--reverse-source", "--maxout", "--source-prior", "--dropout", "0.1",
+    "--encoder-layers", "2", "--reverse-source", "--maxout-units", "8", "--source-prior", "--dropout", "0.1",
     "--label-smoothing", "0.1", "--clipnorm", "1.0", "--scheduled-sampling", "linear",
     "--sampling-decay", "0.01", "--beam-width", "2", "--length-penalty", "0.6",
     "--embedding-init", NON_DEFAULT_INIT,
@@ -150,11 +181,11 @@ def toolkit_model_dir(tiny_tsv, tmp_path_factory):
 
 
 def test_train_records_every_model_option(toolkit_model_dir):
-    settings = json.loads((toolkit_model_dir / "translator.json").read_text())
+    settings = json.loads((toolkit_model_dir / "translator.json").read_text())["settings"]
     assert settings["attention"] == "luong-general" and settings["decoder"] == "luong"
     assert settings["input_feeding"] and settings["cell"] == "lstm"
     assert settings["encoder_layers"] == 2 and settings["reverse_source"]
-    assert settings["maxout_units"] == 8  # --maxout takes --units
+    assert settings["maxout_units"] == 8
     assert settings["source_prior"] and settings["scheduled_sampling"] == "linear"
     assert settings["embedding_init"] == NON_DEFAULT_INIT
     report = json.loads((toolkit_model_dir / "report.json").read_text())
@@ -174,8 +205,24 @@ def test_translate_with_beam_n_best_and_sampling(toolkit_model_dir, capsys):
     assert code == EXIT_BAD_INPUT
 
 
-def test_evaluate_with_beam_search(toolkit_model_dir, tmp_path):
-    assert main(["evaluate", str(toolkit_model_dir), "--beam-width", "3", "--output", str(tmp_path)]) == 0
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (["--temperature", "0.7", "--n-best", "2"], "choose either --temperature"),
+        (["--length-penalty", "0.6"], "--length-penalty applies to beam search"),
+        (["--n-best", "3", "--beam-width", "2"], "--n-best 3 needs --beam-width >= 3"),
+    ],
+)
+def test_translate_option_conflicts_are_one_line_errors(model_dir, args, problem, capsys):
+    assert main(["translate", str(model_dir), "el gato 1", *args]) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.splitlines()) == 1 and problem in captured.err, captured.err
+
+
+def test_evaluate_with_beam_search(toolkit_model_dir, tiny_tsv, tmp_path):
+    args = ["evaluate", str(toolkit_model_dir), "--data", str(tiny_tsv), "--beam-width", "3"]
+    assert main([*args, "--output", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["decoding"]["method"] == "beam" and report["decoding"]["beam_width"] == 3
 
@@ -187,4 +234,6 @@ def test_impossible_option_combinations_are_clear_errors(tiny_tsv, tmp_path, cap
     assert main([*args, "--input-feeding"]) == EXIT_BAD_INPUT
     assert "input_feeding applies to decoder 'luong' only" in capsys.readouterr().err
     assert main([*args, "--scheduled-sampling", "exponential", "--sampling-decay", "2"]) == EXIT_BAD_INPUT
-    assert "needs a decay in (0, 1)" in capsys.readouterr().err
+    assert "needs a sampling_decay in (0, 1), got 2.0" in capsys.readouterr().err
+    # --jit-compile alone is fine now: it implies fixed shapes.
+    assert Config(jit_compile=True).validate().uses_fixed_shapes
