@@ -57,7 +57,7 @@ def test_demo_writes_every_output(tmp_path):
     config = dataclasses.replace(
         demo_config(),
         embedding_dim=8, units=8, epochs=1, batch_size=32, max_train_pairs=256,
-        validation_size=64, test_size=64, time_budget_s=120,
+        validation_size=64, test_size=64, time_budget=2.0,  # minutes
     )
     report = run_demo(tmp_path, config, verbose=0)
     for name in ("report.json", "history.png", "translations.txt"):
