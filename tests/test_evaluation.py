@@ -63,3 +63,22 @@ def test_error_rates_by_length_and_position():
     positions = position_error_rates(hypotheses, references)
     assert positions[0] == (0, 2, 0.0)
     assert positions[6] == (6, 1, 1.0)
+
+
+def test_evaluate_loss_takes_the_model_and_averages_over_real_tokens(seeded):
+    import tensorflow as tf
+
+    from nmt_keras.evaluation import evaluate_loss
+    from nmt_keras.losses import masked_correct, masked_cross_entropy
+    from test_variants import SOURCES, TARGETS, make_translator
+
+    translator = make_translator(units=8, embedding_dim=8)
+    source, target_in, target_out = translator.prepare_batch(SOURCES, TARGETS)
+    # Two batches of different token counts: the mean is over tokens, not batches.
+    dataset = tf.data.Dataset.from_tensor_slices(((source, target_in), target_out)).batch(4)
+    scores = evaluate_loss(translator.model, dataset)
+    logits = translator.model((source, target_in), training=False)
+    loss_sum, count = masked_cross_entropy(target_out, logits)
+    correct, _ = masked_correct(target_out, logits)
+    assert scores["loss"] == pytest.approx(float(loss_sum / count), rel=1e-5)
+    assert scores["accuracy"] == pytest.approx(float(correct / count), rel=1e-5)
