@@ -15,17 +15,20 @@ import numpy as np
 import pytest
 
 from nmt_keras import Translator, load_translator, save_translator
-from nmt_keras.data import corpora
-from nmt_keras.training.callbacks import NonFiniteLossError
 from nmt_keras.cli import EXIT_BAD_INPUT, EXIT_TRAINING_FAILED, main
 from nmt_keras.config import Config
+from nmt_keras.data import corpora
 from nmt_keras.data.corpora import CorpusError
-from nmt_keras.training.resume import KILL_AT_STEP_ENV, STATE_FILE
-from nmt_keras.saving import SOURCE_VOCAB_FILE, WEIGHTS_FILE, ModelDirError
 from nmt_keras.data.text import learn_vocabulary
+from nmt_keras.saving import SOURCE_VOCAB_FILE, WEIGHTS_FILE, ModelDirError
+from nmt_keras.training import train as training
+from nmt_keras.training.callbacks import NonFiniteLossError
+from nmt_keras.training.resume import STATE_FILE
 from nmt_keras.training.train import BACKUP_DIR, BEST_WEIGHTS, prepare_data, run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
+# Runs a `train` command with a callback that SIGKILLs the process after a given step.
+KILL_SCRIPT = Path(__file__).resolve().parent / "kill_at_step.py"
 ENGLISH = ["the cat", "the dog", "a black cat", "a white dog", "the house", "a big house"]
 SPANISH = ["el gato", "el perro", "un gato negro", "un perro blanco", "la casa", "una casa grande"]
 # 3 epochs of 5 batches; a backup every 2 steps; the kill comes after step 7, in the
@@ -45,13 +48,14 @@ def write_tsv(path, repeats=8):
 
 
 def train_process(data, output, kill_at_step=None):
-    """Starts `python -m nmt_keras train` (the same command every time) in a subprocess."""
+    """Starts `python -m nmt_keras train` (the same command every time) in a subprocess;
+    with `kill_at_step`, the same training killed with SIGKILL after that step."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
-    env.pop(KILL_AT_STEP_ENV, None)
-    if kill_at_step is not None:
-        env[KILL_AT_STEP_ENV] = str(kill_at_step)
-    command = [sys.executable, "-m", "nmt_keras", "train", "--data", str(data),
-               "--output", str(output), *RUN_ARGS]
+    train = ["train", "--data", str(data), "--output", str(output), *RUN_ARGS]
+    if kill_at_step is None:
+        command = [sys.executable, "-m", "nmt_keras", *train]
+    else:
+        command = [sys.executable, str(KILL_SCRIPT), str(kill_at_step), *train]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -150,7 +154,7 @@ def tiny_config(data, **changes):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_weights(tmp_path):
-    config = tiny_config(write_tsv(tmp_path / "tiny.tsv"), backup_every_steps=1)
+    config = tiny_config(write_tsv(tmp_path / "tiny.tsv"), backup_every=1)
     workdir = tmp_path / "run"
     with pytest.raises(NonFiniteLossError) as info:
         run_experiment(config, prepare_data(config), workdir, verbose=0,
@@ -174,12 +178,18 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_weights(tmp_path):
     assert not (workdir / WEIGHTS_FILE).exists()  # no model saved from a diverged run
 
 
-def test_cli_exits_non_zero_when_training_diverges(tmp_path, capsys):
+def test_cli_exits_non_zero_when_training_diverges(tmp_path, capsys, monkeypatch):
+    # --learning-rate accepts at most 10, which does not reliably diverge: the
+    # optimizer the run builds gets an absurd learning rate instead.
+    make_optimizer = training.make_optimizer
+    monkeypatch.setattr(
+        training, "make_optimizer", lambda learning_rate, *args: make_optimizer(1e30, *args)
+    )
     data = write_tsv(tmp_path / "tiny.tsv")
     status = main([
         "train", "--data", str(data), "--output", str(tmp_path / "out"), "--units", "8",
         "--embedding-dim", "8", "--epochs", "2", "--batch-size", "8", "--validation-size", "4",
-        "--test-size", "4", "--learning-rate", "1e30",
+        "--test-size", "4",
     ])
     assert status == EXIT_TRAINING_FAILED
     error = capsys.readouterr().err
@@ -197,12 +207,12 @@ LONG_SENTENCE = " ".join(["gato", "perro", "casa", "zzz"] * 250)  # 1,000 words
 @pytest.fixture(scope="module")
 def translator():
     keras.utils.set_random_seed(5)
-    model = Translator(
+    translator = Translator(
         learn_vocabulary(SOURCES), learn_vocabulary(TARGETS), embedding_dim=8, units=8,
         max_output_length=7,
     )
-    model.compile(optimizer="adam")
-    return model
+    translator.model.compile(optimizer="adam")
+    return translator
 
 
 GOOD_INPUTS = [
