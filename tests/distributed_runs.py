@@ -58,11 +58,11 @@ def run_mirrored(output_path):
     data = prepare_data(config)
     keras.utils.set_random_seed(config.seed)
     single = build_translator(config, data.train, tf.distribute.get_strategy())
-    initial_weights = single.get_weights()
+    initial_weights = single.model.get_weights()
     devices = [device.name for device in tf.config.list_logical_devices("CPU")]
     mirrored_strategy = tf.distribute.MirroredStrategy(devices)
     mirrored = build_translator(config, data.train, mirrored_strategy)
-    mirrored.set_weights(initial_weights)  # the same starting point, variable by variable
+    mirrored.model.set_weights(initial_weights)  # the same starting point, variable by variable
 
     # Fixed-shape batches: every batch splits evenly over the two replicas.
     batches = make_dataset(
@@ -70,7 +70,7 @@ def run_mirrored(output_path):
     )
     batches = list(batches.take(MIRRORED_STEPS))
     result = {"devices": devices, "replicas": mirrored_strategy.num_replicas_in_sync}
-    for name, model in (("single", single), ("mirrored", mirrored)):
+    for name, model in (("single", single.model), ("mirrored", mirrored.model)):
         losses = []
         for batch in batches:
             # One fit() per batch: its logged loss is that step's (pre-update) loss.
@@ -94,7 +94,7 @@ def run_worker(workdir, weights_path):
     # Global batches of 8 pairs: 4 per worker, and several steps from the 64 pairs.
     config = tiny_config(strategy="multi-worker", fixed_shapes=True, batch_size=8)
     translator, _, report = train_and_evaluate(config, workdir, verbose=0)
-    np.savez(weights_path, *translator.get_weights())
+    np.savez(weights_path, *translator.model.get_weights())
     print(json.dumps({"strategy": report["strategy"], "training_steps": report["training_steps"]}))
 
 

@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt_keras.config import Config, ConfigError
-from nmt_keras.constants import PAD_ID
-from nmt_keras.data.corpora import load_corpus
+from nmt_keras.config import Config
+from nmt_keras.constants import PAD_ID, PRECISIONS, STRATEGIES
 from nmt_keras.data.batching import (
     FIXED_SHAPE_BUCKET_WIDTH,
     bucket_boundaries,
@@ -27,11 +26,12 @@ from nmt_keras.data.batching import (
     make_dataset,
     padding_fraction,
 )
+from nmt_keras.data.corpora import load_corpus
+from nmt_keras.data.text import learn_vocabulary
+from nmt_keras.inference.translator import Translator
 from nmt_keras.training.distribute import (
-    PRECISIONS,
-    STRATEGIES,
     choose_strategy,
-    describe,
+    describe_strategy,
     device_kind,
     dtype_policy,
     is_chief,
@@ -41,8 +41,6 @@ from nmt_keras.training.distribute import (
     output_dir,
     read_tf_config,
 )
-from nmt_keras.data.text import learn_vocabulary
-from nmt_keras.translator import Translator
 
 
 def test_auto_picks_the_default_strategy_on_a_cpu_only_machine():
@@ -51,7 +49,7 @@ def test_auto_picks_the_default_strategy_on_a_cpu_only_machine():
     strategy = choose_strategy("auto")
     assert strategy is tf.distribute.get_strategy()
     assert device_kind(strategy) == "CPU"
-    assert describe(strategy) == "_DefaultDistributionStrategy on CPU, 1 replica(s)"
+    assert describe_strategy(strategy) == "_DefaultDistributionStrategy on CPU, 1 replica(s)"
 
 
 def test_precision_policy_per_device_kind():
@@ -181,34 +179,37 @@ def test_mixed_bfloat16_trains_with_float32_logits_attention_and_loss(corpus_sam
     pairs, _, _ = corpus_sample
     keras.utils.set_random_seed(0)
     translator = build_translator(_tiny_config(precision="mixed"), pairs)
-    assert translator.dtype_policy.name == "mixed_bfloat16"
-    assert not isinstance(translator.optimizer, keras.optimizers.LossScaleOptimizer)
+    model = translator.model
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert model.decoder.attention.dtype_policy.name == "mixed_bfloat16"
+    assert not isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     source, target_in, target_out = translator.prepare_batch(
         [p.source for p in pairs[:16]], [p.target for p in pairs[:16]]
     )
-    embedded = translator.encoder.embedding(source)  # compute dtype of the layers
-    logits, weights = translator((source, target_in), return_attention=True)
+    embedded = model.encoder.embedding(source)  # compute dtype of the layers
+    logits, weights = model((source, target_in), return_attention=True)
     loss_sum, _ = masked_cross_entropy(target_out, logits)
     assert embedded.dtype == tf.bfloat16
     assert logits.dtype == weights.dtype == loss_sum.dtype == tf.float32
-    assert translator.encoder.embedding.embeddings.dtype == tf.float32  # master weights
-    history = translator.fit(
-        tf.data.Dataset.from_tensors(((source, target_in), target_out)), verbose=0
-    )
+    assert model.encoder.embedding.embeddings.dtype == tf.float32  # master weights
+    history = model.fit(tf.data.Dataset.from_tensors(((source, target_in), target_out)), verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    assert int(translator.optimizer.iterations.numpy()) == 1
+    assert int(model.optimizer.iterations.numpy()) == 1
 
 
-def test_jit_compile_needs_fixed_shapes_and_the_flags_say_so():
-    from nmt_keras.cli import _config_from_args, build_parser
+def test_jit_compile_implies_fixed_shapes_and_the_flags_say_so():
+    from nmt_keras.cli import build_parser, options_from_args
+    from nmt_keras.training.train import uses_fixed_shapes
 
-    with pytest.raises(ConfigError, match="jit_compile needs fixed_shapes"):
-        Config(jit_compile=True).validate()
-    args = build_parser().parse_args(["train", "--output", "x", "--jit-compile", "--mixed-precision"])
-    config = _config_from_args(args, Config())
-    assert config.jit_compile and config.fixed_shapes and config.precision == "mixed"
+    config = Config(jit_compile=True).validate()  # no "needs fixed_shapes" error any more
+    assert config.uses_fixed_shapes and not config.fixed_shapes
+    assert uses_fixed_shapes(config, choose_strategy("default"))
+    assert not Config().uses_fixed_shapes and Config(fixed_shapes=True).uses_fixed_shapes
+    args = build_parser().parse_args(["train", "--output", "x", "--jit-compile", "--precision", "mixed"])
+    config = options_from_args(args, Config())
+    assert config.jit_compile and config.uses_fixed_shapes and config.precision == "mixed"
     args = build_parser().parse_args(["train", "--output", "x", "--strategy", "multi-worker"])
-    assert _config_from_args(args, Config()).strategy == "multi-worker"
+    assert options_from_args(args, Config()).strategy == "multi-worker"
 
 
 def test_jit_compiled_training_step_runs_on_fixed_shape_batches(corpus_sample):
@@ -216,12 +217,13 @@ def test_jit_compiled_training_step_runs_on_fixed_shape_batches(corpus_sample):
 
     pairs, _, _ = corpus_sample
     keras.utils.set_random_seed(0)
-    translator = build_translator(_tiny_config(fixed_shapes=True, jit_compile=True), pairs)
-    assert translator.jit_compile
+    translator = build_translator(_tiny_config(jit_compile=True), pairs)
+    model = translator.model
+    assert model.jit_compile and model.needs_static_shapes()
     batch = make_dataset(encode_pairs(translator, pairs), 16, fixed_shapes=True).take(1)
-    history = translator.fit(batch, verbose=0)
+    history = model.fit(batch, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    assert int(translator.optimizer.iterations.numpy()) == 1
+    assert int(model.optimizer.iterations.numpy()) == 1
 
 
 # --------------------------------------------------------------------------------------
