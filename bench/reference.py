@@ -126,6 +126,14 @@ class ReferenceTranslator(keras.Model):
         self.token_counter.update_state(token_count)
         return {m.name: m.result() for m in self.metrics}
 
+    def test_step(self, data):
+        (source_ids, target_in), target_out = data
+        logits = self((source_ids, target_in), training=False)
+        loss_sum, token_count = tutorial_masked_loss(target_out, logits)
+        self.loss_tracker.update_state(loss_sum / tf.maximum(token_count, 1.0))
+        self.token_counter.update_state(token_count)
+        return {m.name: m.result() for m in self.metrics}
+
     @property
     def metrics(self):
         return [self.loss_tracker, self.token_counter]

@@ -27,6 +27,7 @@ from nmt_keras.config import (
     ConfigError,
     TranslateOptions,
     demo_config,
+    recipe_for,
     value_type,
 )
 
@@ -138,7 +139,10 @@ def run_demo(args):
 def run_train(args):
     from nmt_keras.training.train import train_and_evaluate
 
-    config = options_from_args(args, Config())
+    base = Config()
+    if getattr(args, "time_budget", None) is not None:  # the settings measured best for it
+        base = dataclasses.replace(base, **recipe_for(args.time_budget))
+    config = options_from_args(args, base)
     _, _, report = train_and_evaluate(config, args.output, verbose=_verbosity())
     print(
         f"test BLEU {report['bleu']:.1f}, chrF {report['chrf']:.1f} on "
@@ -250,12 +254,23 @@ def run_export(args):
         print(f"  {line}")
 
 
+def _without_abbreviations(add_parser):
+    """`add_parser` whose parsers refuse abbreviated flags (`--maxout` for
+    `--maxout-units` would otherwise be taken silently)."""
+
+    def add(*args, **kwargs):
+        return add_parser(*args, allow_abbrev=False, **kwargs)
+
+    return add
+
+
 def build_parser():
     parser = OneLineParser(
-        prog="python -m nmt_keras",
+        prog="python -m nmt_keras", allow_abbrev=False,
         description="Neural machine translation with attention (Keras 3).",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    commands.add_parser = _without_abbreviations(commands.add_parser)
 
     demo = commands.add_parser("demo", help="train and evaluate on the embedded corpus")
     demo.add_argument("--output", default=os.path.join("outputs", "demo"), help="output directory")

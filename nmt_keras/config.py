@@ -25,6 +25,7 @@ from nmt_keras.constants import (
     DIRECTIONS,
     EMBEDDING_INITS,
     KERNELS,
+    LEARNING_RATE_SCHEDULES,
     PRECISIONS,
     SCHEDULES,
     STRATEGIES,
@@ -196,6 +197,10 @@ class Config:
         64, "sentence pairs per step", low=1, high=65_536, commands=EVALUATION)
     learning_rate: float = option(
         1e-3, "Adam's learning rate", low=0.0, low_open=True, high=10.0)
+    learning_rate_schedule: str = option(
+        "constant", "constant, or linear: decay to zero over the training, i.e. over the "
+        "time budget or the planned steps, whichever runs out first",
+        choices=LEARNING_RATE_SCHEDULES)
     clipnorm: float | None = option(
         None, "clip each gradient to this norm", low=0.0, low_open=True,
         none_means="no clipping")
@@ -224,6 +229,9 @@ class Config:
     length_penalty: float = option(
         0.0, "GNMT length-penalty exponent alpha for beam search", low=0.0, high=10.0,
         commands=EVALUATION, group="decoding")
+    unk_replace: bool = option(
+        False, "replace each [UNK] of an output by the source word its attention weighs "
+        "most (Luong et al. 2015)", commands=EVALUATION, group="decoding")
 
     # --- hardware -------------------------------------------------------------------------
     strategy: str = option(
@@ -233,8 +241,8 @@ class Config:
         "auto", "auto: mixed precision on GPU/TPU, float32 on CPU", choices=PRECISIONS,
         group="hardware")
     fixed_shapes: bool = option(
-        False, "pad every batch to its length bucket's boundary and drop incomplete "
-        "training batches, so batch shapes repeat (always on with a TPU)", group="hardware")
+        False, "pad every batch to its length bucket's boundary and to full batch size, "
+        "so that batch shapes repeat (always on with a TPU)", group="hardware")
     jit_compile: bool = option(
         False, "compile the training step with XLA (implies --fixed-shapes)", group="hardware")
 
@@ -334,6 +342,9 @@ class TranslateOptions:
     batch_size: int = option(
         64, "sentences translated at once", low=1, high=65_536, commands=("translate",),
         group="decoding")
+    unk_replace: bool = option(
+        False, "replace each [UNK] of an output by the source word its attention weighs "
+        "most (Luong et al. 2015)", commands=("translate",), group="decoding")
     heatmaps: str | None = option(
         None, "also write each sentence's attention heatmap to DIR/attention_<n>.png",
         commands=("translate",), group="output", none_means="no heatmaps")
@@ -359,7 +370,7 @@ class TranslateOptions:
 
     def decoding(self):
         """`Translator.translate` keyword arguments."""
-        options = {"method": self.method, "max_length": self.max_length}
+        options = {"method": self.method, "max_length": self.max_length, "unk_replace": self.unk_replace}
         if self.method == "sample":
             options.update(temperature=self.temperature, seed=self.sample_seed)
         elif self.method == "beam":
@@ -427,6 +438,25 @@ def demo_config():
 
 def decoding_options(config):
     """`Translator.translate` keyword arguments for the config's evaluation decoding."""
-    if config.beam_width == 1:
-        return {"method": "greedy"}
-    return {"method": "beam", "beam_width": config.beam_width, "length_penalty": config.length_penalty}
+    options = {"method": "greedy"}
+    if config.beam_width > 1:
+        options = {"method": "beam", "beam_width": config.beam_width, "length_penalty": config.length_penalty}
+    if config.unk_replace:
+        options["unk_replace"] = True
+    return options
+
+
+# The settings measured best for a training budget, from `python -m bench.recipes` on
+# the validation split of spa-eng (docs/recipes.md has the measurements): budget in
+# minutes -> Config changes. `train --time-budget M` starts from the recipe of the
+# largest budget <= M (the smallest one below that); explicit flags override it.
+RECIPES = {
+    0: {},
+}
+
+
+def recipe_for(minutes):
+    """The `Config` changes of the recipe for a budget of `minutes` (see `RECIPES`)."""
+    budgets = sorted(RECIPES)
+    fitting = [b for b in budgets if b <= minutes]
+    return dict(RECIPES[fitting[-1] if fitting else budgets[0]])

@@ -40,7 +40,8 @@ EMBEDDING_INITS = ("uniform", "normal")
 # Keras' own, the fused CPU kernels, or "auto" (fused when no GPU is visible).
 KERNELS = ("auto", "keras", "fused")
 TOKENIZERS = ("word", "wordpiece", "char")
-SCHEDULES = ("none", "linear", "exponential", "inverse-sigmoid")
+SCHEDULES = ("none", "linear", "exponential", "inverse-sigmoid")  # scheduled sampling
+LEARNING_RATE_SCHEDULES = ("constant", "linear")
 STRATEGIES = ("auto", "tpu", "mirrored", "multi-worker", "default")
 PRECISIONS = ("auto", "float32", "mixed")
 DIRECTIONS = ("to-english", "from-english")

@@ -15,6 +15,7 @@ import sacrebleu
 import tensorflow as tf
 
 from nmt_keras.inference.translator import translate_all
+from nmt_keras.constants import UNK_TOKEN
 from nmt_keras.data.text import standardize_texts
 
 # Teacher-forced attention is computed this many sentence pairs at a time.
@@ -48,6 +49,13 @@ def bleu_and_chrf(hypotheses, references):
         "bleu_signature": str(bleu.get_signature()),
         "chrf_signature": str(chrf.get_signature()),
     }
+
+
+def unk_share(hypotheses):
+    """The share of `hypotheses` (str) that contain the `[UNK]` token."""
+    if not hypotheses:
+        return 0.0
+    return sum(UNK_TOKEN in h for h in hypotheses) / len(hypotheses)
 
 
 def alignment_error_rate(predicted, gold):
@@ -117,9 +125,10 @@ def evaluate_translator(translator, pairs, batch_size=64, decoding=None):
     """Translates `pairs` (greedily, or as `decoding` says) and scores them.
 
     Returns:
-        dict with `bleu`, `chrf`, `bleu_signature`, `num_sentences`,
-        `translation_seconds`, `sentences_per_second`, `alignment_error_rate` (only
-        when every pair has a gold alignment), and `hypotheses`/`references` lists.
+        dict with `bleu`, `chrf`, `bleu_signature`, `unk_share` (outputs with `[UNK]`),
+        `num_sentences`, `translation_seconds`, `sentences_per_second`,
+        `alignment_error_rate` (only when every pair has a gold alignment), and
+        `hypotheses`/`references` lists.
     """
     if not pairs:
         raise ValueError("cannot evaluate on an empty set of pairs")
@@ -131,6 +140,7 @@ def evaluate_translator(translator, pairs, batch_size=64, decoding=None):
     seconds = time.perf_counter() - started
     report = bleu_and_chrf(hypotheses, references)
     report.update(
+        unk_share=unk_share(hypotheses),
         num_sentences=len(pairs),
         translation_seconds=seconds,
         sentences_per_second=len(pairs) / seconds,

@@ -5,7 +5,7 @@
                           model and text settings of `Config` (sizes, attention, tokenizer)
       source_vocab.txt    one source token per line (special tokens excluded): a word,
                           a word piece or a character, as translator.json's "tokenizer" says
-      target_vocab.txt    one target word per line
+      target_vocab.txt    one target token per line
       model.weights.h5    the `Seq2Seq` weights (best validation loss)
       config.json         the run's `Config` (data, split sizes, seed, model, training)
 

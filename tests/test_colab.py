@@ -95,7 +95,7 @@ def test_sync_refuses_a_notebook_without_the_cells(tmp_path):
 
 
 def test_readme_lists_every_notebook_with_its_badge():
-    """The README's Notebooks section has one line per notebook, with the badge that
+    """The README's learning path has one line per notebook, with the badge that
     opens it from GITHUB_REPOSITORY, and names no other GitHub path."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for path in NOTEBOOKS:

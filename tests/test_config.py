@@ -152,3 +152,13 @@ def test_argument_errors_are_one_line(capsys):
     assert raised.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--units" in err and "many" in err
+
+
+def test_docs_cli_md_is_the_parser_s_reference():
+    """docs/cli.md's flag tables are generated from the parser (tools/cli_reference.py):
+    regenerate them with `python tools/cli_reference.py --write docs/cli.md`."""
+    done = subprocess.run(
+        [sys.executable, "tools/cli_reference.py", "--check", "docs/cli.md"],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -9,7 +9,7 @@ from test_variants import SOURCES, make_translator
 
 WORDS = " ".join(SOURCES).split()  # 27 words, punctuation included
 # Second-half RSS growth allowed over 10,000 sentences: a leak of 2.5 KB per sentence
-# would exceed it. Measured: about 1 MB (see notes/export.md).
+# would exceed it. Measured: about 1 MB (see docs/export.md).
 MEMORY_GROWTH_LIMIT_MB = 25
 MANY = 20_000
 

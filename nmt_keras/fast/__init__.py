@@ -7,8 +7,9 @@
 
 Each computes the same function as the Keras (or TensorFlow) original, with the same
 weights; tests check values and gradients against it. The teaching layers never branch
-on devices: `resolve_kernels` picks "keras" or "fused" once, and the choice is passed
-to the layers (`kernels=...`), the loss and the optimizer when the model is built.
+on devices: `resolve_kernels` picks "keras" or "fused" once, when the model is built,
+and the choice is passed to the layers (`kernels=...`) and picks the loss;
+`nmt_keras.training.train.build_translator` picks the optimizer with the same setting.
 """
 
 from nmt_keras.constants import KERNELS

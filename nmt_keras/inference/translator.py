@@ -17,7 +17,16 @@ import numpy as np
 import tensorflow as tf
 
 from nmt_keras.config import Config
-from nmt_keras.constants import DECODING_METHODS, END_TOKEN, END_ID, PAD_ID, START_ID, START_TOKEN
+from nmt_keras.constants import (
+    DECODING_METHODS,
+    END_ID,
+    END_TOKEN,
+    PAD_ID,
+    PAD_TOKEN,
+    START_ID,
+    START_TOKEN,
+    UNK_TOKEN,
+)
 from nmt_keras.data.text import add_start_end, vocabulary_of
 from nmt_keras.data import tokenizers
 from nmt_keras.inference import beam_search, search
@@ -132,7 +141,7 @@ class Translator(keras.layers.Layer):
 
     def translate(
         self, texts, max_length=None, method="greedy", beam_width=4, length_penalty=0.0,
-        n_best=1, temperature=1.0, seed=0,
+        n_best=1, temperature=1.0, seed=0, unk_replace=False,
     ):
         """Translates a batch of sentences.
 
@@ -147,6 +156,10 @@ class Translator(keras.layers.Layer):
             n_best: int. Hypotheses returned per sentence for "beam" (<= beam_width).
             temperature: float > 0. For "sample".
             seed: int. For "sample": the same seed draws the same translations.
+            unk_replace: bool. Replace each `[UNK]` of the output by the source token
+                its attention weighs most (Luong et al. 2015, "Addressing the Rare Word
+                Problem"): unknown names and numbers are copied through. For "beam",
+                the best hypothesis only.
 
         Returns:
             dict of NumPy arrays: `text` `(batch,)` str; `tokens` `(batch, target_len)`
@@ -182,7 +195,24 @@ class Translator(keras.layers.Layer):
             )
         else:
             raise ValueError(f"unknown decoding method {method!r}; choose one of {DECODING_METHODS}")
+        if unk_replace:
+            outputs = self.replace_unknown(outputs)
         return to_numpy(outputs)
+
+    def replace_unknown(self, outputs):
+        """`outputs` (a dict as `translate` returns, of tensors) with every `[UNK]`
+        output token replaced by the source token it attends to most, `text` rebuilt.
+
+        The `[START]` / `[END]` markers and padding are never chosen; an `[UNK]` whose
+        step attends only to them stays `[UNK]`.
+        """
+        tokens, source = outputs["tokens"], outputs["source_tokens"]  # (batch, T), (batch, S)
+        is_word = (source != START_TOKEN) & (source != END_TOKEN) & (source != PAD_TOKEN)
+        weights = tf.where(is_word[:, None, :], outputs["attention"], -1.0)  # (batch, T, S)
+        attended = tf.gather(source, tf.argmax(weights, axis=-1), batch_dims=1)  # (batch, T)
+        found = tf.reduce_max(weights, axis=-1) >= 0.0  # some source word to copy
+        replaced = tf.where((tokens == UNK_TOKEN) & found, attended, tokens)
+        return {**outputs, "tokens": replaced, "text": self.detokenize(replaced)}
 
     def outputs(self, texts, source_ids, result):
         """A `search.SearchResult` -> the dict of tensors `translate` returns."""

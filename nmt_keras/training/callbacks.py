@@ -1,5 +1,6 @@
-"""Training callbacks: a wall-clock budget, a target-tokens-per-second meter, a stop on
-a non-finite loss and an atomically written best-weights checkpoint."""
+"""Training callbacks: a wall-clock budget, a learning rate that decays over it, a
+target-tokens-per-second meter, a stop on a non-finite loss and an atomically written
+best-weights checkpoint."""
 
 import math
 import pathlib
@@ -31,6 +32,41 @@ class TimeBudget(keras.callbacks.Callback):
         if time.perf_counter() - self._start > self.seconds:
             self.stopped = True
             self.model.stop_training = True
+
+
+class LinearDecay(keras.callbacks.Callback):
+    """Decays the learning rate linearly to zero over the training:
+
+        learning_rate_i = base * (1 - progress_i)
+        progress_i      = max(step_i / total_steps, elapsed_i / seconds)
+
+    so that it reaches zero when the planned steps or the time budget, whichever comes
+    first, run out (Li, Yumer and Ramanan 2020, "Budgeted Training", find a linear decay
+    to zero the best schedule for a fixed budget). The step is the optimizer's, so a
+    resumed run continues the schedule; the elapsed time starts with this process.
+
+    Args:
+        base: float. The learning rate at step 0.
+        total_steps: int. The planned optimizer steps (epochs x steps per epoch).
+        seconds: float or None. The time budget.
+    """
+
+    def __init__(self, base, total_steps, seconds=None):
+        super().__init__()
+        self.base = base
+        self.total_steps = total_steps
+        self.seconds = seconds
+        self._start = None
+
+    def on_train_begin(self, logs=None):
+        if self._start is None:
+            self._start = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        progress = int(self.model.optimizer.iterations.numpy()) / self.total_steps
+        if self.seconds:
+            progress = max(progress, (time.perf_counter() - self._start) / self.seconds)
+        self.model.optimizer.learning_rate = self.base * max(0.0, 1.0 - progress)
 
 
 class Throughput(keras.callbacks.Callback):

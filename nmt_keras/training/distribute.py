@@ -9,10 +9,11 @@ default strategy (one CPU device). Build and compile the model inside
 (`MultiWorkerMirroredStrategy`), each described by the `TF_CONFIG` environment
 variable; only the chief (worker 0) writes the model directory (`output_dir`).
 
-`mixed_precision_policy(strategy)` names the Keras dtype policy that speeds training up
-on that hardware: "mixed_float16" on GPUs (with loss scaling), "mixed_bfloat16" on TPUs,
-and "float32" on CPUs, where reduced precision does not pay off. The attention softmax
-and the loss are always computed in float32.
+`mixed_precision_policy(strategy, precision)` names the Keras dtype policy: with
+"auto", the one that speeds training up on that hardware: "mixed_float16" on GPUs (with
+loss scaling), "mixed_bfloat16" on TPUs, and "float32" on CPUs, where reduced precision
+does not pay off; with "mixed", mixed precision on any device ("mixed_bfloat16" on a
+CPU). The attention softmax and the loss are always computed in float32.
 """
 
 import contextlib

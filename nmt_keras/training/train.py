@@ -26,6 +26,7 @@ import keras
 from nmt_keras import plots
 from nmt_keras.training.callbacks import (
     BestCheckpoint,
+    LinearDecay,
     NonFiniteLossError,
     StopOnNonFiniteLoss,
     Throughput,
@@ -151,7 +152,11 @@ class _Callbacks:
                 self.throughput, backup_callback]
 
 
-def _callbacks(config, workdir):
+def _callbacks(config, workdir, total_steps):
+    others = [keras.callbacks.TensorBoard(str(workdir / "logs"), write_graph=False, profile_batch=0)]
+    if config.learning_rate_schedule == "linear":
+        seconds = config.time_budget * 60.0 if config.time_budget else None
+        others.append(LinearDecay(config.learning_rate, total_steps, seconds))
     return _Callbacks(
         non_finite=StopOnNonFiniteLoss(),
         best=BestCheckpoint(workdir / BEST_WEIGHTS, monitor="val_loss"),
@@ -160,9 +165,7 @@ def _callbacks(config, workdir):
         stopping=keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
         time_budget=TimeBudget(config.time_budget * 60.0) if config.time_budget else None,
         throughput=Throughput(),
-        others=[
-            keras.callbacks.TensorBoard(str(workdir / "logs"), write_graph=False, profile_batch=0)
-        ],
+        others=others,
     )
 
 
@@ -208,7 +211,7 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
         drop_remainder=False,
     )
     extra_callbacks = list(callbacks)
-    callbacks = _callbacks(config, workdir)
+    callbacks = _callbacks(config, workdir, total_steps)
     callbacks.others.extend(extra_callbacks)
     backup = Backup(workdir / BACKUP_DIR)
     settings = {

@@ -1,0 +1,319 @@
+"""`python -m bench.quality --minutes M`: translation quality per CPU-minute, side by side.
+
+Trains, one after the other on this machine and from the same seeded split of spa-eng
+(the project's split: seed 0, 2,000 validation and 2,000 test pairs):
+
+  (a) the reference (`bench/reference.py`, the TensorFlow tutorial's design) with the
+      tutorial's own recipe: its own random 80/20 cut of the training pairs into train
+      and validation, 5,000-word vocabularies learned on its train cut, batches of 64,
+      Adam at 1e-3, epochs of 100 steps, validation on 20 batches, early stopping with
+      patience 3 on the validation loss (the weights as they are when it stops), and at
+      most M minutes of training;
+  (b) nmt_keras's default recipe for M minutes: what `python -m nmt_keras train
+      --data spa-eng --time-budget M` runs (`nmt_keras.config.recipe_for`);
+
+then translates the same 2,000 test pairs with each (greedy search, at most 50 tokens)
+and scores them: BLEU and chrF (sacreBLEU, on standardized text), the share of outputs
+that contain `[UNK]`, sentences per second, and the training minutes actually used.
+For (b), when its recipe replaces `[UNK]` by the attended source word, BLEU is also
+given with `[UNK]` left in.
+
+Every variant runs in its own subprocess. The report goes into `docs/performance.md`
+between the markers `<!-- quality:begin -->` and `<!-- quality:end -->` (or, with
+`--quick`, to `outputs/quality_quick.md`): machine, command, commit, numbers.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench import harness
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "corpora" / "spa-eng.zip"
+PERFORMANCE_DOC = REPO / "docs" / "performance.md"
+QUICK_OUTPUT = REPO / "outputs" / "quality_quick.md"
+BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
+VARIANTS = ("reference", "nmt_keras")
+
+# The TensorFlow tutorial's recipe for (a).
+TUTORIAL = {
+    "train_share": 0.8,  # its random train / validation cut of the training pairs
+    "vocabulary": 5000,
+    "units": 256,
+    "embedding_dim": 256,
+    "batch_size": 64,
+    "learning_rate": 1e-3,
+    "steps_per_epoch": 100,
+    "validation_steps": 20,
+    "patience": 3,
+    "max_epochs": 100,
+    "max_length": 50,
+}
+
+
+def default_settings(minutes):
+    return {
+        "data": str(DEFAULT_DATA), "minutes": minutes, "seed": 0, "validation_size": 2000,
+        "test_size": 2000, "max_train_pairs": None, "overrides": {}, **TUTORIAL,
+    }
+
+
+def quick_settings(minutes):
+    """`--quick`: a slice of the data and tiny models, for a smoke run of a minute or two."""
+    settings = default_settings(minutes)
+    settings.update(
+        validation_size=200, test_size=100, max_train_pairs=2000, vocabulary=500, units=32,
+        embedding_dim=32, steps_per_epoch=10, validation_steps=2, max_epochs=5,
+        overrides={"units": 32, "embedding_dim": 32, "max_vocab_size": 500},
+    )
+    return settings
+
+
+# ------------------------------------------------------------------- in a subprocess
+
+
+def _split(settings):
+    from nmt_keras.data.corpora import load_corpus, split_pairs
+
+    corpus = load_corpus(settings["data"], "to-english")
+    splits = split_pairs(corpus.pairs, settings["seed"], settings["validation_size"], settings["test_size"])
+    train = splits.train[: settings["max_train_pairs"]] if settings["max_train_pairs"] else splits.train
+    return train, splits.test
+
+
+def _scores(hypotheses, test, seconds):
+    from nmt_keras.data.text import standardize_texts
+    from nmt_keras.evaluation import bleu_and_chrf, unk_share
+
+    scores = bleu_and_chrf(hypotheses, standardize_texts([p.target for p in test]))
+    return {
+        "bleu": scores["bleu"], "chrf": scores["chrf"], "unk_share": unk_share(hypotheses),
+        "sentences_per_second": len(test) / seconds, "example": hypotheses[0],
+    }
+
+
+def run_reference(settings):
+    """(a): the tutorial's design trained with the tutorial's recipe."""
+    import keras
+    import numpy as np
+
+    from bench import reference
+    from nmt_keras.constants import PAD_ID
+    from nmt_keras.data.batching import encode_pairs
+    from nmt_keras.data.text import learn_vocabulary
+    from nmt_keras.training.callbacks import TimeBudget
+
+    keras.utils.set_random_seed(settings["seed"])
+    pairs, test = _split(settings)
+    keep = np.random.default_rng(settings["seed"]).uniform(size=len(pairs)) < settings["train_share"]
+    train = [p for p, k in zip(pairs, keep) if k]
+    validation = [p for p, k in zip(pairs, keep) if not k]
+    model = reference.ReferenceTranslator(
+        learn_vocabulary([p.source for p in train], settings["vocabulary"]),
+        learn_vocabulary([p.target for p in train], settings["vocabulary"]),
+        settings["embedding_dim"], settings["units"],
+    )
+    model.build_with_dummy_batch()
+    model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]))
+    batches = reference.make_dataset(encode_pairs(model, train), settings["batch_size"], settings["seed"])
+    validation_batches = reference.make_dataset(
+        encode_pairs(model, validation), settings["batch_size"], settings["seed"]
+    )
+    budget = TimeBudget(settings["minutes"] * 60)
+    stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings["patience"])
+    started = time.perf_counter()
+    history = model.fit(
+        batches.repeat(), epochs=settings["max_epochs"], steps_per_epoch=settings["steps_per_epoch"],
+        validation_data=validation_batches.repeat(), validation_steps=settings["validation_steps"],
+        callbacks=[budget, stopping], verbose=2, shuffle=False,
+    )
+    training_seconds = time.perf_counter() - started
+    sources = [p.source for p in test]
+    started = time.perf_counter()
+    hypotheses = reference.translate_all(model, sources, settings["batch_size"], settings["max_length"])
+    result = _scores(hypotheses, test, time.perf_counter() - started)
+    result.update(
+        training_minutes=training_seconds / 60, epochs=len(history.history["loss"]),
+        steps=int(model.optimizer.iterations.numpy()), stopped_by="time budget" if budget.stopped
+        else ("early stopping" if stopping.stopped_epoch else "max epochs"),
+        train_pairs=len(train), validation_pairs=len(validation), pad_id=PAD_ID,
+        parameters=int(model.count_params()), recipe=dict(TUTORIAL),
+    )
+    return result
+
+
+def run_nmt_keras(settings, workdir):
+    """(b): `train_and_evaluate` with the recipe for the budget."""
+    import dataclasses
+
+    from nmt_keras.config import Config, recipe_for
+    from nmt_keras.evaluation import evaluate_translator
+    from nmt_keras.training.train import train_and_evaluate
+
+    recipe = recipe_for(settings["minutes"])
+    config = dataclasses.replace(
+        Config(), data=settings["data"], seed=settings["seed"],
+        validation_size=settings["validation_size"], test_size=settings["test_size"],
+        max_train_pairs=settings["max_train_pairs"], time_budget=settings["minutes"],
+        **recipe, **settings["overrides"],
+    )
+    translator, data, report = train_and_evaluate(config, workdir, verbose=2)
+    decoding = dict(report["decoding"])
+    started = time.perf_counter()
+    translated = evaluate_translator(translator, data.test, config.batch_size, decoding)
+    result = _scores(translated["hypotheses"], data.test, time.perf_counter() - started)
+    if decoding.get("unk_replace"):
+        kept = evaluate_translator(translator, data.test, config.batch_size, {**decoding, "unk_replace": False})
+        result["with_unk_left_in"] = {
+            "bleu": kept["bleu"], "chrf": kept["chrf"], "unk_share": kept["unk_share"],
+        }
+    result.update(
+        training_minutes=report["training_seconds"] / 60, epochs=report["epochs"],
+        steps=report["training_steps"], stopped_by="time budget" if report["stopped_by_time_budget"]
+        else "early stopping or max epochs", train_pairs=report["pairs"]["train"],
+        validation_pairs=report["pairs"]["validation"], parameters=report["parameters"],
+        recipe={k: v for k, v in dataclasses.asdict(config).items() if k in recipe},
+        decoding=decoding, validation_bleu=report.get("validation_bleu"),
+    )
+    return result
+
+
+def run_variant(variant, settings, workdir):
+    result = run_reference(settings) if variant == "reference" else run_nmt_keras(settings, workdir)
+    result["peak_memory_mb"] = harness.peak_memory_mb()
+    return result
+
+
+def subprocess_main(argv):
+    """`python -m bench.quality --variant V SETTINGS_JSON OUT_JSON WORKDIR`."""
+    variant, settings_path, out_path, workdir = argv
+    settings = json.loads(pathlib.Path(settings_path).read_text())
+    result = run_variant(variant, settings, workdir)
+    pathlib.Path(out_path).write_text(json.dumps(result, indent=2))
+
+
+# ------------------------------------------------------------------------ the parent
+
+
+def run(settings, workdir, log=print):
+    results = {}
+    for variant in VARIANTS:
+        settings_path = pathlib.Path(workdir) / f"{variant}.settings.json"
+        out_path = pathlib.Path(workdir) / f"{variant}.json"
+        settings_path.write_text(json.dumps(settings))
+        log(f"[quality] {variant} ...")
+        started = time.perf_counter()
+        completed = subprocess.run(
+            [sys.executable, "-m", "bench.quality", "--variant", variant, str(settings_path),
+             str(out_path), str(pathlib.Path(workdir) / variant)],
+            capture_output=True, text=True, cwd=REPO,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"{variant} failed:\n{completed.stderr[-3000:]}")
+        results[variant] = json.loads(out_path.read_text())
+        results[variant]["wall_seconds"] = time.perf_counter() - started
+        r = results[variant]
+        log(f"[quality]   BLEU {r['bleu']:.1f}, chrF {r['chrf']:.1f}, [UNK] in {100 * r['unk_share']:.1f} % "
+            f"of outputs, {r['training_minutes']:.1f} min of training")
+    return results
+
+
+def commit():
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, cwd=REPO, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, cwd=REPO).stdout.strip()
+        return sha + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def render(results, settings, command, machine, seconds):
+    a, b = results["reference"], results["nmt_keras"]
+    rows = [("(a) reference, the tutorial's recipe", a), ("(b) nmt_keras, its recipe for the budget", b)]
+    lines = [
+        f"Measured by `{command}` on commit {commit()}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, in {seconds / 60:.0f} min: "
+        f"{machine['platform']}, {machine['cpu_count']} CPUs, TensorFlow {machine['tensorflow']}, "
+        f"Keras {machine['keras']}, load average at start {machine['load_average_at_start']}.",
+        "",
+        f"Budget: {settings['minutes']:g} minutes of training each; the same "
+        f"{b['train_pairs'] + b['validation_pairs']:,} training and validation pairs and the same "
+        f"{settings['test_size']:,} test pairs (seed {settings['seed']}); greedy search.",
+        "",
+        "| | BLEU | chrF | outputs with [UNK] | sentences/s | training min | steps | stopped by |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for label, r in rows:
+        lines.append(
+            f"| {label} | {r['bleu']:.1f} | {r['chrf']:.1f} | {100 * r['unk_share']:.1f} % "
+            f"| {r['sentences_per_second']:.0f} | {r['training_minutes']:.1f} | {r['steps']:,} | {r['stopped_by']} |"
+        )
+    kept = b.get("with_unk_left_in")
+    lines += ["", f"(b) - (a): {b['bleu'] - a['bleu']:+.1f} BLEU."]
+    if kept:
+        lines.append(
+            f"(b) with `[UNK]` left in (no `--unk-replace`): BLEU {kept['bleu']:.1f}, chrF "
+            f"{kept['chrf']:.1f}, [UNK] in {100 * kept['unk_share']:.1f} % of outputs."
+        )
+    lines += ["", f"(b)'s recipe: `{json.dumps(b['recipe'], sort_keys=True)}`; "
+              f"(a)'s: `{json.dumps(a['recipe'], sort_keys=True)}`.", ""]
+    return "\n".join(lines)
+
+
+def write_report(markdown, path, quick):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if quick or not path.exists():
+        path.write_text("# Quality per CPU-minute (quick run)\n\n" + markdown if quick else markdown)
+        return
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{path} has no {BEGIN} ... {END} markers for the report")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{BEGIN}\n{markdown}{END}{tail}")
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--variant"]:
+        subprocess_main(argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=16.0, help="training budget per variant")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="path or file:// URL of spa-eng.zip")
+    parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke run of a minute or two")
+    parser.add_argument("--output", help=f"report file (default: {PERFORMANCE_DOC}, or {QUICK_OUTPUT} with --quick)")
+    parser.add_argument("--json", help="also write the raw results here")
+    args = parser.parse_args(argv)
+    if not args.minutes > 0:
+        parser.error(f"--minutes must be > 0, got {args.minutes}")
+    if not args.data.startswith("file://") and not os.path.exists(args.data):
+        print(f"python -m bench.quality: data file not found: {args.data} (pass --data PATH)", file=sys.stderr)
+        return 2
+    settings = quick_settings(args.minutes) if args.quick else default_settings(args.minutes)
+    settings["data"] = args.data
+    machine = harness.machine()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="nmt_quality_") as workdir:
+        results = run(settings, workdir, log=lambda m: print(m, flush=True))
+    command = "python -m bench.quality " + " ".join(argv)
+    markdown = render(results, settings, command.strip(), machine, time.perf_counter() - started)
+    output = args.output or (QUICK_OUTPUT if args.quick else PERFORMANCE_DOC)
+    write_report(markdown, output, args.quick)
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps({"settings": settings, "results": results}, indent=2))
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

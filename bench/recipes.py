@@ -1,0 +1,110 @@
+"""`python -m bench.recipes --minutes M --candidate NAME ...`: which settings train the
+best model in M minutes, judged on the validation split only.
+
+Each candidate is a set of `Config` changes (`CANDIDATES`) over nmt_keras's defaults.
+Every candidate trains, in its own subprocess, on the project's seeded split of spa-eng
+for M minutes (`--time-budget M`), then translates the 2,000 *validation* pairs and
+scores them; the test pairs are never read. One JSON line per candidate is appended to
+`--log` (default `outputs/recipes.jsonl`), with the machine's load, the commit and the
+throughput, so that runs made on different days can be told apart. The table of
+`nmt_keras.config.RECIPES` and of `docs/recipes.md` is built from these lines.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+from bench import harness
+from bench.quality import DEFAULT_DATA, REPO, commit
+
+CANDIDATES = {
+    "defaults": {},
+    "luong": {"decoder": "luong", "attention": "luong-general"},
+    "wordpiece": {"tokenizer": "wordpiece", "max_vocab_size": 8000},
+    "vocab-10k": {"max_vocab_size": 10000},
+    "linear-lr": {"learning_rate_schedule": "linear"},
+    "linear-lr-2e-3": {"learning_rate_schedule": "linear", "learning_rate": 2e-3},
+    "label-smoothing": {"label_smoothing": 0.1},
+    "dropout": {"dropout": 0.1},
+    "batch-128": {"batch_size": 128},
+    "unk-replace": {"unk_replace": True},
+    "beam": {"beam_width": 4, "length_penalty": 0.6},
+}
+
+
+def run_candidate(changes, minutes, data, workdir, max_train_pairs=None):
+    """Trains one candidate and scores it on the validation split (in this process)."""
+    from nmt_keras.config import Config
+    from nmt_keras.training.train import PreparedData, prepare_data, run_experiment
+
+    config = dataclasses.replace(
+        Config(), data=data, time_budget=minutes, max_train_pairs=max_train_pairs, **changes
+    ).validate()
+    prepared = prepare_data(config)
+    # Scored on the validation pairs: the test split is not read.
+    on_validation = PreparedData(prepared.corpus, prepared.train, prepared.validation, prepared.validation)
+    _, report = run_experiment(config, on_validation, workdir, verbose=2)
+    return {
+        "validation_bleu": report["bleu"], "validation_chrf": report["chrf"],
+        "unk_share": report.get("unk_share"), "training_minutes": report["training_seconds"] / 60,
+        "steps": report["training_steps"], "epochs": report["epochs"],
+        "target_tokens_per_second": report["target_tokens_per_second"],
+        "validation_loss": report["test_loss"], "sentences_per_second": report["translation_sentences_per_second"],
+    }
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--run"]:  # the subprocess
+        changes, minutes, data, workdir, out, pairs = argv[1:7]
+        result = run_candidate(json.loads(changes), float(minutes), data, workdir,
+                               int(pairs) if pairs != "None" else None)
+        pathlib.Path(out).write_text(json.dumps(result))
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m bench.recipes", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, required=True)
+    parser.add_argument("--candidate", nargs="+", required=True,
+                        help=f"names from CANDIDATES ({', '.join(CANDIDATES)}) or JSON objects of Config changes")
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--max-train-pairs", type=int)
+    parser.add_argument("--log", default=str(REPO / "outputs" / "recipes.jsonl"))
+    args = parser.parse_args(argv)
+    log = pathlib.Path(args.log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    for name in args.candidate:
+        changes = CANDIDATES[name] if name in CANDIDATES else json.loads(name)
+        workdir = REPO / "outputs" / "recipes" / f"{args.minutes:g}min-{abs(hash(json.dumps(changes, sort_keys=True))) % 10**8}"
+        out = workdir.with_suffix(".json")
+        machine = harness.machine()
+        started = time.perf_counter()
+        completed = subprocess.run(
+            [sys.executable, "-m", "bench.recipes", "--run", json.dumps(changes), str(args.minutes),
+             args.data, str(workdir), str(out), str(args.max_train_pairs)],
+            cwd=REPO, capture_output=True, text=True,
+        )
+        if completed.returncode != 0:
+            print(f"[recipes] {name} failed:\n{completed.stderr[-3000:]}", file=sys.stderr)
+            continue
+        result = json.loads(out.read_text())
+        record = {
+            "name": name, "changes": changes, "minutes": args.minutes, **result,
+            "wall_minutes": (time.perf_counter() - started) / 60, "commit": commit(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load_average_at_start": machine["load_average_at_start"],
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        }
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        print(f"[recipes] {args.minutes:g} min {name:18s} validation BLEU {result['validation_bleu']:.2f} "
+              f"chrF {result['validation_chrf']:.1f} [UNK] {result['unk_share']} "
+              f"steps {result['steps']} tok/s {result['target_tokens_per_second']:.0f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
