@@ -147,7 +147,7 @@ def test_bad_settings_are_a_clear_error(tiny_tsv, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, problem",
     [
-        (["--maxout"], "argument --maxout-units: expected one argument"),  # the old flag
+        (["--maxout", "8"], "unrecognized arguments: --maxout 8"),  # now --maxout-units (no abbreviations)
         (["--mixed-precision"], "unrecognized arguments: --mixed-precision"),  # now --precision mixed
         (["--units", "many"], "argument --units: expected int, got 'many'"),
         (["--cell", "rnn"], "argument --cell: invalid choice: 'rnn'"),
