@@ -6,10 +6,15 @@ One rule turns raw text into tokens, for both languages and for every corpus:
 2. Unicode NFKD normalization with tensorflow-text's `normalize_utf8`, so "á" becomes
    "a" + a combining accent, and compatibility forms ("ﬁ", full-width letters) are unfolded;
 3. lower-casing (Unicode-aware);
-4. combining accents are dropped ("está" -> "esta"), as the TensorFlow tutorial does;
-5. every character that is not a letter, digit, apostrophe or space (punctuation such as
-   "¿ ? ¡ ! . ,", symbols, emoji) becomes a token of its own;
-6. runs of whitespace collapse to one space; the ends are stripped.
+4. the accents of Latin letters are dropped ("está" -> "esta"), as the TensorFlow
+   tutorial does; the marks of other scripts are kept and recomposed (NFC), because
+   they are part of the letter ("й" is not "и", "が" is not "か");
+5. every character that is not a letter, mark, digit, apostrophe or space (punctuation
+   such as "¿ ? ¡ ! . ,", symbols, emoji) becomes a token of its own;
+6. in scripts written without spaces between words (Chinese, Japanese, Thai, Lao,
+   Khmer, Burmese) every character, with its marks, is a token of its own: a sentence
+   never becomes one token;
+7. runs of whitespace collapse to one space; the ends are stripped.
 
 Tokens are then the space-separated pieces. `TextVectorization` maps them to ids with a
 vocabulary learned from the *training split only*; its first ids are the special tokens
@@ -31,10 +36,12 @@ from nmt_keras.constants import (
     UNK_TOKEN,
 )
 
-_COMBINING_MARKS = r"\p{Mn}"
+_LATIN_ACCENTS = r"(\p{Latin})\p{Mn}+"
 _CONTROL_AND_FORMAT = r"[\p{Cc}\p{Cf}]"
 _TYPOGRAPHIC_APOSTROPHES = r"[\x{2018}\x{2019}\x{02BC}]"
-_STANDALONE_CHARACTER = r"([^\p{L}\p{N}\s'])"
+_STANDALONE_CHARACTER = r"([^\p{L}\p{M}\p{N}\s'])"
+# Characters of scripts written without spaces, each with the marks that follow it.
+_UNSPACED_CHARACTER = r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]\p{M}*)"
 _WHITESPACE_RUN = r"\s+"
 
 
@@ -42,15 +49,18 @@ _WHITESPACE_RUN = r"\s+"
 def standardize(text):
     """Standardizes a string tensor of any shape (see the module docstring).
 
-    Example: `standardize(["¿Todavía está en casa?"])` -> `["¿ todavia esta en casa ?"]`.
+    Examples: `standardize(["¿Todavía está en casa?"])` -> `["¿ todavia esta en casa ?"]`;
+    `standardize(["猫が好き。"])` -> `["猫 が 好 き 。"]`.
     """
     # Control characters go first: `tf.strings.lower` stops at a NUL byte.
     text = tf.strings.regex_replace(text, _CONTROL_AND_FORMAT, " ")
     text = tf_text.normalize_utf8(text, "NFKD")
     text = tf.strings.lower(text, encoding="utf-8")
-    text = tf.strings.regex_replace(text, _COMBINING_MARKS, "")
+    text = tf.strings.regex_replace(text, _LATIN_ACCENTS, r"\1")
+    text = tf_text.normalize_utf8(text, "NFC")
     text = tf.strings.regex_replace(text, _TYPOGRAPHIC_APOSTROPHES, "'")
     text = tf.strings.regex_replace(text, _STANDALONE_CHARACTER, r" \1 ")
+    text = tf.strings.regex_replace(text, _UNSPACED_CHARACTER, r" \1 ")
     text = tf.strings.regex_replace(text, _WHITESPACE_RUN, " ")
     return tf.strings.strip(text)
 
