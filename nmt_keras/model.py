@@ -61,6 +61,7 @@ class Seq2Seq(BuiltBeforeFit, keras.Model):
         self.shared_ids = None if shared_ids is None else [int(i) for i in shared_ids]
         config = self.config
         kernels = resolve_kernels(config.kernels)
+        self.kernels = kernels  # "keras" or "fused", as resolved for this machine
         shared = dict(
             cell=config.cell, dropout=config.dropout, embedding_init=config.embedding_init,
             kernels=kernels,

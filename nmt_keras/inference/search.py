@@ -40,7 +40,8 @@ def _search(model, source_ids, max_length, choose):
     """The shared step-by-step search: `choose(log_probs, step)` picks each next token.
 
     Args:
-        model: a `nmt_keras.model.Seq2Seq`.
+        model: a `nmt_keras.model.Seq2Seq`, or anything with its `start` and
+            `next_logits` (e.g. `nmt_keras.fast.search_steps.ContextTableSteps`).
         source_ids: int `(batch, source_len)` with `[START]`/`[END]`, `PAD_ID`-padded.
         max_length: int scalar tensor, the maximum number of output tokens.
         choose: function(log_probs `(batch, vocab)`, step) -> int64 `(batch,)`.
