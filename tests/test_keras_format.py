@@ -90,7 +90,13 @@ def test_fresh_process_loads_with_safe_mode_and_computes_the_same(saved, tmp_pat
     for variant, (translator, _) in saved.items():
         assert str(loaded[variant + "/class"]) == "Translator"
         for key, value in expected_outputs(translator).items():
-            np.testing.assert_array_equal(loaded[f"{variant}/{key}"], value, err_msg=f"{variant} {key}")
+            got = loaded[f"{variant}/{key}"]
+            if np.issubdtype(value.dtype, np.floating):
+                # Another process may sum in another order (threaded matrix products):
+                # equal up to float32 rounding.
+                np.testing.assert_allclose(got, value, rtol=1e-5, atol=1e-6, err_msg=f"{variant} {key}")
+            else:  # texts, tokens and token ids: identical
+                np.testing.assert_array_equal(got, value, err_msg=f"{variant} {key}")
 
 
 def test_config_round_trip_keeps_vocabularies_and_options(saved):
