@@ -61,7 +61,12 @@ def run_candidate(changes, minutes, data, workdir, max_train_pairs=None):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--run"]:  # the subprocess
-        changes, minutes, data, workdir, out, pairs = argv[1:7]
+        changes, minutes, data, workdir, out, pairs, threads = argv[1:8]
+        if threads != "None":
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(int(threads))
         result = run_candidate(json.loads(changes), float(minutes), data, workdir,
                                int(pairs) if pairs != "None" else None)
         pathlib.Path(out).write_text(json.dumps(result))
@@ -72,6 +77,7 @@ def main(argv=None):
                         help=f"names from CANDIDATES ({', '.join(CANDIDATES)}) or JSON objects of Config changes")
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--max-train-pairs", type=int)
+    parser.add_argument("--threads", type=int, help="TensorFlow threads (e.g. 1 when pinned to one core)")
     parser.add_argument("--log", default=str(REPO / "outputs" / "recipes.jsonl"))
     args = parser.parse_args(argv)
     log = pathlib.Path(args.log)
@@ -84,7 +90,7 @@ def main(argv=None):
         started = time.perf_counter()
         completed = subprocess.run(
             [sys.executable, "-m", "bench.recipes", "--run", json.dumps(changes), str(args.minutes),
-             args.data, str(workdir), str(out), str(args.max_train_pairs)],
+             args.data, str(workdir), str(out), str(args.max_train_pairs), str(args.threads)],
             cwd=REPO, capture_output=True, text=True,
         )
         if completed.returncode != 0:
@@ -97,6 +103,7 @@ def main(argv=None):
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "load_average_at_start": machine["load_average_at_start"],
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+            "threads": args.threads, "cpu_affinity": sorted(os.sched_getaffinity(0)),
         }
         with open(log, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")

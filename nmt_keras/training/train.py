@@ -11,8 +11,15 @@ The run writes into `workdir` (see `nmt_keras.saving` for the model files):
                                    removed when training ends normally, kept when it was
                                    cut short (time budget, non-finite loss, a kill)
     logs/                          TensorBoard event files
+    .lock                          held while a run writes here (`nmt_keras.atomic`)
+
+A run holds the lock of `workdir` from start to end: a second run into the same
+directory fails at once. The model's files are written together when training has
+succeeded (`nmt_keras.saving.save_translator`, all or nothing); until then a
+directory that held a model still holds that model, whole.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -23,7 +30,7 @@ import time
 
 import keras
 
-from nmt_keras import plots
+from nmt_keras import atomic, plots
 from nmt_keras.training.callbacks import (
     BestCheckpoint,
     LinearDecay,
@@ -33,7 +40,7 @@ from nmt_keras.training.callbacks import (
     TimeBudget,
 )
 from nmt_keras.config import ConfigError, decoding_options
-from nmt_keras.data.corpora import load_corpus, split_pairs
+from nmt_keras.data.corpora import BYTES_PER_MB, load_corpus, split_pairs
 from nmt_keras.data.batching import (
     batches_per_pass,
     encode_pairs,
@@ -54,7 +61,7 @@ from nmt_keras.training.distribute import (
 )
 from nmt_keras.evaluation import evaluate_loss, evaluate_translator, tensorflow_versions
 from nmt_keras.training.resume import Backup, BackupCallback
-from nmt_keras.saving import save_translator
+from nmt_keras.saving import ModelDirError, save_translator
 from nmt_keras.data.tokenizers import learn_tokens
 from nmt_keras.inference.translator import Translator
 
@@ -86,6 +93,7 @@ def prepare_data(config):
         origin=config.data_url,
         sha256=config.sha256,
         cache_dir=config.cache_dir,
+        max_bytes=None if config.max_corpus_mb is None else config.max_corpus_mb * BYTES_PER_MB,
     )
     splits = split_pairs(corpus.pairs, config.seed, config.validation_size, config.test_size)
     train = splits.train[: config.max_train_pairs] if config.max_train_pairs else splits.train
@@ -340,11 +348,15 @@ def train_and_evaluate(config, workdir, verbose=2, callbacks=()):
         strategy = choose_strategy(config.strategy)
     except ValueError as error:  # no TPU, no TF_CONFIG, ...: a setting that cannot work
         raise ConfigError(str(error)) from None
-    data = prepare_data(config)
-    translator, report = run_experiment(
-        config, data, workdir, verbose=verbose, started=started, strategy=strategy,
-        callbacks=callbacks,
-    )
+    # The chief's output directory is locked before the data is read, so that a second
+    # run into it fails at once (other workers write into directories of their own).
+    lock = atomic.lock_directory(workdir, "training") if is_chief(strategy) else contextlib.nullcontext()
+    with lock:
+        data = prepare_data(config)
+        translator, report = run_experiment(
+            config, data, workdir, verbose=verbose, started=started, strategy=strategy,
+            callbacks=callbacks,
+        )
     return translator, data, report
 
 
@@ -371,29 +383,42 @@ def run_experiment(config, data, workdir, verbose=2, started=None, strategy=None
     started = time.perf_counter() if started is None else started
     config = config.validate()
     strategy = strategy or choose_strategy(config.strategy)
-    workdir = pathlib.Path(output_dir(pathlib.Path(workdir), strategy))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = pathlib.Path(os.path.abspath(output_dir(pathlib.Path(workdir), strategy)))
+    with atomic.lock_directory(workdir, "training"):
+        return _run_experiment(config, data, workdir, verbose, started, strategy, callbacks)
+
+
+def _run_experiment(config, data, workdir, verbose, started, strategy, callbacks):
+    # What killed writes of an earlier run left here (this run holds the lock).
+    atomic.remove_leftovers(workdir)
+    atomic.remove_leftovers(workdir.parent, of=workdir.name)
     translator = build_translator(config, data.train, strategy)  # seeds the initialization
-    (workdir / "config.json").write_text(config.to_json())
     training = train(config, translator, data, workdir, verbose=verbose, callbacks=callbacks)
     if training["stopped_by_non_finite_loss"]:
-        # Keep the evidence and the last good weights; do not evaluate or save a model.
+        # Keep the evidence and the last good weights; do not evaluate or save a model
+        # (a model saved here before stays whole, with its own config.json).
         report = {k: v for k, v in training.items() if k != "history"}
         report.update(history=training["history"], config=dataclasses.asdict(config))
-        (workdir / REPORT_FILE).write_text(json.dumps(report, indent=2))
+        atomic.atomic_write_text(workdir / REPORT_FILE, json.dumps(report, indent=2))
         raise NonFiniteLossError(
             f"{training['non_finite_message']}; the last good weights are kept in "
             f"{workdir / BEST_WEIGHTS} and the last good training state in "
             f"{workdir / BACKUP_DIR}"
         )
-    save_translator(translator, workdir, config)
+    try:
+        save_translator(translator, workdir, config)
+    except OSError as error:
+        raise ModelDirError(
+            f"cannot save the model into {workdir}: {error.strerror or error}; the "
+            f"previous content of {workdir} is unchanged"
+        ) from None
 
     test = evaluate_split(
         translator, data.test, config.batch_size, decoding_options(config),
         fixed_shapes=training["fixed_shapes"],
     )
     write_test_translations(workdir / TRANSLATIONS_FILE, data.test, test)
-    (workdir / HISTORY_FILE).write_text(json.dumps(training["history"], indent=2))
+    atomic.atomic_write_text(workdir / HISTORY_FILE, json.dumps(training["history"], indent=2))
     plots.save(plots.plot_history(training["history"], title=f"{data.corpus.name}"), workdir / "history.png")
 
     report = {
@@ -408,6 +433,7 @@ def run_experiment(config, data, workdir, verbose=2, started=None, strategy=None
         "parameters": int(translator.model.count_params()),
         "bleu": test["bleu"],
         "chrf": test["chrf"],
+        "unk_share": test["unk_share"],
         "bleu_detail": test["bleu_detail"],
         "bleu_signature": test["bleu_signature"],
         "chrf_signature": test["chrf_signature"],
@@ -423,7 +449,7 @@ def run_experiment(config, data, workdir, verbose=2, started=None, strategy=None
         "dtype_policy": translator.model.dtype_policy.name,
         "config": dataclasses.asdict(config),
     }
-    (workdir / REPORT_FILE).write_text(json.dumps(report, indent=2))
+    atomic.atomic_write_text(workdir / REPORT_FILE, json.dumps(report, indent=2))
     if not is_chief(strategy):
         shutil.rmtree(workdir, ignore_errors=True)  # a non-chief worker's throwaway copy
     return translator, report
