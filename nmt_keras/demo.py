@@ -7,7 +7,6 @@ Writes into the output directory everything `train_and_evaluate` writes, plus:
 """
 
 import collections
-import json
 import pathlib
 import shutil
 
@@ -142,6 +141,3 @@ def summary(report, output_dir):
     ]
     return "\n".join(lines)
 
-
-def load_report(output_dir):
-    return json.loads((pathlib.Path(output_dir) / REPORT_FILE).read_text())

@@ -237,12 +237,6 @@ def padding_fraction(dataset):
     return {"source": float(shares[0]), "target": float(shares[1]), "total": float(total)}
 
 
-def count_target_tokens(encoded):
-    """Real target tokens per epoch (the words plus [END]), the unit of tokens/s."""
-    _, target_ids = encoded
-    return int(tf.reduce_sum(target_ids.row_lengths() - 1))
-
-
 def _pass_order(count, seed, pass_index):
     """The `pass_index`-th shuffled order of `count` examples, a function of (seed, pass)
     only: no iterator state, so a resumed run can regenerate it."""
