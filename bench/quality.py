@@ -68,7 +68,7 @@ def quick_settings(minutes):
     """`--quick`: a slice of the data and tiny models, for a smoke run of a minute or two."""
     settings = default_settings(minutes)
     settings.update(
-        validation_size=200, test_size=100, max_train_pairs=2000, vocabulary=500, units=32,
+        validation_size=50, test_size=50, max_train_pairs=1000, vocabulary=500, units=32,
         embedding_dim=32, steps_per_epoch=10, validation_steps=2, max_epochs=5,
         overrides={"units": 32, "embedding_dim": 32, "max_vocab_size": 500},
     )
@@ -143,7 +143,7 @@ def run_reference(settings):
         steps=int(model.optimizer.iterations.numpy()), stopped_by="time budget" if budget.stopped
         else ("early stopping" if stopping.stopped_epoch else "max epochs"),
         train_pairs=len(train), validation_pairs=len(validation), pad_id=PAD_ID,
-        parameters=int(model.count_params()), recipe=dict(TUTORIAL),
+        parameters=int(model.count_params()), recipe={key: settings[key] for key in TUTORIAL},
     )
     return result
 

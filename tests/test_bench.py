@@ -162,3 +162,39 @@ def test_ablation_runs_with_every_choice_undone_and_reports(tiny_tsv, tmp_path):
     text = ablation.render(report, "python -m bench.ablation --test")
     assert "| luong | nothing (as shipped) |" in text and "| luong | all three |" in text
     assert "`python -m bench.ablation --test`" in text
+
+
+def test_quality_benchmark_quick_run_reports_both_recipes(tiny_tsv, tmp_path):
+    """`python -m bench.quality --quick` end to end on a tiny corpus: both variants
+    train (each in its own process), translate the same test pairs and are scored."""
+    import json
+    import subprocess
+    import sys
+
+    report = tmp_path / "quality.md"
+    raw = tmp_path / "quality.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.quality", "--quick", "--minutes", "0.05", "--data",
+         str(tiny_tsv), "--output", str(report), "--json", str(raw)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(raw.read_text())["results"]
+    for variant in ("reference", "nmt_keras"):
+        result = results[variant]
+        assert 0.0 <= result["bleu"] <= 100.0 and 0.0 <= result["unk_share"] <= 1.0
+        assert result["steps"] >= 1 and result["sentences_per_second"] > 0
+        assert result["stopped_by"] == "time budget"
+    assert results["reference"]["recipe"]["steps_per_epoch"] == 10  # the quick version of the tutorial's 100
+    text = report.read_text()
+    assert "(a) reference, the tutorial's recipe" in text and "(b) nmt_keras" in text
+    assert "--quick" in text  # the command is in the report
+
+
+def test_quality_report_replaces_only_its_section(tmp_path):
+    from bench.quality import BEGIN, END, write_report
+
+    page = tmp_path / "performance.md"
+    page.write_text(f"# Performance\n\nintro\n\n{BEGIN}\nold numbers\n{END}\n\nafter\n")
+    write_report("new numbers\n", page, quick=False)
+    assert page.read_text() == f"# Performance\n\nintro\n\n{BEGIN}\nnew numbers\n{END}\n\nafter\n"
