@@ -6,8 +6,9 @@ Every candidate trains, in its own subprocess, on the project's seeded split of 
 for M minutes (`--time-budget M`), then translates the 2,000 *validation* pairs and
 scores them; the test pairs are never read. One JSON line per candidate is appended to
 `--log` (default `outputs/recipes.jsonl`), with the machine's load, the commit and the
-throughput, so that runs made on different days can be told apart. The table of
-`nmt_keras.config.RECIPES` and of `docs/recipes.md` is built from these lines.
+throughput, so that runs made on different days can be told apart;
+`python -m bench.recipes --table LOG` prints them as the markdown table of
+`docs/recipes.md`, from which `nmt_keras.config.RECIPES` is chosen.
 """
 
 import argparse
@@ -58,8 +59,33 @@ def run_candidate(changes, minutes, data, workdir, max_train_pairs=None):
     }
 
 
+def table(records):
+    """Markdown: one row per measured candidate, grouped by budget, best first."""
+    lines = [
+        "| budget | candidate | changes over the defaults | validation BLEU | chrF | outputs with [UNK] "
+        "| steps | target tokens/s | commit, date | CPUs |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for record in sorted(records, key=lambda r: (r["minutes"], -r["validation_bleu"])):
+        changes = ", ".join(f"`{k}={v}`" for k, v in sorted(record["changes"].items())) or "-"
+        unk = "-" if record.get("unk_share") is None else f"{100 * record['unk_share']:.1f} %"
+        cpus = f"core {record['cpu_affinity']}" if record.get("cpu_affinity") else "-"
+        if record.get("threads"):
+            cpus += f", {record['threads']} thread(s)"
+        lines.append(
+            f"| {record['minutes']:g} min | {record['name']} | {changes} | {record['validation_bleu']:.2f} "
+            f"| {record['validation_chrf']:.1f} | {unk} | {record['steps']:,} "
+            f"| {record['target_tokens_per_second']:,.0f} | {record['commit']}, {record['date']} | {cpus} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--table"]:  # python -m bench.recipes --table LOG
+        records = [json.loads(line) for line in pathlib.Path(argv[1]).read_text().splitlines() if line]
+        print(table(records), end="")
+        return 0
     if argv[:1] == ["--run"]:  # the subprocess
         changes, minutes, data, workdir, out, pairs, threads = argv[1:8]
         if threads != "None":
