@@ -12,6 +12,16 @@
 The format number changes whenever the files or the weights' layout change; a
 directory of another format is refused with a message naming both versions.
 
+A model directory is data, never instructions: `translator.json` and `config.json` are
+read through `Config.from_dict` (known keys only, every value checked for type and
+range), every file must be a regular file below a size limit, and no setting of a model
+directory says what else to read. `save_translator` writes the five files into a
+temporary directory beside `model_dir`, fsyncs them and puts it in `model_dir`'s place
+by a rename (`nmt_keras.atomic.staged_directory`), holding the directory's lock: a
+kill or a failed write at any moment leaves the previous model whole, and the other
+entries of `model_dir` (reports, logs) stay. `load_translator` reads again if
+`model_dir` was replaced while it read, so it never mixes two models.
+
 A translator can also be kept as one Keras-native `.keras` file (`save_keras`,
 `load_keras`; `load_translator` accepts such a file too). Every layer of the package is
 registered with `keras.saving.register_keras_serializable(package="nmt_keras")` and the
@@ -23,64 +33,133 @@ registered with `keras.saving.register_keras_serializable(package="nmt_keras")` 
 """
 
 import json
+import os
 import pathlib
 import zipfile
 
-import keras
-
 import nmt_keras
-from nmt_keras.config import Config, ConfigError
-from nmt_keras.inference.translator import Translator
+from nmt_keras import atomic
+from nmt_keras.config import MAX_VOCAB, Config, ConfigError
 
 TRANSLATOR_FILE = "translator.json"
 SOURCE_VOCAB_FILE = "source_vocab.txt"
 TARGET_VOCAB_FILE = "target_vocab.txt"
 WEIGHTS_FILE = "model.weights.h5"
 CONFIG_FILE = "config.json"
+# The files of a model, written together: never kept from a previous model.
+MODEL_FILES = (TRANSLATOR_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, WEIGHTS_FILE, CONFIG_FILE)
 KERAS_SUFFIX = ".keras"
 # The model-directory format this version writes and reads.
 FORMAT = 2
 # The nmt_keras release that wrote each older format.
 FORMAT_RELEASES = {1: "0.1.0"}
+# The keys of translator.json.
+TRANSLATOR_KEYS = ("format", "nmt_keras_version", "settings")
+# Upper limits on what is read from a model directory: far above what `train` writes.
+MAX_JSON_BYTES = 1 << 20
+MAX_VOCAB_BYTES = 256 << 20
+MAX_VERSION_CHARS = 40
+# How often `load_translator` reads a directory that is replaced while it reads.
+READ_ATTEMPTS = 3
+EXCERPT_CHARS = 60
 
 
 class ModelDirError(ValueError):
     """A model directory is missing, incomplete, or does not match its weights."""
 
 
-def _write_words(path, words):
-    path.write_text("".join(word + "\n" for word in words), encoding="utf-8")
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 3] + "..."
+
+
+def _write_text(path, text):
+    """Writes one text file of a model (UTF-8)."""
+    path.write_text(text, encoding="utf-8")
+
+
+def _read_bytes(path, limit):
+    """The bytes of `path`, which must be a regular file of at most `limit` bytes."""
+    if not path.is_file():
+        raise ModelDirError(f"{path}: not a regular file")
+    with open(path, "rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ModelDirError(f"{path}: larger than {limit:,} bytes, too large for this file")
+    return data
+
+
+def _read_json(path):
+    """The JSON object in `path` (a regular file of at most `MAX_JSON_BYTES`)."""
+    try:
+        record = json.loads(_read_bytes(path, MAX_JSON_BYTES).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ModelDirError(f"{path} is not readable JSON ({type(error).__name__})") from None
+    if not isinstance(record, dict):
+        raise ModelDirError(f"{path}: expected a JSON object, got {type(record).__name__}")
+    return record
 
 
 def _read_words(path):
-    return path.read_text(encoding="utf-8").splitlines()
+    """The tokens of a vocabulary file: UTF-8, one per line, at most `MAX_VOCAB`."""
+    data = _read_bytes(path, MAX_VOCAB_BYTES)
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    if len(lines) > MAX_VOCAB:
+        raise ModelDirError(f"{path}: {len(lines):,} tokens, more than the limit of {MAX_VOCAB:,}")
+    words = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            words.append(line.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise ModelDirError(f"{path}, line {number}: not UTF-8 ({error.reason})") from None
+    return words
 
 
 def save_translator(translator, model_dir, config=None):
-    """Writes the translator (and optionally its run config) into `model_dir`."""
+    """Writes the translator (and optionally its run config) into `model_dir`, all or
+    nothing (see the module docstring). Entries of `model_dir` other than the model's
+    files are kept; a previous `config.json` is not, since it described another model.
+
+    Raises:
+        nmt_keras.atomic.DirectoryInUseError: another process holds `model_dir`'s lock.
+        OSError: a write failed (`model_dir` is then unchanged).
+    """
     model_dir = pathlib.Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
     record = {
         "format": FORMAT,
         "nmt_keras_version": nmt_keras.__version__,
         "settings": {**translator.config.model_settings(), **translator.config.text_settings()},
     }
-    (model_dir / TRANSLATOR_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
-    _write_words(model_dir / SOURCE_VOCAB_FILE, translator.source_words)
-    _write_words(model_dir / TARGET_VOCAB_FILE, translator.target_words)
-    translator.model.save_weights(model_dir / WEIGHTS_FILE)
-    if config is not None:
-        (model_dir / CONFIG_FILE).write_text(config.to_json())
+    with atomic.lock_directory(model_dir, "saving a model"):
+        with atomic.staged_directory(model_dir, keep_others=True, replaced=MODEL_FILES) as staging:
+            _write_text(staging / TRANSLATOR_FILE, json.dumps(record, indent=2, sort_keys=True))
+            _write_text(staging / SOURCE_VOCAB_FILE, "".join(w + "\n" for w in translator.source_words))
+            _write_text(staging / TARGET_VOCAB_FILE, "".join(w + "\n" for w in translator.target_words))
+            translator.model.save_weights(staging / WEIGHTS_FILE)
+            if config is not None:
+                _write_text(staging / CONFIG_FILE, config.to_json())
 
 
 def save_keras(translator, path):
     """Writes `translator` (config with vocabularies, weights, optimizer state) to one
-    `.keras` file."""
+    `.keras` file, through a fsynced temporary file and a rename."""
+    import keras
+
     path = pathlib.Path(path)
     if path.suffix != KERAS_SUFFIX:
         raise ModelDirError(f"a Keras model file must end in {KERAS_SUFFIX}: {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    keras.saving.save_model(translator, path)
+    temporary = path.with_name(f".{path.stem}{atomic.PARTIAL_MARK}{os.getpid()}{KERAS_SUFFIX}")
+    try:
+        keras.saving.save_model(translator, temporary)
+        atomic.fsync_file(temporary)
+        os.replace(temporary, path)
+        atomic.fsync_dir(path.parent)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def load_keras(path):
@@ -89,6 +168,10 @@ def load_keras(path):
     Raises:
         ModelDirError: the file is missing, not a `.keras` archive, or not a Translator.
     """
+    import keras
+
+    from nmt_keras.inference.translator import Translator
+
     path = pathlib.Path(path)
     if not path.is_file():
         raise ModelDirError(f"Keras model file not found: {path}")
@@ -105,17 +188,15 @@ def load_keras(path):
     return translator
 
 
-def load_translator(model_dir):
-    """Rebuilds a `Translator` from `model_dir` and loads its weights. A path ending in
-    `.keras` is loaded with `load_keras` instead.
+def check_model_dir(model_dir):
+    """The settings of the model in `model_dir` after checking, without TensorFlow,
+    that the directory holds a model's files (`load_translator` then loads them).
 
     Raises:
-        ModelDirError: the directory or one of its files is missing, or the weights do
-            not fit the vocabulary and sizes recorded beside them.
+        ModelDirError: the directory or one of its files is missing, or translator.json
+            is not a valid record (see `read_settings`).
     """
     model_dir = pathlib.Path(model_dir)
-    if model_dir.suffix == KERAS_SUFFIX and not model_dir.is_dir():
-        return load_keras(model_dir)
     if not model_dir.is_dir():
         raise ModelDirError(f"model directory not found: {model_dir}")
     required = (TRANSLATOR_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, WEIGHTS_FILE)
@@ -125,7 +206,39 @@ def load_translator(model_dir):
             f"{model_dir} is not a complete model directory: missing {', '.join(missing)} "
             f"(it is written by `python -m nmt_keras train --output DIR`)"
         )
-    settings = read_settings(model_dir / TRANSLATOR_FILE)
+    return read_settings(model_dir / TRANSLATOR_FILE)
+
+
+def _identity(model_dir):
+    """Which directory `model_dir` names now (it changes when a save replaces it)."""
+    stat = os.stat(model_dir)
+    return stat.st_dev, stat.st_ino
+
+
+def load_translator(model_dir):
+    """Rebuilds a `Translator` from `model_dir` and loads its weights. A path ending in
+    `.keras` is loaded with `load_keras` instead.
+
+    Raises:
+        ModelDirError: the directory or one of its files is missing, a file is not what
+            it should be, or the weights do not fit the vocabulary and sizes recorded
+            beside them.
+    """
+    model_dir = pathlib.Path(model_dir)
+    if model_dir.suffix == KERAS_SUFFIX and not model_dir.is_dir():
+        return load_keras(model_dir)
+    for _ in range(READ_ATTEMPTS):
+        before = _identity(model_dir) if model_dir.is_dir() else None
+        translator = _load_translator(model_dir)
+        if _identity(model_dir) == before:
+            return translator
+    raise ModelDirError(f"{model_dir} was replaced {READ_ATTEMPTS} times while it was read; try again")
+
+
+def _load_translator(model_dir):
+    from nmt_keras.inference.translator import Translator
+
+    settings = check_model_dir(model_dir)
     translator = Translator(
         _read_words(model_dir / SOURCE_VOCAB_FILE),
         _read_words(model_dir / TARGET_VOCAB_FILE),
@@ -148,23 +261,25 @@ def read_settings(path):
     """The `Config` recorded in a `translator.json`, checked like any config.
 
     Raises:
-        ModelDirError: not JSON, another format (naming the release that reads it), or
-            a setting that is unknown or out of range.
+        ModelDirError: not JSON, another format (naming the release that reads it), a
+            key other than `TRANSLATOR_KEYS`, or a setting that is unknown or out of range.
     """
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelDirError(f"{path} is not readable JSON ({type(error).__name__})") from None
-    if not isinstance(record, dict):
-        raise ModelDirError(f"{path}: expected a JSON object")
+    path = pathlib.Path(path)
+    record = _read_json(path)
     found = record.get("format", 1)
-    if found != FORMAT:
-        release = FORMAT_RELEASES.get(found, "another release") if isinstance(found, int) else "an unknown release"
+    if found != FORMAT or isinstance(found, bool):
+        release = FORMAT_RELEASES.get(found, "another release") if type(found) is int else "an unknown release"
         raise ModelDirError(
-            f"{path.parent} is a model directory of format {found!r}, written by nmt_keras "
-            f"{release}; this is nmt_keras {nmt_keras.__version__}, which reads format "
-            f"{FORMAT}: train the model again, or load it with nmt_keras {release}"
+            f"{path.parent} is a model directory of format {_short(found)}, written by "
+            f"nmt_keras {release}; this is nmt_keras {nmt_keras.__version__}, which reads "
+            f"format {FORMAT}: train the model again, or load it with nmt_keras {release}"
         )
+    unknown = sorted(set(record) - set(TRANSLATOR_KEYS))
+    if unknown:
+        raise ModelDirError(f"{path}: unknown keys {_short(unknown)}")
+    version = record.get("nmt_keras_version")
+    if version is not None and not (isinstance(version, str) and len(version) <= MAX_VERSION_CHARS):
+        raise ModelDirError(f"{path}: nmt_keras_version must be a short string, got {_short(version)}")
     try:
         return Config.from_dict(record.get("settings", {}), source=str(path))
     except ConfigError as error:
@@ -172,8 +287,16 @@ def read_settings(path):
 
 
 def load_config(model_dir):
-    """The run `Config` saved in `model_dir`."""
+    """The run `Config` saved in `model_dir`, checked like any config.
+
+    Raises:
+        ModelDirError: the file is missing, not JSON, or holds a setting that is unknown
+            or out of range.
+    """
     path = pathlib.Path(model_dir) / CONFIG_FILE
-    if not path.is_file():
+    if not path.exists():
         raise ModelDirError(f"{path} not found: this model directory has no run config")
-    return Config.from_dict(json.loads(path.read_text()))
+    try:
+        return Config.from_dict(_read_json(path), source=str(path))
+    except ConfigError as error:
+        raise ModelDirError(str(error)) from None

@@ -8,6 +8,8 @@ import time
 
 import keras
 
+from nmt_keras.atomic import atomic_save_weights
+
 
 class TimeBudget(keras.callbacks.Callback):
     """Stops training once `seconds` of wall time have passed since `fit()` started.
@@ -157,9 +159,10 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 class BestCheckpoint(keras.callbacks.Callback):
     """Saves the weights after every epoch whose `monitor` value is the lowest so far.
 
-    The file is replaced atomically (written under a temporary name, then renamed), so a
-    killed run never leaves a half-written checkpoint, and a NaN or infinite value never
-    counts as an improvement, so diverged weights never overwrite good ones.
+    The file is replaced atomically (written under a temporary name, fsynced, then
+    renamed), so a killed run or a failed write never leaves a half-written checkpoint,
+    and a NaN or infinite value never counts as an improvement, so diverged weights
+    never overwrite good ones.
     `best` is restored by `nmt_keras.training.resume` when a run resumes.
     """
 
@@ -173,8 +176,6 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.best_epoch = None
 
     def on_epoch_end(self, epoch, logs=None):
-        from nmt_keras.training.resume import atomic_save_weights
-
         value = (logs or {}).get(self.monitor)
         if value is None or not math.isfinite(float(value)) or float(value) >= self.best:
             return

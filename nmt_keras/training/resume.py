@@ -1,16 +1,17 @@
 """Resumable training: atomic backups of the whole training state, and exact resumption.
 
-A backup directory holds one committed state at a time:
+A backup directory holds one committed state:
 
-    backup/state.json                    the commit record: optimizer step, epoch, history
-                                         so far, callback states, name of the weights file
+    backup/state.json                    the record: optimizer step, epoch, history so
+                                         far, callback states, name of the weights file
     backup/state-<step>.weights.h5       model + optimizer variables after that step
 
-Every file is first written under a temporary name in the same directory and then
-renamed with `os.replace`, which is atomic on POSIX file systems; `state.json` is
-replaced last and names its weights file, so a process killed at any moment (even in
-the middle of writing HDF5) leaves either the previous complete state or the new one,
-never a mix. Older weights files are deleted only after the new record is committed.
+Each state is written whole into a temporary directory beside `backup/`, fsynced, and
+put in its place by a rename (`nmt_keras.atomic.staged_directory`), so a process killed
+at any moment (even in the middle of writing HDF5) or a write that fails leaves either
+the previous complete state or the new one, never a mix. The run that writes it holds
+the lock of its output directory (`nmt_keras.training.train`), so no other process
+writes or removes the same backup.
 
 Keras' own `BackupAndRestore` writes `latest.weights.h5` in place (a kill during the
 write corrupts it) and, after a mid-epoch backup, restarts the interrupted epoch from
@@ -23,17 +24,19 @@ its remaining steps.
 import dataclasses
 import json
 import math
-import os
 import pathlib
+import shutil
 
 import keras
 import numpy as np
 
+from nmt_keras import atomic
+
 STATE_FILE = "state.json"
 WEIGHTS_PATTERN = "state-{step}.weights.h5"
-# Temporary names start with this prefix (and keep the ".weights.h5" ending Keras needs).
-PARTIAL_PREFIX = "partial-"
 STATE_FORMAT = 1
+# Upper limit on the size of state.json (it holds the history of every epoch).
+MAX_STATE_BYTES = 64 << 20
 
 
 class ResumeError(ValueError):
@@ -59,25 +62,6 @@ class TrainingState:
     callbacks: dict
     weights_file: str
     settings: dict | None = None
-
-
-def atomic_write_text(path, text):
-    """Writes `text` to `path` through a temporary file and an atomic rename."""
-    path = pathlib.Path(path)
-    partial = path.with_name(PARTIAL_PREFIX + path.name)
-    with open(partial, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-
-
-def atomic_save_weights(model, path):
-    """`model.save_weights(path)` through a temporary file and an atomic rename."""
-    path = pathlib.Path(path)
-    partial = path.with_name(PARTIAL_PREFIX + path.name)
-    model.save_weights(partial, overwrite=True)
-    os.replace(partial, path)
 
 
 def weights_are_finite(model):
@@ -107,25 +91,29 @@ class Backup:
 
     def save(self, model, state):
         """Commits `state` (its `weights_file` is chosen here) with the model's variables."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         state.weights_file = WEIGHTS_PATTERN.format(step=state.step)
-        atomic_save_weights(model, self.directory / state.weights_file)
         record = {"format": STATE_FORMAT, **dataclasses.asdict(state)}
-        atomic_write_text(self.state_path, json.dumps(record, indent=1))
-        self._remove_stale(keep=state.weights_file)
+        with atomic.staged_directory(self.directory) as staging:
+            model.save_weights(staging / state.weights_file)
+            (staging / STATE_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
 
     def load(self):
         """The committed `TrainingState`, or None if there is none."""
         if not self.exists():
             return None
         try:
-            record = json.loads(self.state_path.read_text(encoding="utf-8"))
-            record.pop("format")
-            state = TrainingState(**record)
-        except (ValueError, TypeError, KeyError) as error:
+            with open(self.state_path, "rb") as stream:
+                data = stream.read(MAX_STATE_BYTES + 1)
+            if len(data) > MAX_STATE_BYTES:
+                raise ValueError(f"larger than {MAX_STATE_BYTES:,} bytes")
+            record = json.loads(data.decode("utf-8"))
+            if not isinstance(record, dict) or record.pop("format", None) != STATE_FORMAT:
+                raise ValueError(f"not a record of format {STATE_FORMAT}")
+            state = _checked(TrainingState(**record))
+        except (ValueError, TypeError, KeyError, RecursionError) as error:
             raise ResumeError(
-                f"{self.state_path}: damaged backup record ({error}); delete {self.directory} "
-                f"to start the run afresh"
+                f"{self.state_path}: damaged backup record ({str(error)[:100]}); delete "
+                f"{self.directory} to start the run afresh"
             ) from None
         if not (self.directory / state.weights_file).is_file():
             raise ResumeError(
@@ -171,20 +159,37 @@ class Backup:
                 f"with other settings or data?): {error}; delete {self.directory} to start "
                 f"the run afresh"
             ) from None
-        self._remove_stale(keep=state.weights_file)
         return state
-
-    def _remove_stale(self, keep):
-        for path in self.directory.iterdir():
-            is_weights = path.name.endswith(".weights.h5")
-            if path.name.startswith(PARTIAL_PREFIX) or (is_weights and path.name != keep):
-                path.unlink(missing_ok=True)
 
     def remove(self):
         if self.directory.is_dir():
-            for path in self.directory.iterdir():
-                path.unlink()
-            self.directory.rmdir()
+            shutil.rmtree(self.directory)
+
+
+def _checked(state):
+    """`state` if its fields have the types a backup writes; ValueError otherwise."""
+    def whole(value):
+        return type(value) is int and value >= 0
+
+    if not (whole(state.step) and whole(state.epoch)):
+        raise ValueError("step and epoch must be non-negative integers")
+    if state.weights_file != WEIGHTS_PATTERN.format(step=state.step):
+        raise ValueError(f"weights_file must be {WEIGHTS_PATTERN.format(step=state.step)}")
+    if not (isinstance(state.history, dict) and all(
+        isinstance(values, list) and all(isinstance(v, (int, float)) for v in values)
+        for values in state.history.values()
+    )):
+        raise ValueError("history must map names to lists of numbers")
+    if not (isinstance(state.callbacks, dict) and all(
+        isinstance(values, dict) and all(
+            value is None or isinstance(value, (bool, int, float, str)) for value in values.values()
+        )
+        for values in state.callbacks.values()
+    )):
+        raise ValueError("callbacks must map names to objects of plain values")
+    if state.settings is not None and not isinstance(state.settings, dict):
+        raise ValueError("settings must be an object")
+    return state
 
 
 # Attributes that carry a callback's decisions from one epoch to the next.
@@ -235,8 +240,11 @@ class BackupCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         for name, values in self._restored.items():
+            callback = self.tracked.get(name)
+            allowed = resumable_attributes(callback) if callback is not None else ()
             for attribute, value in values.items():
-                setattr(self.tracked[name], attribute, value)
+                if attribute in allowed:  # a backup restores attributes, never adds them
+                    setattr(callback, attribute, value)
         self._restored = {}
 
     def on_train_batch_end(self, batch, logs=None):
