@@ -15,6 +15,7 @@ Pure Python: importing it (and `--help`) loads no TensorFlow.
 import dataclasses
 import json
 import math
+import re
 import types
 import typing
 
@@ -43,9 +44,11 @@ MAX_SIZE = 16_384  # embedding and state sizes
 MAX_VOCAB = 2_000_000
 MAX_LENGTH = 10_000  # output tokens
 MAX_PAIRS = 100_000_000
-# The settings that say where a corpus is: `evaluate` takes them from its command line
-# only, never from a model directory.
-DATA_LOCATION = ("data", "data_url", "sha256", "cache_dir")
+# The default size limit of a corpus file, archive member or download, in MB (2^20 bytes).
+MAX_CORPUS_MB = 256
+# The settings that say where a corpus is and how much of it may be read: `evaluate`
+# takes them from its command line only, never from a model directory.
+DATA_LOCATION = ("data", "data_url", "sha256", "cache_dir", "max_corpus_mb")
 # Settings that define the network, saved with the model (`Config.model_settings`).
 MODEL = "model"
 # Settings the translator needs for text in and out, saved with the model too.
@@ -102,6 +105,10 @@ class Config:
     cache_dir: str | None = option(
         None, "download cache directory", commands=DATA, group="data",
         none_means="~/.keras")
+    max_corpus_mb: int | None = option(
+        MAX_CORPUS_MB, "refuse a corpus file, zip member (uncompressed) or download larger "
+        "than this many MB", low=1, high=10_000_000, commands=DATA, group="data",
+        none_means="no limit")
     direction: str = option(
         "to-english", "to-english: column 2 -> column 1 of the pairs file (Spanish -> "
         "English for spa-eng); from-english: the reverse", choices=DIRECTIONS,
@@ -270,6 +277,15 @@ class Config:
                 f"the {self.scheduled_sampling} schedule needs a sampling_decay "
                 f"{decay_rule[0]}, got {self.sampling_decay}"
             )
+        if self.sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256):
+            raise ConfigError(f"sha256 must be 64 hexadecimal digits, got {_short(self.sha256)}")
+        for name in ("data", "data_url"):
+            value = getattr(self, name)
+            if value is not None and "://" in value:  # only URLs: no corpus code otherwise
+                from nmt_keras.data.corpora import location_problem
+
+                if problem := location_problem(value):
+                    raise ConfigError(f"{name} {_short(value)}: {problem}")
         if self.sha256 is not None and self.data == "synthetic":
             raise ConfigError("sha256 checks a downloaded or local data file; the "
                               "embedded corpus (data 'synthetic') has none")

@@ -107,7 +107,7 @@ def test_zip_explicit_member(tmp_path):
 
 def test_zip_ambiguous_members_error_lists_them(tmp_path):
     path = make_zip(tmp_path / "two.zip", {"a.txt": "A.\tUno.\n", "b.txt": "B.\tDos.\n"})
-    with pytest.raises(CorpusError, match="several") as info:
+    with pytest.raises(CorpusError, match="2 files in the archive hold tab-separated lines") as info:
         corpora.read_tsv(path)
     assert "a.txt" in str(info.value) and "b.txt" in str(info.value)
     assert "two.zip" in str(info.value)
@@ -121,8 +121,25 @@ def test_zip_unknown_member(tmp_path):
 
 def test_zip_without_candidate(tmp_path):
     path = make_zip(tmp_path / "none.zip", {"_about.txt": "x\n", "data.csv": "a,b\n"})
-    with pytest.raises(CorpusError, match="no candidate.*data.csv"):
+    with pytest.raises(CorpusError, match="no file in the archive starts with a tab-separated line.*_about.txt.*data.csv"):
         corpora.read_tsv(path)
+
+
+def test_anki_archive_picks_the_pairs_file_by_its_tabs(tmp_path):
+    """The archives of manythings.org/anki hold `xxx.txt` and `_about.txt`; macOS adds
+    metadata entries. The one file whose first line holds a tab is read, whatever its
+    name; an archive of one file reads that file."""
+    about = "** Info **\n\nCheck for newest version here:\n  http://www.manythings.org/anki/\n"
+    pairs = "\ufeffGo.\tGeh.\tCC-BY 2.0 (France) Attribution: tatoeba.org #2877272 (CM)\nHi.\tHallo!\t#538123\n"
+    path = make_zip(tmp_path / "deu-eng.zip", {
+        "_about.txt": about, "deu.txt": pairs, "__MACOSX/._deu.txt": "\x00\x05\x16\x07\tx",
+        "notes.md": "# notes\n",
+    })
+    corpus = corpora.read_tsv(path)
+    assert corpus.name == "deu-eng.zip:deu.txt"
+    assert corpus.pairs == (SentencePair("Geh.", "Go."), SentencePair("Hallo!", "Hi."))
+    single = make_zip(tmp_path / "one.zip", {"whatever": "A.\tUno.\n"})
+    assert corpora.read_tsv(single).pairs == (SentencePair("Uno.", "A."),)
 
 
 def test_member_for_plain_file(tmp_path):
@@ -273,9 +290,11 @@ def test_download_file_url_caches_and_verifies(tmp_path, small_zip):
     assert path.read_bytes() == expected_bytes
     assert sorted(p.name for p in (cache / "datasets").iterdir()) == ["small.zip"]
 
+    by_url = corpora.download(url, sha256=None, cache_dir=cache)  # keyed by the URL
+    assert by_url.name == "small.zip" and by_url.parent.parent == cache / "datasets" / "by-url"
     small_zip.unlink()  # a second call must be a cache hit
     assert corpora.download(url, sha256=sha, cache_dir=cache) == path
-    assert corpora.download(url, sha256=None, cache_dir=cache) == path
+    assert corpora.download(url, sha256=None, cache_dir=cache) == by_url
     corpus = corpora.load_corpus(url, cache_dir=cache)
     assert corpus.pairs[1] == SentencePair("¡Baila, ornitorrinco!", "Dance, platypus!")
     assert corpus.origin == url
@@ -327,7 +346,7 @@ def test_download_unreachable_url(tmp_path):
     with pytest.raises(CorpusError) as info:
         corpora.download(CLOSED_PORT_URL, sha256=None, cache_dir=cache)
     assert CLOSED_PORT_URL in str(info.value)
-    assert list((cache / "datasets").iterdir()) == []
+    assert [p for p in (cache / "datasets").rglob("*") if p.is_file()] == []
 
 
 def test_download_unsupported_scheme(tmp_path):

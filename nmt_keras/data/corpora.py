@@ -8,7 +8,10 @@ Sources
   tutorial (`SPA_ENG_URL`), downloaded once into the Keras cache and checked against
   `SPA_ENG_SHA256`.
 * Any other tab-separated file, local or at an ``http(s)://`` or ``file://`` URL, either
-  plain or inside a zip archive.
+  plain or inside a zip archive. In an archive with several files, the one whose first
+  line holds a tab is read (an Anki archive from manythings.org/anki holds the pairs
+  file and ``_about.txt``); when no file or several files hold tabs, the error names
+  the archive's files.
 
 File format
 -----------
@@ -21,7 +24,10 @@ The optional third column is Anki's attribution text (ignored) or, when
 indexes the tokens of column 2 and ``j`` those of column 1 (0-based, over the
 standardized tokens of `nmt_keras.data.text`). A leading UTF-8 byte order mark and Windows
 ``"\\r\\n"`` line ends are accepted; surrounding whitespace of each column is removed.
-There is no line-length limit.
+There is no line-length limit, but there is a size limit: a file, an archive member
+(uncompressed) or a download larger than `max_bytes` (``--max-corpus-mb``) is refused
+before it is read, and files are read as streams that stop at the limit. Only regular
+files are read (not devices, pipes or sockets).
 
 A *direction* says which column is the source: ``"to-english"`` (the default, as in the
 TensorFlow tutorial) translates column 2 into English, ``"from-english"`` the reverse.
@@ -37,26 +43,37 @@ skipped are blank (whitespace-only) lines, and their number is reported in
 `Corpus.blank_lines`. Errors include: a missing file or a directory; a file without any
 sentence pair; a line without a tab or with more than 3 columns; an empty side; bytes that
 are not valid UTF-8 (reported with their byte offset in the line, counted in the raw
-bytes); a malformed alignment; an unreachable URL or a checksum mismatch when
-downloading (a failed download never leaves a file under its cached name).
+bytes); a malformed alignment; a file past the size limit; an unreachable URL, a
+download that times out (`DOWNLOAD_TIMEOUT_SECONDS` without a byte) or a checksum
+mismatch (a failed download never leaves a file under its cached name).
+
+Downloads are cached under ``CACHE_DIR/datasets/``: with a sha256, as the URL's file
+name, reused only while its checksum matches; without one, under a directory named
+after a digest of the whole URL (``datasets/by-url/<digest>/<name>``), so two URLs
+that end in the same file name never share a cached file.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import hashlib
+import http.client
 import numbers
 import os
 import pathlib
 import random
 import re
-import shutil
 import tempfile
 import unicodedata
+import urllib.error
 import urllib.parse
+import urllib.request
 import zipfile
+import zlib
 
+from nmt_keras.config import MAX_CORPUS_MB
 from nmt_keras.data import synthetic
 
 SPA_ENG_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
@@ -73,11 +90,22 @@ SPANISH = "Spanish"
 DEFAULT_OTHER_LANGUAGE = "column 2"
 
 URL_SCHEMES = ("http", "https", "file")
-# Zip members picked automatically: text files whose name does not start with one of
-# these (spa-eng.zip also holds "spa-eng/_about.txt"; macOS adds "__MACOSX/._*" entries).
-MEMBER_SUFFIXES = (".txt", ".tsv")
-IGNORED_MEMBER_PREFIXES = ("_", ".")
+# Archive entries that are never sentence files: what macOS adds to the zips it makes.
+METADATA_DIRECTORY = "__MACOSX"
+METADATA_PREFIX = "._"
+METADATA_NAMES = (".DS_Store",)
+# Bytes of each archive member read to tell whether its first line holds a tab.
+SNIFF_BYTES = 1 << 16
+# Archive members named in an error message, at most.
+MEMBERS_SHOWN = 10
 KERAS_CACHE_SUBDIR = "datasets"
+# Cached downloads without a sha256: datasets/by-url/<first hex digits of the URL's sha256>/.
+BY_URL_SUBDIR = "by-url"
+URL_DIGEST_CHARS = 16
+# Seconds a download may wait for the server (to connect, or for the next bytes).
+DOWNLOAD_TIMEOUT_SECONDS = 60
+# The default size limit of a corpus file, archive member or download.
+DEFAULT_MAX_BYTES = MAX_CORPUS_MB << 20
 
 MIN_COLUMNS = 2
 MAX_COLUMNS = 3
@@ -85,6 +113,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 EXCERPT_CHARS = 60
 BAD_BYTES_CONTEXT = 20  # bytes shown on each side of an undecodable byte
 HASH_CHUNK_BYTES = 1 << 20
+BYTES_PER_MB = 1 << 20
 # Runs of characters that are neither word characters nor apostrophes (see `source_key`).
 _NON_WORD = re.compile(r"[^\w']+")
 
@@ -188,15 +217,103 @@ def _sha256_of(path):
 # ---------------------------------------------------------------------------- reading
 
 
-def _read_bytes(path, member):
-    """Reads a plain file, or one member of a zip archive, as bytes.
+def _too_large(label, size, max_bytes):
+    """The `CorpusError` for data past the size limit."""
+    return CorpusError(
+        f"{label}: {'more than ' if size is None else ''}{(size or max_bytes) / BYTES_PER_MB:,.1f} MB, "
+        f"larger than the limit of {max_bytes / BYTES_PER_MB:,.0f} MB (raise it with --max-corpus-mb)"
+    )
 
-    Args:
-        path: pathlib.Path. An existing file.
-        member: str or None. The archive member to read; None picks it automatically.
 
-    Returns:
-        ``(member, data)``: the member read (None for a plain file) and its bytes.
+def _is_metadata(name):
+    """True for archive entries that macOS adds (``__MACOSX/``, ``._name``, ``.DS_Store``)."""
+    base = name.rsplit("/", 1)[-1]
+    return (name.split("/", 1)[0] == METADATA_DIRECTORY or base.startswith(METADATA_PREFIX)
+            or base in METADATA_NAMES)
+
+
+def _first_line_has_tab(archive, name):
+    """True if the first non-blank line of an archive member holds a tab."""
+    try:
+        with archive.open(name) as stream:
+            head = stream.read(SNIFF_BYTES)
+    except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError, NotImplementedError, EOFError):
+        return False
+    for line in head.removeprefix(UTF8_BOM).split(b"\n"):
+        if line.strip():
+            return b"\t" in line
+    return False
+
+
+def _name_members(names):
+    shown = ", ".join(_excerpt(name) for name in names[:MEMBERS_SHOWN])
+    more = f" and {len(names) - MEMBERS_SHOWN} more" if len(names) > MEMBERS_SHOWN else ""
+    return shown + more
+
+
+def _check_regular_file(path):
+    """A `CorpusError` unless `path` is a regular file."""
+    if not path.exists():
+        raise CorpusError(f"{path}: file not found.")
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a directory, not a sentence-pair file.")
+    if not path.is_file():
+        raise CorpusError(f"{path}: not a regular file (a device, pipe or socket).")
+
+
+def check_data(data, max_bytes=DEFAULT_MAX_BYTES):
+    """Checks, without reading its lines, that a local data file can be read: a regular
+    file, or a zip archive with one sentence file to pick, within `max_bytes`. Names
+    (``"synthetic"``, ``"spa-eng"``) and URLs are checked when they are loaded.
+
+    Raises:
+        CorpusError: naming the file and the problem.
+    """
+    data = os.fspath(data)
+    if data in (SYNTHETIC, SPA_ENG) or _is_url(data):
+        return
+    path = pathlib.Path(data)
+    _check_regular_file(path)
+    with _open_pairs(path, None, max_bytes):
+        pass
+
+
+def _pick_member(path, archive, member):
+    """Returns the archive member to read (see `read_tsv`)."""
+    files = [info.filename for info in archive.infolist() if not info.is_dir()]
+    if member is not None:
+        if member not in files:
+            raise CorpusError(
+                f"{path}: no member {_excerpt(member)} in the archive; its files are "
+                f"{_name_members(files)}."
+            )
+        return member
+    files = [name for name in files if not _is_metadata(name)]
+    if len(files) == 1:
+        return files[0]
+    tabbed = [name for name in files if _first_line_has_tab(archive, name)]
+    if len(tabbed) == 1:
+        return tabbed[0]
+    if not files:
+        raise CorpusError(f"{path}: the zip archive holds no files.")
+    if not tabbed:
+        raise CorpusError(
+            f"{path}: no file in the archive starts with a tab-separated line "
+            f"('English<TAB>other language'); its files are {_name_members(files)}."
+        )
+    raise CorpusError(
+        f"{path}: {len(tabbed)} files in the archive hold tab-separated lines: "
+        f"{_name_members(tabbed)}; extract the one to use and pass it as the data file."
+    )
+
+
+@contextlib.contextmanager
+def _open_pairs(path, member, max_bytes):
+    """Opens a plain file, or one member of a zip archive, as a binary stream.
+
+    Yields ``(member, stream)``: the member opened (None for a plain file) and the
+    stream, after checking the size (the uncompressed size of a member) against
+    `max_bytes`.
     """
     if not zipfile.is_zipfile(path):
         if member is not None:
@@ -204,41 +321,42 @@ def _read_bytes(path, member):
                 f"{path}: member={member!r} given, but this is not a zip archive."
             )
         try:
-            return None, path.read_bytes()
+            stream = open(path, "rb")
         except OSError as error:
-            raise CorpusError(f"{path}: cannot read the file: {error}") from error
+            raise CorpusError(f"{path}: cannot read the file: {error.strerror}") from None
+        with stream:
+            size = os.fstat(stream.fileno()).st_size
+            if max_bytes is not None and size > max_bytes:
+                raise _too_large(path, size, max_bytes)
+            yield None, stream
+        return
     try:
         with zipfile.ZipFile(path) as archive:
-            member = _pick_member(path, archive.namelist(), member)
-            return member, archive.read(member)
-    # RuntimeError: encrypted member; NotImplementedError: unsupported compression.
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
-        raise CorpusError(f"{path}: cannot read the zip archive: {error}") from error
+            member = _pick_member(path, archive, member)
+            size = archive.getinfo(member).file_size
+            if max_bytes is not None and size > max_bytes:
+                raise _too_large(f"{path}:{member}", size, max_bytes)
+            with archive.open(member) as stream:
+                yield member, stream
+    # RuntimeError: encrypted member; NotImplementedError: unsupported compression;
+    # zlib.error and EOFError: damaged compressed data.
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
+            NotImplementedError) as error:
+        raise CorpusError(f"{path}: cannot read the zip archive: {error}") from None
 
 
-def _pick_member(path, names, member):
-    """Returns the archive member to read (see `read_tsv`)."""
-    files = [name for name in names if not name.endswith("/")]
-    if member is not None:
-        if member not in files:
-            raise CorpusError(
-                f"{path}: no member {member!r} in the archive; its files are {files}."
-            )
-        return member
-    candidates = [
-        name
-        for name in files
-        if name.lower().endswith(MEMBER_SUFFIXES)
-        and not name.rsplit("/", 1)[-1].startswith(IGNORED_MEMBER_PREFIXES)
-    ]
-    if len(candidates) != 1:
-        problem = "no" if not candidates else "several"
-        raise CorpusError(
-            f"{path}: {problem} candidate sentence files in the archive "
-            f"(names ending in {' or '.join(MEMBER_SUFFIXES)}): {candidates or files}; "
-            "pass member= to choose one."
-        )
-    return candidates[0]
+def _lines(stream, label, max_bytes):
+    """The lines of a binary stream without their ``"\\n"``, stopping with a
+    `CorpusError` once more than `max_bytes` were read."""
+    total = 0
+    while True:
+        raw = stream.readline(-1 if max_bytes is None else max_bytes - total + 1)
+        if not raw:
+            return
+        total += len(raw)
+        if max_bytes is not None and total > max_bytes:
+            raise _too_large(label, None, max_bytes)
+        yield raw[:-1] if raw.endswith(b"\n") else raw
 
 
 def _decode_line(raw, label, number):
@@ -309,6 +427,7 @@ def read_tsv(
     alignment_column=False,
     *,
     other_language=DEFAULT_OTHER_LANGUAGE,
+    max_bytes=DEFAULT_MAX_BYTES,
 ):
     """Reads an Anki/Tatoeba-style tab-separated file of sentence pairs.
 
@@ -316,13 +435,16 @@ def read_tsv(
         path: str or os.PathLike. A text file, or a zip archive (recognized by its
             content, not its suffix).
         direction: one of `DIRECTIONS`. ``"to-english"`` makes column 2 the source.
-        member: str or None. The archive member to read. By default, the only member
-            whose name ends in ``.txt`` or ``.tsv`` and does not start with ``_`` or ``.``
-            (so ``spa-eng/spa.txt`` rather than ``spa-eng/_about.txt``).
+        member: str or None. The archive member to read. By default, the archive's
+            only file, or else the only one whose first non-blank line holds a tab (so
+            ``spa-eng/spa.txt`` rather than ``spa-eng/_about.txt``); macOS metadata
+            entries (``__MACOSX/``, ``._*``) are never read.
         alignment_column: bool. Whether column 3 is a Pharaoh alignment (column 2's token
             index first) to parse; otherwise column 3 is ignored.
         other_language: str. The name of column 2's language, used for
             `Corpus.source_language`/`target_language` and in error messages.
+        max_bytes: int or None. Refuse a file (or member, uncompressed) larger than
+            this; None: no limit.
 
     Returns:
         A `Corpus` named after the file, with its pairs in file order.
@@ -333,30 +455,24 @@ def read_tsv(
     """
     _check_direction(direction)
     path = pathlib.Path(path)
-    if not path.exists():
-        raise CorpusError(f"{path}: file not found.")
-    if path.is_dir():
-        raise CorpusError(f"{path}: is a directory, not a sentence-pair file.")
-    member, data = _read_bytes(path, member)
-    label = str(path) if member is None else f"{path}:{member}"
-
-    lines = data.split(b"\n")
-    if lines[-1] == b"":  # the newline that ends the last line starts no line
-        lines.pop()
+    _check_regular_file(path)
     pairs = []
     blank_lines = 0
-    for number, raw in enumerate(lines, start=1):
-        text = _decode_line(raw, label, number)
-        if not text.strip():
-            blank_lines += 1
-            continue
-        pairs.append(
-            _parse_line(text, label, number, direction, other_language, alignment_column)
-        )
+    number = 0
+    with _open_pairs(path, member, max_bytes) as (member, stream):
+        label = str(path) if member is None else f"{path}:{member}"
+        for number, raw in enumerate(_lines(stream, label, max_bytes), start=1):
+            text = _decode_line(raw, label, number)
+            if not text.strip():
+                blank_lines += 1
+                continue
+            pairs.append(
+                _parse_line(text, label, number, direction, other_language, alignment_column)
+            )
     if not pairs:
         raise CorpusError(
             f"{label}: no sentence pairs in the file "
-            f"({len(lines)} lines, {blank_lines} of them blank)."
+            f"({number} lines, {blank_lines} of them blank)."
         )
     source_language, target_language = _languages(direction, other_language)
     return Corpus(
@@ -408,57 +524,87 @@ def _cache_root(cache_dir):
     return pathlib.Path(os.path.expanduser(os.fspath(cache_dir)))
 
 
-def _fetch(origin, sha256, fname, staging):
-    """Downloads `origin` with Keras into the empty directory `staging`; returns the file.
+def _url_file_name(url):
+    """The last component of a URL's path (percent-decoded), or "" if there is none."""
+    name = urllib.parse.unquote(urllib.parse.urlsplit(url).path).rsplit("/", 1)[-1]
+    return "" if name in (".", "..") or os.sep in name or "\0" in name else name
 
-    Keras verifies the sha256 after the download; on a mismatch it leaves the bad file in
-    `staging`, whose hash is then reported.
+
+def location_problem(location):
+    """Why a data location (a path, a name or a URL) cannot be read, judging by its
+    form alone, or None: an unsupported URL scheme, or a URL that names no file."""
+    if not _is_url(location):
+        return None
+    scheme = urllib.parse.urlsplit(location).scheme.lower()
+    if scheme not in URL_SCHEMES:
+        return f"unsupported URL scheme {scheme!r}; use one of {', '.join(URL_SCHEMES)}"
+    if not _url_file_name(location):
+        return "the URL names no file (its path must end in a file name)"
+    return None
+
+
+def _fetch(origin, staging, max_bytes):
+    """Downloads `origin` into the file `staging`; returns its hex sha256.
+
+    Waits at most `DOWNLOAD_TIMEOUT_SECONDS` for the server each time, and stops once
+    more than `max_bytes` arrived.
     """
-    # Imported here: reading and splitting corpora needs no TensorFlow.
-    import keras
-
+    digest = hashlib.sha256()
+    received = 0
     try:
-        return pathlib.Path(
-            keras.utils.get_file(
-                fname,
-                origin,
-                file_hash=sha256,
-                hash_algorithm="sha256",
-                cache_dir=os.fspath(staging),
-            )
-        )
-    # Keras re-raises network failures as a bare Exception, checksum failures as ValueError.
-    except Exception as error:
-        staged = staging / KERAS_CACHE_SUBDIR / fname
-        if sha256 is not None and staged.is_file():
-            actual = _sha256_of(staged)
-            if actual != sha256:
-                raise _checksum_error(origin, sha256, actual) from None
-        raise CorpusError(f"{origin}: download failed: {error}") from error
+        with urllib.request.urlopen(origin, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response, \
+                open(staging, "wb") as output:
+            declared = response.headers.get("Content-Length")
+            if max_bytes is not None and declared and declared.isdigit() and int(declared) > max_bytes:
+                raise _too_large(origin, int(declared), max_bytes)
+            while chunk := response.read(HASH_CHUNK_BYTES):
+                received += len(chunk)
+                if max_bytes is not None and received > max_bytes:
+                    raise _too_large(origin, None, max_bytes)
+                digest.update(chunk)
+                output.write(chunk)
+            output.flush()
+            os.fsync(output.fileno())
+    except TimeoutError:
+        raise CorpusError(
+            f"{origin}: download failed: no answer for {DOWNLOAD_TIMEOUT_SECONDS} s "
+            f"(after {received:,} bytes)"
+        ) from None
+    except urllib.error.URLError as error:
+        raise CorpusError(f"{origin}: download failed: {error.reason}") from None
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        if isinstance(error, CorpusError):
+            raise
+        raise CorpusError(f"{origin}: download failed: {error}") from None
+    return digest.hexdigest()
 
 
-def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, fname=None):
-    """Downloads a file once into the Keras cache, checking its sha256.
+def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, fname=None,
+             max_bytes=DEFAULT_MAX_BYTES):
+    """Downloads a file once into the cache, checking its sha256.
 
-    The file is fetched with `keras.utils.get_file` into a temporary directory next to
-    the cache entry and moved to its final name only once complete and verified, so an
-    interrupted or corrupt download never sits in the cache under that name. A cached
-    file is reused when its sha256 matches (or when no sha256 is given), otherwise it is
-    downloaded again.
+    The file is fetched into a temporary file next to its cache entry and moved to its
+    final name only once complete and verified, so an interrupted or corrupt download
+    never sits in the cache under that name. With `sha256`, the cache entry is
+    ``cache_dir/datasets/fname``, reused while its sha256 matches (downloaded again
+    otherwise); without, it is ``cache_dir/datasets/by-url/<digest of the URL>/fname``,
+    reused as it is.
 
     Args:
         origin: str or os.PathLike. An ``http://``, ``https://`` or ``file://`` URL, or a
             local path: a local path is not copied, only checked and returned as is.
         sha256: str or None. Expected hex sha256 of the file; None skips verification.
-        cache_dir: str, os.PathLike or None. The cache root: files go to
-            ``cache_dir/datasets/fname``. Defaults to ``$KERAS_HOME`` or ``~/.keras``.
+        cache_dir: str, os.PathLike or None. The cache root. Defaults to
+            ``$KERAS_HOME`` or ``~/.keras``.
         fname: str or None. File name in the cache; defaults to the URL's last component.
+        max_bytes: int or None. Refuse a download larger than this; None: no limit.
 
     Returns:
         pathlib.Path of the cached (or local) file.
 
     Raises:
-        CorpusError: unsupported URL scheme, unreachable URL, missing local file,
+        CorpusError: unsupported URL scheme, a URL that names no file, unreachable URL,
+            a download that times out or passes `max_bytes`, missing local file,
             checksum mismatch, or an unwritable cache directory.
         ValueError: malformed `sha256` or `fname`.
     """
@@ -466,33 +612,38 @@ def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, fname=No
     sha256 = _check_sha256_argument(sha256)
     if not _is_url(origin):
         return _check_local_file(pathlib.Path(origin), sha256)
-    url = urllib.parse.urlsplit(origin)
-    if url.scheme.lower() not in URL_SCHEMES:
-        raise CorpusError(
-            f"{origin}: unsupported URL scheme {url.scheme!r}; use one of {URL_SCHEMES}."
-        )
-    fname = fname or os.path.basename(url.path)
-    if not fname or "/" in fname or os.sep in fname or fname in (".", ".."):
-        raise ValueError(
-            f"cannot use {fname!r} as the cached file name of {origin}; pass fname=."
-        )
+    problem = location_problem(origin)
+    if problem:
+        raise CorpusError(f"{origin}: {problem}.")
+    if fname is not None and (not fname or "/" in fname or os.sep in fname or fname in (".", "..")):
+        raise ValueError(f"cannot use {fname!r} as the cached file name of {origin}.")
+    fname = fname or _url_file_name(origin)
 
     datasets_dir = _cache_root(cache_dir) / KERAS_CACHE_SUBDIR
-    try:
-        datasets_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CorpusError(
-            f"{datasets_dir}: cannot create the cache directory: {error}"
-        ) from error
-    target = datasets_dir / fname
+    if sha256 is None:
+        url_digest = hashlib.sha256(origin.encode("utf-8")).hexdigest()[:URL_DIGEST_CHARS]
+        entry_dir = datasets_dir / BY_URL_SUBDIR / url_digest
+    else:
+        entry_dir = datasets_dir
+    target = entry_dir / fname
     if target.is_file() and (sha256 is None or _sha256_of(target) == sha256):
         return target
-
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{fname}.partial-", dir=datasets_dir))
     try:
-        os.replace(_fetch(origin, sha256, fname, staging), target)
+        entry_dir.mkdir(parents=True, exist_ok=True)
+        descriptor, staging = tempfile.mkstemp(prefix=f".{fname}.partial-", dir=entry_dir)
+        os.close(descriptor)
+    except OSError as error:
+        raise CorpusError(
+            f"{entry_dir}: cannot write into the cache directory: {error.strerror}"
+        ) from None
+    try:
+        actual = _fetch(origin, staging, max_bytes)
+        if sha256 is not None and actual != sha256:
+            raise _checksum_error(origin, sha256, actual)
+        os.replace(staging, target)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if os.path.exists(staging):
+            os.unlink(staging)
     return target
 
 
@@ -535,7 +686,8 @@ def _load_synthetic(direction):
 
 
 def load_corpus(
-    data=SYNTHETIC, direction=DEFAULT_DIRECTION, *, origin=None, sha256=None, cache_dir=None
+    data=SYNTHETIC, direction=DEFAULT_DIRECTION, *, origin=None, sha256=None, cache_dir=None,
+    max_bytes=DEFAULT_MAX_BYTES,
 ):
     """Loads a corpus by name, path or URL.
 
@@ -550,6 +702,8 @@ def load_corpus(
         sha256: str or None. Expected sha256: for ``"spa-eng"`` defaults to
             `SPA_ENG_SHA256`; for a path or URL, optional.
         cache_dir: str, os.PathLike or None. Download cache root (see `download`).
+        max_bytes: int or None. The size limit of a file, archive member (uncompressed)
+            or download; None: no limit.
 
     Returns:
         A `Corpus`.
@@ -568,15 +722,16 @@ def load_corpus(
         return _load_synthetic(direction)
     if data == SPA_ENG:
         origin = os.fspath(origin) if origin is not None else SPA_ENG_URL
-        path = download(origin, sha256 or SPA_ENG_SHA256, cache_dir)
-        corpus = read_tsv(path, direction, other_language=SPANISH)
+        path = download(origin, sha256 or SPA_ENG_SHA256, cache_dir, max_bytes=max_bytes)
+        corpus = read_tsv(path, direction, other_language=SPANISH, max_bytes=max_bytes)
         return dataclasses.replace(corpus, name=SPA_ENG, origin=origin)
     if _is_url(data):
-        corpus = read_tsv(download(data, sha256, cache_dir), direction)
+        path = download(data, sha256, cache_dir, max_bytes=max_bytes)
+        corpus = read_tsv(path, direction, max_bytes=max_bytes)
         return dataclasses.replace(corpus, origin=data)
     if sha256 is not None:
         download(data, sha256)  # verifies the local file
-    return read_tsv(data, direction)
+    return read_tsv(data, direction, max_bytes=max_bytes)
 
 
 # -------------------------------------------------------------------------- splitting
