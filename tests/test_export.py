@@ -2,8 +2,10 @@
 process that imports only tensorflow and tensorflow_text."""
 
 import contextlib
+import errno
 import io
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 
 from nmt_keras.cli import EXIT_BAD_INPUT, build_parser, main, run_export
-from nmt_keras.inference.export import ExportError, check_out_dir
+from nmt_keras.inference.export import ExportError, check_out_dir, export_translator
 from nmt_keras.saving import load_translator, save_translator
 from test_variants import SOURCES, make_translator, one_batch
 
@@ -167,15 +169,49 @@ def test_export_reports_a_missing_model_dir(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_overwrite_clears_the_destination(tmp_path):
-    # (Unit-level: a second full export would double this module's run time.)
-    (tmp_path / "old.txt").write_text("stale")
+def test_overwrite_replaces_the_destination_only_once_the_export_is_complete(
+    in_memory, tmp_path, monkeypatch
+):
+    # (Unit-level, with a stand-in for Keras' writer: a second full export would double
+    # this module's run time.)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "old.txt").write_text("stale")
     with pytest.raises(ExportError, match="--overwrite"):
-        check_out_dir(tmp_path)
-    check_out_dir(tmp_path, overwrite=True)
-    assert not (tmp_path / "old.txt").exists()
-    args = build_parser().parse_args(["export", "model", str(tmp_path), "--overwrite"])
+        check_out_dir(out_dir)
+    check_out_dir(out_dir, overwrite=True)
+    assert (out_dir / "old.txt").read_text() == "stale"  # checking removes nothing
+
+    def fails(self, filepath, verbose=None):
+        (pathlib.Path(filepath) / "saved_model.pb").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    archive_class = type(keras.export.ExportArchive())  # the backend's class
+    monkeypatch.setattr(archive_class, "write_out", fails)
+    with pytest.raises(OSError):
+        export_translator(in_memory, out_dir)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["old.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary left
+
+    def writes(self, filepath, verbose=None):
+        (pathlib.Path(filepath) / "saved_model.pb").write_bytes(b"complete")
+
+    monkeypatch.setattr(archive_class, "write_out", writes)
+    export_translator(in_memory, out_dir)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["saved_model.pb"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    args = build_parser().parse_args(["export", "model", str(out_dir), "--overwrite"])
     assert args.overwrite and args.run is run_export
+
+
+@pytest.mark.parametrize("destination", ["the-model-dir", "its-parent"])
+def test_export_never_replaces_the_model_it_exports(model_dir, destination, capsys):
+    out_dir = model_dir if destination == "the-model-dir" else model_dir.parent
+    before = {p.name: p.read_bytes() for p in model_dir.iterdir() if p.is_file()}
+    assert main(["export", str(model_dir), str(out_dir), "--overwrite"]) == EXIT_BAD_INPUT
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1 and "holds the model directory" in error
+    assert {p.name: p.read_bytes() for p in model_dir.iterdir() if p.is_file()} == before
 
 
 def test_export_refuses_a_file_as_destination(tmp_path):

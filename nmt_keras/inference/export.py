@@ -29,14 +29,20 @@ The graphs are the translator's own search functions (`Translator.greedy` and
 `Translator.beam`, which tokenize with its `tokenize_source`), so the exported model
 computes exactly what `Translator.translate` computes, with whatever tokenizer the
 translator has.
+
+The SavedModel is written into a temporary directory beside `out_dir`, fsynced, and
+put in `out_dir`'s place by a rename (`nmt_keras.atomic.staged_directory`): a failed
+or killed export leaves `out_dir` as it was, and `--overwrite` replaces the previous
+contents only once the new export is complete.
 """
 
+import os
 import pathlib
-import shutil
 
 import keras
 import tensorflow as tf
 
+from nmt_keras import atomic
 from nmt_keras.constants import PAD_ID
 from nmt_keras.inference.search import SearchResult
 
@@ -133,7 +139,8 @@ def export_translator(translator, out_dir, verbose=False):
 
     Args:
         translator: a `Translator` (built or not).
-        out_dir: str or path. Created; it must not hold files already (see `check_out_dir`).
+        out_dir: str or path. Created, or replaced whole once the export is complete
+            (`check_out_dir` says whether it may be).
         verbose: bool. Let Keras print the endpoints and the variables.
 
     Returns:
@@ -147,23 +154,35 @@ def export_translator(translator, out_dir, verbose=False):
         _translate_beam_fn(translator),
         input_signature=[TEXTS_SPEC, BEAM_WIDTH_SPEC, LENGTH_PENALTY_SPEC],
     )
-    archive.write_out(str(out_dir), verbose=verbose)
+    with atomic.staged_directory(out_dir) as staging:
+        archive.write_out(str(staging), verbose=verbose)
     return archive
 
 
-def check_out_dir(out_dir, overwrite=False):
-    """Raises `ExportError` if `out_dir` is a file, or a non-empty directory and not
-    `overwrite`; removes its contents if `overwrite`."""
+def _contains(directory, path):
+    """True if `path` is `directory` or lies inside it (symbolic links resolved)."""
+    directory, path = os.path.realpath(directory), os.path.realpath(path)
+    return os.path.commonpath([directory, path]) == directory
+
+
+def check_out_dir(out_dir, overwrite=False, model_dir=None):
+    """Raises `ExportError` unless the export may be written to `out_dir`: not a file,
+    a mount point or in an unwritable directory; empty or new unless `overwrite`; and
+    never a directory that holds `model_dir`, the model being exported. Removes nothing."""
     out_dir = pathlib.Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ExportError(f"export destination {out_dir} exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise ExportError(
-                f"export destination {out_dir} is not empty; choose another directory "
-                f"or pass --overwrite to replace its contents"
-            )
-        shutil.rmtree(out_dir)
+    if model_dir is not None and _contains(out_dir, model_dir):
+        raise ExportError(
+            f"export destination {out_dir} holds the model directory {model_dir}: the "
+            f"export would replace the model; choose another directory"
+        )
+    problem = atomic.replacement_problem(out_dir)
+    if problem:
+        raise ExportError(f"export destination {out_dir} {problem}")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise ExportError(
+            f"export destination {out_dir} is not empty; choose another directory "
+            f"or pass --overwrite to replace its contents"
+        )
 
 
 def describe_signatures(out_dir):
