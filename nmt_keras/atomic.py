@@ -114,7 +114,7 @@ def _umask():
     return umask
 
 
-def _mode_for(path, directory):
+def mode_for(path, directory=False):
     """The permissions a new `path` gets: those of the one it replaces, else what
     `open` or `mkdir` would give it (temporary files are created private)."""
     try:
@@ -133,7 +133,7 @@ def _temporary_beside(path, suffix=""):
         prefix=f".{path.name}{PARTIAL_MARK}", suffix=suffix, dir=path.parent
     )
     try:
-        os.fchmod(descriptor, _mode_for(path, directory=False))
+        os.fchmod(descriptor, mode_for(path, directory=False))
     finally:
         os.close(descriptor)
     return pathlib.Path(name)
@@ -275,7 +275,7 @@ def staged_directory(target, keep_others=False, replaced=()):
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}{PARTIAL_MARK}", dir=target.parent))
     try:
-        os.chmod(staging, _mode_for(target, directory=True))
+        os.chmod(staging, mode_for(target, directory=True))
         yield staging
         if keep_others and target.is_dir():
             carry_over(target, staging, replaced)

@@ -2,7 +2,11 @@
 
 import collections
 import hashlib
+import http.server
+import io
+import os
 import pathlib
+import threading
 import zipfile
 
 import pytest
@@ -371,6 +375,117 @@ def test_load_corpus_rejects_options_that_do_not_apply(tmp_path, small_zip):
         corpora.load_corpus(small_zip, origin="file:///elsewhere.zip")
     with pytest.raises(ValueError, match="sha256"):
         corpora.load_corpus("synthetic", sha256="0" * 64)
+
+
+# ------------------------------------------------------------------ bounded input
+
+
+def test_files_past_the_size_limit_are_refused_before_they_are_read(tmp_path):
+    path = write(tmp_path, "Hi.\tHola.\n" * 100)  # 1,000 bytes
+    assert len(corpora.read_tsv(path, max_bytes=1_000).pairs) == 100
+    assert len(corpora.read_tsv(path, max_bytes=None).pairs) == 100
+    with pytest.raises(CorpusError, match=r"pairs.tsv: 0.0 MB, larger than the limit of 0 MB \(raise it with --max-corpus-mb\)"):
+        corpora.read_tsv(path, max_bytes=999)
+
+
+def test_an_archive_member_is_measured_uncompressed(tmp_path):
+    """A zip bomb: 4 MB of pairs in a few kB of archive."""
+    path = make_zip(tmp_path / "bomb.zip", {"pairs.txt": "a b\tc d\n" * 500_000})
+    assert path.stat().st_size < 100_000
+    with pytest.raises(CorpusError, match=r"bomb.zip:pairs.txt: 3.8 MB, larger than the limit of 1 MB"):
+        corpora.read_tsv(path, max_bytes=1 << 20)
+    with pytest.raises(CorpusError, match="larger than the limit"):
+        corpora.check_data(str(path), max_bytes=1 << 20)  # what the command line checks first
+    corpora.check_data("synthetic", max_bytes=1)  # names are checked when they are loaded
+
+
+def test_a_stream_stops_at_the_limit(tmp_path):
+    """The limit also holds for a stream whose size was not checked up front."""
+    stream = io.BytesIO(b"Hi.\tHola.\n" * 1000)
+    lines = corpora._lines(stream, "stdin-like", max_bytes=2_000)
+    with pytest.raises(CorpusError, match="stdin-like: more than 0.0 MB"):
+        for _ in lines:
+            pass
+    assert stream.tell() <= 2_000 + len(b"Hi.\tHola.\n")
+
+
+def test_only_regular_files_are_read(tmp_path):
+    fifo = tmp_path / "pairs.fifo"
+    os.mkfifo(fifo)  # opening it would block until a writer came
+    with pytest.raises(CorpusError, match="pairs.fifo: not a regular file"):
+        corpora.read_tsv(fifo)
+    with pytest.raises(CorpusError, match="not a regular file"):
+        corpora.check_data(str(fifo))
+
+
+def test_cached_downloads_are_keyed_by_the_whole_url(tmp_path):
+    """Two URLs that end in the same file name never share a cache entry."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = write(tmp_path / "a", "One.\tUno.\n", name="data.tsv")
+    second = write(tmp_path / "b", "Two.\tDos.\n", name="data.tsv")
+    cache = tmp_path / "cache"
+    assert corpora.load_corpus(first.as_uri(), cache_dir=cache).pairs == (SentencePair("Uno.", "One."),)
+    assert corpora.load_corpus(second.as_uri(), cache_dir=cache).pairs == (SentencePair("Dos.", "Two."),)
+    first.unlink()  # the first URL is now served from its own cache entry
+    assert corpora.load_corpus(first.as_uri(), cache_dir=cache).pairs == (SentencePair("Uno.", "One."),)
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server: `/silent` never answers, `/endless` sends bytes without a
+    Content-Length; yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.startswith("/silent"):
+                release.wait(30)
+                return
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(64):
+                self.wfile.write(b"Hi.\tHola.\n" * 1000)
+
+        def log_message(self, *args):
+            pass
+
+    release = threading.Event()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    release.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_download_times_out(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(corpora, "DOWNLOAD_TIMEOUT_SECONDS", 0.5)
+    cache = tmp_path / "cache"
+    with pytest.raises(CorpusError, match="silent.tsv: download failed: (no answer for 0.5 s|timed out)"):
+        corpora.download(f"{server}/silent.tsv", sha256=None, cache_dir=cache)
+    assert [p for p in cache.rglob("*") if p.is_file()] == []
+
+
+def test_a_download_stops_at_the_size_limit(server, tmp_path):
+    cache = tmp_path / "cache"
+    with pytest.raises(CorpusError, match="endless.tsv: more than 0.1 MB, larger than the limit"):
+        corpora.download(f"{server}/endless.tsv", sha256=None, cache_dir=cache, max_bytes=100_000)
+    assert [p for p in cache.rglob("*") if p.is_file()] == []
+    path = corpora.download(f"{server}/endless.tsv", sha256=None, cache_dir=cache, max_bytes=None)
+    assert path.stat().st_size == 64 * 10_000
+
+
+@pytest.mark.parametrize("location, problem", [
+    ("file:///tmp/", "the URL names no file"),
+    ("https://example.org", "the URL names no file"),
+    ("ftp://example.org/x.zip", "unsupported URL scheme 'ftp'"),
+    ("https://example.org/a/spa-eng.zip?download=1", None),
+    ("data/pairs.tsv", None),
+])
+def test_a_location_is_checked_by_its_form(location, problem):
+    found = corpora.location_problem(location)
+    assert found is None if problem is None else problem in found
 
 
 # ---------------------------------------------------------------------- real archive

@@ -73,6 +73,7 @@ import urllib.request
 import zipfile
 import zlib
 
+from nmt_keras.atomic import mode_for
 from nmt_keras.config import MAX_CORPUS_MB
 from nmt_keras.data import synthetic
 
@@ -631,6 +632,7 @@ def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, fname=No
     try:
         entry_dir.mkdir(parents=True, exist_ok=True)
         descriptor, staging = tempfile.mkstemp(prefix=f".{fname}.partial-", dir=entry_dir)
+        os.fchmod(descriptor, mode_for(target))  # mkstemp's files are private
         os.close(descriptor)
     except OSError as error:
         raise CorpusError(
