@@ -10,21 +10,30 @@
 The flags of `train`, `demo` and `evaluate` are generated from the fields of
 `nmt_keras.config.Config`, those of `translate` from `TranslateOptions`: the help text,
 the choices and the defaults come from there, and `validate()` checks them once.
-Problems with the data, the model directory or the arguments are reported in one line
-on stderr (exit status 2), without a traceback. Importing this module (and `--help`)
-loads no TensorFlow.
+
+`main` is the one error boundary. Every flag and combination of flags, the output
+directories and the model directory's files are checked before TensorFlow is loaded
+and before any work starts. Problems with the data, the model directory, the
+arguments or the file system are reported in one line on stderr (exit status 2),
+without a traceback; a training stopped by a NaN or infinite loss exits with status 3;
+a reader that closes the output pipe early (`translate ... | head -1`) ends the program
+quietly. Importing this module (and `--help`) loads no TensorFlow.
+
+`translate` reading stdin translates it chunk by chunk (`STREAM_BATCHES` batches, one
+line at a time from a terminal) and prints each chunk's translations, in input order,
+as soon as they are done: memory does not grow with the input.
 """
 
 import argparse
 import dataclasses
 import os
 import pathlib
+import signal
 import sys
 
 from nmt_keras.config import (
     DATA_LOCATION,
     Config,
-    ConfigError,
     TranslateOptions,
     demo_config,
     recipe_for,
@@ -37,6 +46,24 @@ EXIT_BAD_INPUT = 2
 EXIT_TRAINING_FAILED = 3
 # Exit status after Ctrl-C, as shells report SIGINT (128 + 2).
 EXIT_INTERRUPTED = 130
+# Exit status when the reader of stdout went away, as shells report SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+# `translate` on stdin translates this many batches of lines at a time.
+STREAM_BATCHES = 16
+# The errors reported in one line with EXIT_BAD_INPUT, by the module that defines each.
+# A module that was never imported raised none of its errors, so `main` looks up only
+# loaded ones (importing nmt_keras.training.resume would load TensorFlow).
+BAD_INPUT_ERRORS = (
+    ("nmt_keras.config", "ConfigError"),
+    ("nmt_keras.cli", "InputError"),
+    ("nmt_keras.atomic", "DirectoryInUseError"),
+    ("nmt_keras.data.corpora", "CorpusError"),
+    ("nmt_keras.saving", "ModelDirError"),
+    ("nmt_keras.training.resume", "ResumeError"),
+    ("nmt_keras.inference.export", "ExportError"),
+)
+# The error of a training stopped by a NaN or infinite loss (EXIT_TRAINING_FAILED).
+TRAINING_FAILED_ERROR = ("nmt_keras.training.callbacks", "NonFiniteLossError")
 # Accepted on the command line for a setting whose value may be None.
 NONE = "none"
 
@@ -128,22 +155,58 @@ def _verbosity():
 # ------------------------------------------------------------------------ commands
 
 
-def run_demo(args):
-    from nmt_keras import demo
+def _check_output(path, flag):
+    """An `InputError` unless directory `path` can be written as a whole (see
+    `nmt_keras.atomic.replacement_problem`)."""
+    from nmt_keras.atomic import replacement_problem
 
+    problem = replacement_problem(path)
+    if problem:
+        raise InputError(f"{flag} {path}: {problem}")
+
+
+def _locked_output(path):
+    """The lock of a training's output directory, taken before TensorFlow loads so that
+    a second training into it fails at once. Under multi-worker training (`TF_CONFIG`)
+    only the chief locks, inside `train_and_evaluate`."""
+    import contextlib
+
+    from nmt_keras.atomic import lock_directory
+
+    if os.environ.get("TF_CONFIG"):
+        return contextlib.nullcontext()
+    return lock_directory(path, "training")
+
+
+def _check_data(config):
+    """The local data file of `config` can be read (`corpora.check_data`)."""
+    from nmt_keras.data.corpora import BYTES_PER_MB, check_data
+
+    limit = config.max_corpus_mb
+    check_data(config.data, None if limit is None else limit * BYTES_PER_MB)
+
+
+def run_demo(args):
     config = options_from_args(args, demo_config())
-    report = demo.run_demo(args.output, config, verbose=_verbosity())
+    _check_output(args.output, "--output")
+    with _locked_output(args.output):
+        from nmt_keras import demo
+
+        report = demo.run_demo(args.output, config, verbose=_verbosity())
     print(demo.summary(report, args.output))
 
 
 def run_train(args):
-    from nmt_keras.training.train import train_and_evaluate
-
     base = Config()
     if getattr(args, "time_budget", None) is not None:  # the settings measured best for it
         base = dataclasses.replace(base, **recipe_for(args.time_budget))
     config = options_from_args(args, base)
-    _, _, report = train_and_evaluate(config, args.output, verbose=_verbosity())
+    _check_output(args.output, "--output")
+    _check_data(config)
+    with _locked_output(args.output):
+        from nmt_keras.training.train import train_and_evaluate
+
+        _, _, report = train_and_evaluate(config, args.output, verbose=_verbosity())
     print(
         f"test BLEU {report['bleu']:.1f}, chrF {report['chrf']:.1f} on "
         f"{report['pairs']['test']} held-out pairs; model saved in {args.output}"
@@ -154,43 +217,66 @@ def run_train(args):
     )
 
 
-def _read_sentences(args):
+def _decode_stdin_line(raw, number):
+    try:
+        return raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"stdin, line {number}: not UTF-8 at byte {error.start} ({error.reason}): "
+            f"{raw[max(0, error.start - 10) : error.end + 10]!r}"
+        ) from None
+
+
+def _chunks(args, size):
+    """The sentences to translate, in lists of at most `size`: the arguments, or the
+    lines of stdin as they arrive (one at a time from a terminal)."""
     if args.sentences:
-        return args.sentences
-    sentences = []
+        for start in range(0, len(args.sentences), size):
+            yield args.sentences[start : start + size]
+        return
+    if sys.stdin.isatty():
+        size = 1
+    chunk = []
     for number, raw in enumerate(sys.stdin.buffer, start=1):
-        try:
-            sentences.append(raw.decode("utf-8").rstrip("\r\n"))
-        except UnicodeDecodeError as error:
-            raise InputError(
-                f"stdin, line {number}: not UTF-8 at byte {error.start} ({error.reason}): "
-                f"{raw[max(0, error.start - 10) : error.end + 10]!r}"
-            ) from None
-    return sentences
+        chunk.append(_decode_stdin_line(raw, number))
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _format(result, n_best):
+    if n_best > 1:
+        # One block per sentence: "score<TAB>hypothesis" lines, best first, then a blank line.
+        lines = [f"{score:.4f}\t{text}" for text, score in zip(result["n_best_text"], result["n_best_score"])]
+        return "".join(line + "\n" for line in lines) + "\n"
+    return result["text"] + "\n"
 
 
 def run_translate(args):
+    from nmt_keras.saving import check_model_dir
+
+    options = options_from_args(args, TranslateOptions())
+    heatmap_dir = _writable_dir(options.heatmaps) if options.heatmaps else None
+    check_model_dir(args.model_dir)  # before the slow load
+
     from nmt_keras import plots
     from nmt_keras.inference.translator import translate_batches
     from nmt_keras.saving import load_translator
 
-    options = options_from_args(args, TranslateOptions())
-    heatmap_dir = _writable_dir(options.heatmaps) if options.heatmaps else None  # before the slow load
     translator = load_translator(args.model_dir)
-    sentences = _read_sentences(args)
-    results = translate_batches(
-        translator, sentences, batch_size=options.batch_size, **options.decoding()
-    )
-    for result in results:
-        if options.n_best > 1:
-            # One block per sentence: "score<TAB>hypothesis" lines, best first, then a blank line.
-            for text, score in zip(result["n_best_text"], result["n_best_score"]):
-                print(f"{score:.4f}\t{text}")
-            print()
-        else:
-            print(result["text"])
+    done = written = 0
+    for chunk in _chunks(args, options.batch_size * STREAM_BATCHES):
+        results = translate_batches(
+            translator, chunk, batch_size=options.batch_size, **options.decoding()
+        )
+        sys.stdout.write("".join(_format(result, options.n_best) for result in results))
+        sys.stdout.flush()
+        if heatmap_dir is not None:
+            written += plots.write_heatmaps(chunk, results, heatmap_dir, first=done + 1)
+        done += len(chunk)
     if heatmap_dir is not None:
-        written = plots.write_heatmaps(sentences, results, heatmap_dir)
         print(f"{written} attention heatmap(s) written to {heatmap_dir}", file=sys.stderr)
 
 
@@ -207,23 +293,30 @@ def _writable_dir(path):
 
 
 def run_evaluate(args):
-    import json
+    from nmt_keras.saving import check_model_dir, load_config
 
-    from nmt_keras.config import decoding_options
-    from nmt_keras.saving import load_config, load_translator
-    from nmt_keras.training.train import REPORT_FILE, evaluate_split, prepare_data
-
-    translator = load_translator(args.model_dir)
+    check_model_dir(args.model_dir)
     # The split's seed and sizes come from the model's config.json; where the corpus
     # is comes from the command line only (a model directory is data, not instructions).
     saved = load_config(args.model_dir)
     base = dataclasses.replace(saved, **{name: getattr(Config(), name) for name in DATA_LOCATION})
     config = options_from_args(args, base)
+    output = pathlib.Path(args.output or pathlib.Path(args.model_dir) / "evaluation")
+    if output.exists() and not output.is_dir():
+        raise InputError(f"--output {output}: exists and is not a directory")
+    _check_data(config)
+
+    import json
+
+    from nmt_keras.atomic import atomic_write_text
+    from nmt_keras.config import decoding_options
+    from nmt_keras.saving import load_translator
+    from nmt_keras.training.train import REPORT_FILE, evaluate_split, prepare_data
+
+    translator = load_translator(args.model_dir)
     data = prepare_data(config)
     pairs = getattr(data, args.split)
     if args.limit is not None:
-        if args.limit < 1:
-            raise ConfigError(f"--limit must be >= 1, got {args.limit}")
         pairs = pairs[: args.limit]
     decoding = decoding_options(config)
     scores = evaluate_split(translator, pairs, config.batch_size, decoding)
@@ -235,23 +328,38 @@ def run_evaluate(args):
         "decoding": decoding,
         **{k: v for k, v in scores.items() if k not in ("hypotheses", "references")},
     }
-    output = pathlib.Path(args.output or pathlib.Path(args.model_dir) / "evaluation")
     output.mkdir(parents=True, exist_ok=True)
-    (output / REPORT_FILE).write_text(json.dumps(report, indent=2))
+    atomic_write_text(output / REPORT_FILE, json.dumps(report, indent=2))
     print(f"{args.split}: BLEU {report['bleu']:.1f}, chrF {report['chrf']:.1f} on {len(pairs)} pairs; "
           f"report written to {output / REPORT_FILE}")
 
 
 def run_export(args):
+    from nmt_keras.saving import KERAS_SUFFIX, check_model_dir
+
+    if not (pathlib.Path(args.model_dir).suffix == KERAS_SUFFIX and pathlib.Path(args.model_dir).is_file()):
+        check_model_dir(args.model_dir)
+
     from nmt_keras.inference.export import check_out_dir, describe_signatures, export_translator
     from nmt_keras.saving import load_translator
 
-    check_out_dir(args.out_dir, overwrite=args.overwrite)  # before the slow model load
+    check_out_dir(args.out_dir, overwrite=args.overwrite, model_dir=args.model_dir)
     translator = load_translator(args.model_dir)
     export_translator(translator, args.out_dir)
     print(f"SavedModel written to {args.out_dir}; serving signatures:")
     for line in describe_signatures(args.out_dir):
         print(f"  {line}")
+
+
+def _positive_int(text):
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected int, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _without_abbreviations(add_parser):
@@ -294,7 +402,7 @@ def build_parser():
         "--split", choices=("test", "validation", "train"), default="test",
         help="which split of the data to score (split with the model's saved seed and sizes)",
     )
-    evaluate.add_argument("--limit", type=int, help="score only the first N pairs")
+    evaluate.add_argument("--limit", type=_positive_int, help="score only the first N pairs (N >= 1)")
     evaluate.add_argument("--output", help="directory for report.json (default MODEL_DIR/evaluation)")
     add_flags(evaluate, Config, "evaluate", Config())
     evaluate.set_defaults(run=run_evaluate)
@@ -311,24 +419,49 @@ def build_parser():
     return parser
 
 
+def _loaded(names):
+    """The classes named by (module, class) pairs, from the modules already imported."""
+    return tuple(getattr(sys.modules[module], name) for module, name in names if module in sys.modules)
+
+
+def _one_line(error):
+    """An error as one line: its message, or for an OSError its reason and file."""
+    if isinstance(error, OSError) and error.strerror:
+        text = error.strerror + (f": {error.filename}" if error.filename else "")
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+def _quiet_stdout():
+    """Points stdout at /dev/null, so that the flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from nmt_keras.data.corpora import CorpusError
-    from nmt_keras.inference.export import ExportError
-    from nmt_keras.saving import ModelDirError
-    from nmt_keras.training.callbacks import NonFiniteLossError
-    from nmt_keras.training.resume import ResumeError
-
     try:
         args.run(args)
-    except (CorpusError, ModelDirError, ConfigError, ResumeError, InputError, ExportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except NonFiniteLossError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_TRAINING_FAILED
     except KeyboardInterrupt:
         hint = " (rerun the same command to resume training)" if args.command == "train" else ""
         print(f"interrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except Exception as error:
+        if isinstance(error, _loaded(BAD_INPUT_ERRORS)):
+            status = EXIT_BAD_INPUT
+        elif isinstance(error, _loaded([TRAINING_FAILED_ERROR])):
+            status = EXIT_TRAINING_FAILED
+        elif isinstance(error, OSError):  # a file that cannot be written, a full disk
+            status = EXIT_BAD_INPUT
+        else:
+            raise  # a bug: its traceback is the report
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return status
     return 0

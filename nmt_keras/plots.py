@@ -107,20 +107,21 @@ def save(fig, path):
     plt.close(fig)
 
 
-def write_heatmaps(sentences, results, directory):
-    """Writes `attention_<n>.png` into `directory` for the n-th sentence (from 1), source
-    tokens on x and output tokens on y; empty or blank sentences get none.
+def write_heatmaps(sentences, results, directory, first=1):
+    """Writes `attention_<n>.png` into `directory` for the n-th sentence (from `first`),
+    source tokens on x and output tokens on y; empty or blank sentences get none.
 
     Args:
         sentences: list of str.
         results: one `Translator.translate` result dict per sentence (as
             `translate_batches` returns them).
+        first: int. The number of the first sentence (a later chunk of a stream).
 
     Returns:
         how many files were written.
     """
     written = 0
-    for number, (sentence, result) in enumerate(zip(sentences, results), start=1):
+    for number, (sentence, result) in enumerate(zip(sentences, results), start=first):
         if not sentence.strip():
             continue
         one = {key: np.asarray(result[key])[None] for key in ("tokens", "source_tokens", "attention")}
