@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -14,13 +15,14 @@ import keras
 import numpy as np
 import pytest
 
-from nmt_keras import Translator, load_translator, save_translator
+from nmt_keras import Translator, atomic, load_translator, save_translator, saving
 from nmt_keras.cli import EXIT_BAD_INPUT, EXIT_TRAINING_FAILED, main
 from nmt_keras.config import Config
 from nmt_keras.data import corpora
 from nmt_keras.data.corpora import CorpusError
 from nmt_keras.data.text import learn_vocabulary
-from nmt_keras.saving import SOURCE_VOCAB_FILE, WEIGHTS_FILE, ModelDirError
+from nmt_keras.inference.translator import translate_all
+from nmt_keras.saving import MODEL_FILES, SOURCE_VOCAB_FILE, WEIGHTS_FILE, ModelDirError
 from nmt_keras.training import train as training
 from nmt_keras.training.callbacks import NonFiniteLossError
 from nmt_keras.training.resume import STATE_FILE
@@ -75,15 +77,29 @@ def read_weights(path):
     return arrays
 
 
+def wait_for_lock(directory, pid):
+    """Returns once process `pid` holds the lock of `directory` (it names itself in the
+    lock file); fails the test after a minute."""
+    lock = directory / atomic.LOCK_FILE
+    deadline = time.monotonic() + 60
+    while not (lock.is_file() and lock.read_text().startswith(f"pid {pid},")):
+        assert time.monotonic() < deadline, f"{pid} never locked {directory}"
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Two uninterrupted runs and one killed-then-resumed run of the same command."""
+    """Two uninterrupted runs and one killed-then-resumed run of the same command, and a
+    fourth run into the first one's directory while that one trains."""
     root = tmp_path_factory.mktemp("runs")
     data = write_tsv(root / "tiny.tsv")
     first = train_process(data, root / "first")
+    wait_for_lock(root / "first", first.pid)
+    intruder = finish(train_process(data, root / "first"))
     second = train_process(data, root / "second")
     killed = train_process(data, root / "killed", kill_at_step=KILL_AT_STEP)
-    outcomes = {"first": finish(first), "second": finish(second), "killed": finish(killed)}
+    outcomes = {"first": finish(first), "second": finish(second), "killed": finish(killed),
+                "intruder": intruder, "first_pid": first.pid}
     state_after_kill = json.loads((root / "killed" / BACKUP_DIR / STATE_FILE).read_text())
     state_after_kill["report_written"] = (root / "killed" / "report.json").exists()
     outcomes["resumed"] = finish(train_process(data, root / "killed"))
@@ -117,6 +133,17 @@ def test_killed_run_resumes_to_the_same_steps_and_weights(runs):
     # A finished run leaves no backup behind.
     assert not (root / "killed" / BACKUP_DIR).exists()
     assert not (root / "first" / BACKUP_DIR).exists()
+
+
+def test_a_second_training_into_the_same_directory_fails_at_once(runs):
+    root, outcomes, _ = runs
+    status, stdout, stderr = outcomes["intruder"]
+    assert status == EXIT_BAD_INPUT and stdout == ""
+    assert stderr.splitlines() == [
+        f"error: {root / 'first'} is in use by another process (pid {outcomes['first_pid']}, "
+        f"training); wait for it to finish, or choose another directory"
+    ]
+    assert outcomes["first"][0] == 0  # the first run, untouched, finished normally
 
 
 def test_deterministic_runs_give_identical_loss_curves(runs):
@@ -178,7 +205,13 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_weights(tmp_path):
     assert not (workdir / WEIGHTS_FILE).exists()  # no model saved from a diverged run
 
 
-def test_cli_exits_non_zero_when_training_diverges(tmp_path, capsys, monkeypatch):
+def test_cli_exits_non_zero_when_training_diverges(translator, tmp_path, capsys, monkeypatch):
+    """A diverged training into a directory that holds a model leaves that model whole:
+    its config.json, settings and weights, which translate as before."""
+    output = tmp_path / "out"
+    previous_config = Config(units=8, embedding_dim=8, max_output_length=7)
+    save_translator(translator, output, previous_config)
+    model_files = {name: (output / name).read_bytes() for name in MODEL_FILES}
     # --learning-rate accepts at most 10, which does not reliably diverge: the
     # optimizer the run builds gets an absurd learning rate instead.
     make_optimizer = training.make_optimizer
@@ -187,7 +220,7 @@ def test_cli_exits_non_zero_when_training_diverges(tmp_path, capsys, monkeypatch
     )
     data = write_tsv(tmp_path / "tiny.tsv")
     status = main([
-        "train", "--data", str(data), "--output", str(tmp_path / "out"), "--units", "8",
+        "train", "--data", str(data), "--output", str(output), "--units", "12",
         "--embedding-dim", "8", "--epochs", "2", "--batch-size", "8", "--validation-size", "4",
         "--test-size", "4",
     ])
@@ -195,6 +228,9 @@ def test_cli_exits_non_zero_when_training_diverges(tmp_path, capsys, monkeypatch
     error = capsys.readouterr().err
     assert "error: training stopped: the loss became" in error and "epoch 1, batch" in error
     assert "no good weights" in error and "Traceback" not in error
+    assert {name: (output / name).read_bytes() for name in MODEL_FILES} == model_files
+    assert main(["translate", str(output), *SOURCES]) == 0
+    assert capsys.readouterr().out.splitlines() == list(translate_all(translator, SOURCES))
 
 
 # ------------------------------------------------------------------- bad translate input
@@ -298,6 +334,24 @@ def test_model_dir_with_another_vocabulary_is_a_clear_error(model_dir, tmp_path)
     with pytest.raises(ModelDirError) as info:
         load_translator(broken)
     assert str(broken / WEIGHTS_FILE) in str(info.value)
+
+
+def test_a_vocabulary_file_is_read_within_limits(model_dir, tmp_path, monkeypatch):
+    broken = tmp_path / "vocab"
+    broken.mkdir()
+    for item in model_dir.iterdir():
+        (broken / item.name).write_bytes(item.read_bytes())
+    vocabulary = broken / SOURCE_VOCAB_FILE
+    vocabulary.write_bytes(b"gato\nperro\n\xff\xfe\n")
+    with pytest.raises(ModelDirError, match="source_vocab.txt, line 3: not UTF-8"):
+        load_translator(broken)
+    vocabulary.write_bytes(b"a\nb\nc\nd\n")
+    monkeypatch.setattr(saving, "MAX_VOCAB", 3)
+    with pytest.raises(ModelDirError, match="4 tokens, more than the limit of 3"):
+        load_translator(broken)
+    monkeypatch.setattr(saving, "MAX_VOCAB_BYTES", 5)
+    with pytest.raises(ModelDirError, match="larger than 5 bytes"):
+        load_translator(broken)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
