@@ -35,6 +35,7 @@ import ctypes
 import errno
 import os
 import pathlib
+import re
 import secrets
 import shutil
 import tempfile
@@ -52,8 +53,9 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 # errno values with which renameat2 says it cannot swap here (rather than a real failure).
 _NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
-# Bytes of a lock file read to name its holder.
-_HOLDER_BYTES = 200
+# Bytes of a lock file read to name its holder, and what a holder writes there.
+_HOLDER_BYTES = 100
+_HOLDER = re.compile(r"pid \d+, [a-z ]+")
 
 
 class DirectoryInUseError(ValueError):
@@ -325,7 +327,8 @@ _held = {}
 
 @contextlib.contextmanager
 def lock_directory(directory, purpose="writing"):
-    """Holds the exclusive lock of `directory` (created if needed) for the block.
+    """Holds the exclusive lock of `directory` for the block. A directory created here
+    and left empty but for its lock is removed at the end.
 
     The same process may take it again inside the block (a nested call is free).
 
@@ -334,6 +337,7 @@ def lock_directory(directory, purpose="writing"):
         NotADirectoryError: `directory` is a file.
     """
     directory = pathlib.Path(directory)
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     key = os.path.realpath(directory)
     if key in _held:
@@ -344,18 +348,8 @@ def lock_directory(directory, purpose="writing"):
             _held[key][1] -= 1
         return
     path = os.path.join(key, LOCK_FILE)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    descriptor = _locked_file(path, directory)
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as error:
-                if error.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                    raise
-                raise DirectoryInUseError(
-                    f"{directory} is in use by another process ({_holder(descriptor)}); "
-                    f"wait for it to finish, or choose another directory"
-                ) from None
         os.ftruncate(descriptor, 0)
         os.write(descriptor, f"pid {os.getpid()}, {purpose}".encode())
         _held[key] = [descriptor, 1]
@@ -363,11 +357,40 @@ def lock_directory(directory, purpose="writing"):
             yield
         finally:
             del _held[key]
+            if created and os.listdir(key) == [LOCK_FILE]:  # nothing was written
+                os.unlink(path)
+                os.rmdir(key)
     finally:
         os.close(descriptor)  # releases the flock
 
 
+def _locked_file(path, directory):
+    """A descriptor of the lock file `path`, locked; the file it locks is the one at
+    `path` (not one that an ending holder removed in the meantime)."""
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is None:
+            return descriptor
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = _holder(descriptor)
+            os.close(descriptor)
+            if error.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            raise DirectoryInUseError(
+                f"{directory} is in use by another process ({holder}); "
+                f"wait for it to finish, or choose another directory"
+            ) from None
+        try:
+            if os.path.samestat(os.fstat(descriptor), os.stat(path)):
+                return descriptor
+        except FileNotFoundError:
+            pass
+        os.close(descriptor)
+
+
 def _holder(descriptor):
-    """What the holder of a lock wrote into the lock file (its pid and purpose)."""
-    text = os.pread(descriptor, _HOLDER_BYTES, 0).decode("utf-8", "replace").strip()
-    return text if text.startswith("pid ") and text.isprintable() else "unknown process"
+    """What the holder of a lock wrote into the lock file: its pid and purpose."""
+    text = os.pread(descriptor, _HOLDER_BYTES, 0).decode("ascii", "replace")
+    return text if _HOLDER.fullmatch(text) else "unknown process"

@@ -335,10 +335,9 @@ def run_evaluate(args):
 
 
 def run_export(args):
-    from nmt_keras.saving import KERAS_SUFFIX, check_model_dir
+    from nmt_keras.saving import check_model_dir
 
-    if not (pathlib.Path(args.model_dir).suffix == KERAS_SUFFIX and pathlib.Path(args.model_dir).is_file()):
-        check_model_dir(args.model_dir)
+    check_model_dir(args.model_dir)
 
     from nmt_keras.inference.export import check_out_dir, describe_signatures, export_translator
     from nmt_keras.saving import load_translator

@@ -190,13 +190,18 @@ def load_keras(path):
 
 def check_model_dir(model_dir):
     """The settings of the model in `model_dir` after checking, without TensorFlow,
-    that the directory holds a model's files (`load_translator` then loads them).
+    that the directory holds a model's files (`load_translator` then loads them); for
+    a `.keras` file, None after checking that it exists.
 
     Raises:
         ModelDirError: the directory or one of its files is missing, or translator.json
             is not a valid record (see `read_settings`).
     """
     model_dir = pathlib.Path(model_dir)
+    if model_dir.suffix == KERAS_SUFFIX and not model_dir.is_dir():
+        if not model_dir.is_file():
+            raise ModelDirError(f"Keras model file not found: {model_dir}")
+        return None
     if not model_dir.is_dir():
         raise ModelDirError(f"model directory not found: {model_dir}")
     required = (TRANSLATOR_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, WEIGHTS_FILE)
@@ -267,7 +272,7 @@ def read_settings(path):
     path = pathlib.Path(path)
     record = _read_json(path)
     found = record.get("format", 1)
-    if found != FORMAT or isinstance(found, bool):
+    if type(found) is not int or found != FORMAT:
         release = FORMAT_RELEASES.get(found, "another release") if type(found) is int else "an unknown release"
         raise ModelDirError(
             f"{path.parent} is a model directory of format {_short(found)}, written by "

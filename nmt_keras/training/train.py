@@ -343,6 +343,9 @@ def train_and_evaluate(config, workdir, verbose=2, callbacks=()):
     """
     started = time.perf_counter()
     config = config.validate()
+    problem = atomic.replacement_problem(workdir)
+    if problem:  # the model is saved by renaming a directory in its place
+        raise ModelDirError(f"{workdir} {problem}")
     # First: a multi-worker strategy must be created before TensorFlow runs any op.
     try:
         strategy = choose_strategy(config.strategy)
@@ -390,7 +393,8 @@ def run_experiment(config, data, workdir, verbose=2, started=None, strategy=None
 
 def _run_experiment(config, data, workdir, verbose, started, strategy, callbacks):
     # What killed writes of an earlier run left here (this run holds the lock).
-    atomic.remove_leftovers(workdir)
+    for directory in (workdir, workdir / BEST_WEIGHTS.parent):
+        atomic.remove_leftovers(directory)
     atomic.remove_leftovers(workdir.parent, of=workdir.name)
     translator = build_translator(config, data.train, strategy)  # seeds the initialization
     training = train(config, translator, data, workdir, verbose=verbose, callbacks=callbacks)
