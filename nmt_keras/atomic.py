@@ -334,7 +334,7 @@ def lock_directory(directory, purpose="writing"):
 
     Raises:
         DirectoryInUseError: another process holds it.
-        NotADirectoryError: `directory` is a file.
+        FileExistsError: `directory` is a file.
     """
     directory = pathlib.Path(directory)
     created = not directory.exists()

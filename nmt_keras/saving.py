@@ -62,6 +62,7 @@ MAX_VERSION_CHARS = 40
 # How often `load_translator` reads a directory that is replaced while it reads.
 READ_ATTEMPTS = 3
 EXCERPT_CHARS = 60
+FLOAT32_BYTES = 4
 
 
 class ModelDirError(ValueError):
@@ -211,7 +212,29 @@ def check_model_dir(model_dir):
             f"{model_dir} is not a complete model directory: missing {', '.join(missing)} "
             f"(it is written by `python -m nmt_keras train --output DIR`)"
         )
-    return read_settings(model_dir / TRANSLATOR_FILE)
+    settings = read_settings(model_dir / TRANSLATOR_FILE)
+    _check_weights_size(model_dir, settings)
+    return settings
+
+
+def _check_weights_size(model_dir, settings):
+    """A `ModelDirError` unless model.weights.h5 is large enough for the model that the
+    settings and the vocabularies describe: before any memory is set aside for it, so
+    that a crafted translator.json cannot ask for more memory than its weights hold.
+
+    The bound counts the embeddings and one recurrent kernel (3 units x units for a
+    GRU, 4 for an LSTM), float32, which every such model stores.
+    """
+    words = sum(len(_read_words(model_dir / name)) for name in (SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE))
+    gates = 4 if settings.cell == "lstm" else 3
+    needed = FLOAT32_BYTES * (words * settings.embedding_dim + gates * settings.units**2)
+    size = (model_dir / WEIGHTS_FILE).stat().st_size
+    if size < needed:
+        raise ModelDirError(
+            f"{model_dir / WEIGHTS_FILE} holds {size:,} bytes, less than the {needed:,} "
+            f"bytes of weights that {TRANSLATOR_FILE} and the vocabulary files describe "
+            f"(was a file replaced?)"
+        )
 
 
 def _identity(model_dir):
