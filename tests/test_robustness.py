@@ -376,10 +376,12 @@ def test_cli_reports_a_corrupted_model_in_one_line(model_dir, tmp_path, capsys):
     broken.mkdir()
     for item in model_dir.iterdir():
         (broken / item.name).write_bytes(item.read_bytes())
-    (broken / WEIGHTS_FILE).write_bytes((model_dir / WEIGHTS_FILE).read_bytes()[:1000])
+    content = (model_dir / WEIGHTS_FILE).read_bytes()
+    (broken / WEIGHTS_FILE).write_bytes(content[: len(content) // 2])
     assert main(["translate", str(broken), "el gato"]) == EXIT_BAD_INPUT
     error = capsys.readouterr().err
     assert error.startswith("error: cannot load") and WEIGHTS_FILE in error
+    assert len(error.splitlines()) == 1
 
 
 # ----------------------------------------------------------------------- bad corpora
