@@ -7,7 +7,8 @@ Each notebook runs top to bottom in its own directory with the current Python's 
 (`nmt_keras` must be importable there: `make test` installs it into .venv in editable
 mode). Afterwards code cells are numbered 1..n, notebook and cell metadata are reduced
 to what Jupyter needs (outputs are kept, figures embedded), and the wall time is
-printed.
+printed, with the CPU time of the kernel (and its subprocesses): on a machine shared
+with other work, wall time much above CPU time means the notebook waited for the CPU.
 
 A notebook fails (exit status 1) when it runs over its time limit, or when its outputs
 hold TensorFlow's C++ start-up noise (`DRIVER_NOISE`), which the notebooks' setup cell
@@ -19,6 +20,7 @@ under `taskset -c 1`) they are multiplied by `ONE_CORE_FACTOR`.
 import argparse
 import os
 import pathlib
+import resource
 import sys
 import time
 
@@ -92,15 +94,22 @@ def time_limit(path, override=None):
     return limit * cpu_factor()
 
 
+def children_cpu_seconds():
+    """User and system CPU time of this process's finished children (the kernels)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def execute(path, cell_timeout_s):
+    """Runs the notebook in place; returns (wall seconds, kernel CPU seconds, noise)."""
     notebook = nbformat.read(path, as_version=4)
     processor = ExecutePreprocessor(timeout=cell_timeout_s, kernel_name="python3")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), children_cpu_seconds()
     processor.preprocess(notebook, {"metadata": {"path": str(path.parent)}})
     seconds = time.perf_counter() - started
     notebook.nbformat_minor = 4  # no cell ids
     nbformat.write(clean(notebook), path)
-    return seconds, noise_in(notebook)
+    return seconds, children_cpu_seconds() - cpu_started, noise_in(notebook)
 
 
 def main(argv=None):
@@ -118,9 +127,9 @@ def main(argv=None):
     for path in paths:
         path = path.resolve()
         limit = time_limit(path, args.time_limit)
-        seconds, noise = execute(path, cell_timeout_s=CELL_TIMEOUT_FACTOR * limit)
+        seconds, cpu_seconds, noise = execute(path, cell_timeout_s=CELL_TIMEOUT_FACTOR * limit)
         print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
-              f"executed in {seconds:.0f} s (limit {limit:.0f} s)", flush=True)
+              f"executed in {seconds:.0f} s (limit {limit:.0f} s; {cpu_seconds:.0f} s of CPU)", flush=True)
         if seconds > limit:
             failures.append(f"{path.name} took {seconds:.0f} s, over its {limit:.0f} s limit")
         for number, line in noise:
