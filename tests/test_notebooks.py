@@ -72,7 +72,7 @@ def test_time_limits_are_for_two_cores_and_grow_on_one(monkeypatch):
 
 
 def test_clean_numbers_cells_and_drops_volatile_metadata():
-    notebook = nbformat.v4.new_notebook(metadata={"widgets": {}, "kernelspec": {"name": "other"}})
+    notebook = nbformat.v4.new_notebook(metadata={"widgets": {}, "kernelspec": {"name": "other", "display_name": "Other"}})
     notebook.cells = [
         nbformat.v4.new_markdown_cell("text"),
         nbformat.v4.new_code_cell("1", execution_count=7, metadata={"tags": ["a"], "execution": {}},
