@@ -24,7 +24,7 @@ def test_every_recipe_is_a_valid_config():
         dataclasses.replace(Config(), time_budget=max(minutes, 1), **changes).validate()
 
 
-def test_train_with_a_budget_starts_from_its_recipe_and_flags_win(monkeypatch):
+def test_train_with_a_budget_starts_from_its_recipe_and_flags_win(monkeypatch, tmp_path):
     monkeypatch.setattr(config, "RECIPES", {0: {"units": 96, "dropout": 0.2}})
     seen = {}
 
@@ -34,12 +34,12 @@ def test_train_with_a_budget_starts_from_its_recipe_and_flags_win(monkeypatch):
 
     monkeypatch.setattr("nmt_keras.training.train.train_and_evaluate", fake_train)
     with pytest.raises(SystemExit):
-        cli.main(["train", "--output", "x", "--time-budget", "16", "--dropout", "0.1"])
+        cli.main(["train", "--output", str(tmp_path / "run"), "--time-budget", "16", "--dropout", "0.1"])
     assert seen["config"].units == 96  # from the recipe
     assert seen["config"].dropout == 0.1  # the flag overrides it
     assert seen["config"].time_budget == 16
     with pytest.raises(SystemExit):
-        cli.main(["train", "--output", "x"])
+        cli.main(["train", "--output", str(tmp_path / "run")])
     assert seen["config"].units == Config().units  # no budget: no recipe
 
 
