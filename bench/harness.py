@@ -148,9 +148,8 @@ def _translate_function(variant, translator, settings, **options):
         return lambda texts: translate_all(translator, texts, settings["batch_size"], settings["max_length"])
     from nmt_keras.inference.translator import translate_all
 
-    return lambda texts: translate_all(
-        translator, texts, settings["batch_size"], max_length=settings["max_length"], **options
-    )
+    # nmt_keras translates with its own default batch size (`TRANSLATE_BATCH_SIZE`).
+    return lambda texts: translate_all(translator, texts, max_length=settings["max_length"], **options)
 
 
 def time_translation(translate, texts):

@@ -12,11 +12,12 @@ Trains, one after the other on this machine and from the same seeded split of sp
   (b) nmt_keras's default recipe for M minutes: what `python -m nmt_keras train
       --data spa-eng --time-budget M` runs (`nmt_keras.config.recipe_for`);
 
-then translates the same 2,000 test pairs with each (greedy search, at most 50 tokens)
-and scores them: BLEU and chrF (sacreBLEU, on standardized text), the share of outputs
-that contain `[UNK]`, sentences per second, and the training minutes actually used.
-For (b), when its recipe replaces `[UNK]` by the attended source word, BLEU is also
-given with `[UNK]` left in.
+then translates the same 2,000 test pairs with each ((a) by greedy search, at most 50
+tokens; (b) as its recipe decodes) and scores them: BLEU and chrF (sacreBLEU, on
+standardized text), the share of outputs that contain `[UNK]`, sentences per second, and
+the training minutes actually used. For (b), BLEU is also given with `[UNK]` left in
+(when its recipe replaces `[UNK]` by the attended source word) and with plain greedy
+search (when its recipe decodes otherwise).
 
 Every variant runs in its own subprocess. The report goes into `docs/performance.md`
 between the markers `<!-- quality:begin -->` and `<!-- quality:end -->` (or, with
@@ -166,13 +167,13 @@ def run_nmt_keras(settings, workdir):
     translator, data, report = train_and_evaluate(config, workdir, verbose=2)
     decoding = dict(report["decoding"])
     started = time.perf_counter()
-    translated = evaluate_translator(translator, data.test, config.batch_size, decoding)
+    translated = evaluate_translator(translator, data.test, decoding=decoding)
     result = _scores(translated["hypotheses"], data.test, time.perf_counter() - started)
-    if decoding.get("unk_replace"):
-        kept = evaluate_translator(translator, data.test, config.batch_size, {**decoding, "unk_replace": False})
-        result["with_unk_left_in"] = {
-            "bleu": kept["bleu"], "chrf": kept["chrf"], "unk_share": kept["unk_share"],
-        }
+    variations = {"with_unk_left_in": {**decoding, "unk_replace": False}, "greedy": {"method": "greedy"}}
+    for name, other in variations.items():
+        if other != decoding:
+            scored = evaluate_translator(translator, data.test, decoding=other)
+            result[name] = {"bleu": scored["bleu"], "chrf": scored["chrf"], "unk_share": scored["unk_share"]}
     result.update(
         training_minutes=report["training_seconds"] / 60, epochs=report["epochs"],
         steps=report["training_steps"], stopped_by="time budget" if report["stopped_by_time_budget"]
@@ -246,7 +247,8 @@ def render(results, settings, command, machine, seconds):
         "",
         f"Budget: {settings['minutes']:g} minutes of training each; the same "
         f"{b['train_pairs'] + b['validation_pairs']:,} training and validation pairs and the same "
-        f"{settings['test_size']:,} test pairs (seed {settings['seed']}); greedy search.",
+        f"{settings['test_size']:,} test pairs (seed {settings['seed']}); (a) decodes by greedy "
+        f"search, (b) with `{json.dumps(b['decoding'], sort_keys=True)}`.",
         "",
         "| | BLEU | chrF | outputs with [UNK] | sentences/s | training min | steps | stopped by |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -256,13 +258,14 @@ def render(results, settings, command, machine, seconds):
             f"| {label} | {r['bleu']:.1f} | {r['chrf']:.1f} | {100 * r['unk_share']:.1f} % "
             f"| {r['sentences_per_second']:.0f} | {r['training_minutes']:.1f} | {r['steps']:,} | {r['stopped_by']} |"
         )
-    kept = b.get("with_unk_left_in")
     lines += ["", f"(b) - (a): {b['bleu'] - a['bleu']:+.1f} BLEU."]
-    if kept:
-        lines.append(
-            f"(b) with `[UNK]` left in (no `--unk-replace`): BLEU {kept['bleu']:.1f}, chrF "
-            f"{kept['chrf']:.1f}, [UNK] in {100 * kept['unk_share']:.1f} % of outputs."
-        )
+    labels = {"with_unk_left_in": "with `[UNK]` left in (`--no-unk-replace`)", "greedy": "with plain greedy search"}
+    for name, label in labels.items():
+        if name in b:
+            lines.append(
+                f"(b) {label}: BLEU {b[name]['bleu']:.1f}, chrF {b[name]['chrf']:.1f}, "
+                f"[UNK] in {100 * b[name]['unk_share']:.1f} % of outputs."
+            )
     lines += ["", f"(b)'s recipe: `{json.dumps(b['recipe'], sort_keys=True)}`; "
               f"(a)'s: `{json.dumps(a['recipe'], sort_keys=True)}`.", ""]
     return "\n".join(lines)

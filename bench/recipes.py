@@ -32,6 +32,7 @@ CANDIDATES = {
     "linear-lr-2e-3": {"learning_rate_schedule": "linear", "learning_rate": 2e-3},
     "label-smoothing": {"label_smoothing": 0.1},
     "dropout": {"dropout": 0.1},
+    "batch-32": {"batch_size": 32},
     "batch-128": {"batch_size": 128},
     "unk-replace": {"unk_replace": True},
     "beam": {"beam_width": 4, "length_penalty": 0.6},

@@ -31,6 +31,7 @@ from nmt_keras.constants import (
     SCHEDULES,
     STRATEGIES,
     TOKENIZERS,
+    TRANSLATE_BATCH_SIZE,
 )
 
 # The commands a flag belongs to (`python -m nmt_keras COMMAND`).
@@ -237,7 +238,7 @@ class Config:
         0.0, "GNMT length-penalty exponent alpha for beam search", low=0.0, high=10.0,
         commands=EVALUATION, group="decoding")
     unk_replace: bool = option(
-        False, "replace each [UNK] of an output by the source word its attention weighs "
+        True, "replace each [UNK] of an output by the source word its attention weighs "
         "most (Luong et al. 2015)", commands=EVALUATION, group="decoding")
 
     # --- hardware -------------------------------------------------------------------------
@@ -356,10 +357,10 @@ class TranslateOptions:
         None, "maximum output tokens", low=1, high=MAX_LENGTH, commands=("translate",),
         group="decoding", none_means="the model's max_output_length")
     batch_size: int = option(
-        64, "sentences translated at once", low=1, high=65_536, commands=("translate",),
+        TRANSLATE_BATCH_SIZE, "sentences translated at once", low=1, high=65_536, commands=("translate",),
         group="decoding")
     unk_replace: bool = option(
-        False, "replace each [UNK] of an output by the source word its attention weighs "
+        True, "replace each [UNK] of an output by the source word its attention weighs "
         "most (Luong et al. 2015)", commands=("translate",), group="decoding")
     heatmaps: str | None = option(
         None, "also write each sentence's attention heatmap to DIR/attention_<n>.png",
@@ -467,7 +468,8 @@ def decoding_options(config):
 # minutes -> Config changes. `train --time-budget M` starts from the recipe of the
 # largest budget <= M (the smallest one below that); explicit flags override it.
 RECIPES = {
-    0: {},
+    5: {"batch_size": 32, "beam_width": 4, "length_penalty": 0.6},
+    16: {"beam_width": 4, "length_penalty": 0.6},
 }
 
 

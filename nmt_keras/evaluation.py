@@ -15,7 +15,7 @@ import sacrebleu
 import tensorflow as tf
 
 from nmt_keras.inference.translator import translate_all
-from nmt_keras.constants import UNK_TOKEN
+from nmt_keras.constants import TRANSLATE_BATCH_SIZE, UNK_TOKEN
 from nmt_keras.data.text import standardize_texts
 
 # Teacher-forced attention is computed this many sentence pairs at a time.
@@ -121,7 +121,7 @@ def evaluate_attention(translator, pairs):
     return alignment_error_rate(predicted, [set(p.alignment) for p in pairs])
 
 
-def evaluate_translator(translator, pairs, batch_size=64, decoding=None):
+def evaluate_translator(translator, pairs, batch_size=TRANSLATE_BATCH_SIZE, decoding=None):
     """Translates `pairs` (greedily, or as `decoding` says) and scores them.
 
     Returns:

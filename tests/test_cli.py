@@ -189,7 +189,7 @@ def test_train_records_every_model_option(toolkit_model_dir):
     assert settings["source_prior"] and settings["scheduled_sampling"] == "linear"
     assert settings["embedding_init"] == NON_DEFAULT_INIT
     report = json.loads((toolkit_model_dir / "report.json").read_text())
-    assert report["decoding"] == {"method": "beam", "beam_width": 2, "length_penalty": 0.6}
+    assert report["decoding"] == {"method": "beam", "beam_width": 2, "length_penalty": 0.6, "unk_replace": True}
     assert "sampling_probability" in json.loads((toolkit_model_dir / "history.json").read_text())
 
 

@@ -142,7 +142,7 @@ def test_translate_options_pick_the_search():
     assert TranslateOptions().decoding()["method"] == "greedy"
     assert TranslateOptions(n_best=3).decoding() == {
         "method": "beam", "max_length": None, "beam_width": 3, "n_best": 3, "length_penalty": 0.0,
-        "unk_replace": False,
+        "unk_replace": True,
     }
     assert TranslateOptions(temperature=0.7, sample_seed=4).decoding()["seed"] == 4
 

@@ -25,6 +25,7 @@ from nmt_keras.constants import (
     PAD_TOKEN,
     START_ID,
     START_TOKEN,
+    TRANSLATE_BATCH_SIZE,
     UNK_TOKEN,
 )
 from nmt_keras.data.text import add_start_end, vocabulary_of
@@ -318,7 +319,7 @@ def to_numpy(outputs):
     return result
 
 
-def translate_batches(translator, texts, batch_size=64, **options):
+def translate_batches(translator, texts, batch_size=TRANSLATE_BATCH_SIZE, **options):
     """Translates any number of sentences in batches; returns one result dict per
     sentence, in input order (each value of `Translator.translate`'s dict, for that
     sentence, batch padding still in place).
@@ -340,6 +341,6 @@ def translate_batches(translator, texts, batch_size=64, **options):
     return results
 
 
-def translate_all(translator, texts, batch_size=64, **options):
+def translate_all(translator, texts, batch_size=TRANSLATE_BATCH_SIZE, **options):
     """Like `translate_batches`, but only the translations: a list of str."""
     return [result["text"] for result in translate_batches(translator, texts, batch_size, **options)]

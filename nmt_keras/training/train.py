@@ -306,11 +306,13 @@ def evaluate_split(translator, pairs, batch_size, decoding=None, fixed_shapes=Fa
     """Scores of `translator` on `pairs`: BLEU, chrF, AER, masked loss and accuracy.
 
     Args:
+        batch_size: int. Pairs per batch of the loss (translation uses
+            `evaluate_translator`'s own batch size).
         decoding: dict of `Translator.translate` options (method, beam_width, ...);
             None: greedy search.
         fixed_shapes: bool. Score the loss on fixed-shape batches (every pair kept).
     """
-    report = evaluate_translator(translator, pairs, batch_size=batch_size, decoding=decoding)
+    report = evaluate_translator(translator, pairs, decoding=decoding)
     encoded = encode_pairs(translator, pairs)
     batches = make_dataset(encoded, batch_size, fixed_shapes=fixed_shapes, drop_remainder=False)
     losses = evaluate_loss(translator.model, batches)
