@@ -164,35 +164,3 @@ def test_the_kernels_setting_picks_the_layers_and_the_loss():
     assert type(plain.encoder.rnns[0].forward_layer) is keras.layers.GRU
     assert type(plain.decoder.cell) is keras.layers.GRUCell
     assert fused.cross_entropy is not plain.cross_entropy
-
-
-@pytest.mark.parametrize("options", [{}, {"source_prior": True}, {"cell": "lstm"}])
-def test_context_table_steps_are_the_model_s_steps(options):
-    """The fused search steps (the context's logits read from a per-sentence table)
-    give the logits, states and weights of `Seq2Seq.next_logits`, step after step."""
-    from nmt_keras.fast.search_steps import ContextTableSteps
-
-    keras.utils.set_random_seed(4)
-    words = sorted({w for s in SOURCES for w in s.split()})
-    targets = sorted({w for t in TARGETS for w in t.split()} | {"el", "gato"})
-    translator = Translator(words, targets, Config(embedding_dim=8, units=12, kernels="fused", **options))
-    assert isinstance(translator.search_steps, ContextTableSteps)
-    source_ids = translator.tokenize_source(tf.constant(SOURCES))
-    plain_state, memory = translator.model.start(source_ids)
-    fused_state, memory_and_table = translator.search_steps.start(source_ids)
-    tokens = tf.constant([2, 5, 7, 9], tf.int64)
-    for _ in range(3):
-        plain = translator.model.next_logits(tokens, plain_state, memory)
-        fused = translator.search_steps.next_logits(tokens, fused_state, memory_and_table)
-        for a, b in zip(tf.nest.flatten(plain), tf.nest.flatten(fused)):
-            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-5)
-        (_, plain_state, _), (_, fused_state, _) = plain, fused
-        tokens = tf.argmax(plain[0], axis=-1)
-
-
-def test_context_table_steps_only_where_they_apply():
-    maxout = Translator(["a"], ["b"], Config(embedding_dim=4, units=4, maxout_units=4, kernels="fused"))
-    luong = Translator(["a"], ["b"], Config(embedding_dim=4, units=4, decoder="luong", kernels="fused"))
-    plain = Translator(["a"], ["b"], Config(embedding_dim=4, units=4, kernels="keras"))
-    for translator in (maxout, luong, plain):
-        assert translator.search_steps is translator.model

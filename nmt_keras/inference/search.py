@@ -41,7 +41,7 @@ def _search(model, source_ids, max_length, choose):
 
     Args:
         model: a `nmt_keras.model.Seq2Seq`, or anything with its `start` and
-            `next_logits` (e.g. `nmt_keras.fast.search_steps.ContextTableSteps`).
+            `next_logits`.
         source_ids: int `(batch, source_len)` with `[START]`/`[END]`, `PAD_ID`-padded.
         max_length: int scalar tensor, the maximum number of output tokens.
         choose: function(log_probs `(batch, vocab)`, step) -> int64 `(batch,)`.

@@ -30,7 +30,6 @@ from nmt_keras.constants import (
 )
 from nmt_keras.data.text import add_start_end, vocabulary_of
 from nmt_keras.data import tokenizers
-from nmt_keras.fast import search_steps
 from nmt_keras.inference import beam_search, search
 from nmt_keras.model import Seq2Seq, shared_word_ids
 
@@ -83,12 +82,6 @@ class Translator(keras.layers.Layer):
         )
         self.model.build()
         self.built = True
-        # What greedy search and sampling step with: the model itself, or with the fused
-        # kernels the same steps reading the context's logits from a table
-        # (`nmt_keras.fast.search_steps`).
-        self.search_steps = self.model
-        if self.model.kernels == "fused" and search_steps.applies(self.model):
-            self.search_steps = search_steps.ContextTableSteps(self.model)
         # The search graphs, traced once per input signature. autograph=False: their
         # loops are explicit tf.while_loops.
         self.greedy = tf.function(self._greedy, autograph=False, input_signature=TEXTS_AND_LENGTH)
@@ -236,12 +229,12 @@ class Translator(keras.layers.Layer):
 
     def _greedy(self, texts, max_length):
         source_ids = self.tokenize_source(texts)
-        result = search.greedy_search(self.search_steps, source_ids, max_length)
+        result = search.greedy_search(self.model, source_ids, max_length)
         return self.outputs(texts, source_ids, result)
 
     def _sample(self, texts, max_length, temperature, seed):
         source_ids = self.tokenize_source(texts)
-        result = search.sample_search(self.search_steps, source_ids, max_length, temperature, seed)
+        result = search.sample_search(self.model, source_ids, max_length, temperature, seed)
         return self.outputs(texts, source_ids, result)
 
     def _beam(self, texts, max_length, beam_width, length_penalty, n_best):
