@@ -259,7 +259,7 @@ def render(results, settings, command, machine, seconds):
             f"| {r['sentences_per_second']:.0f} | {r['training_minutes']:.1f} | {r['steps']:,} | {r['stopped_by']} |"
         )
     lines += ["", f"(b) - (a): {b['bleu'] - a['bleu']:+.1f} BLEU."]
-    labels = {"with_unk_left_in": "with `[UNK]` left in (`--no-unk-replace`)", "greedy": "with plain greedy search"}
+    labels = {"with_unk_left_in": "with `[UNK]` left in (`--no-unk-replace`)", "greedy": "with greedy search and `[UNK]` left in"}
     for name, label in labels.items():
         if name in b:
             lines.append(
