@@ -218,7 +218,8 @@ class Config:
         None, "steps per epoch", low=1, high=10_000_000,
         none_means="one pass over the training split")
     time_budget: float | None = option(
-        None, "stop training after this many minutes (the best weights are kept)",
+        None, "stop training after this many minutes (the best weights are kept); `train` "
+        "also starts from the settings measured best for the budget (docs/recipes.md)",
         low=0.0, low_open=True, high=525_600.0, none_means="no limit")
     seed: int = option(
         0, "seeds the split, the initial weights and the shuffling", low=0, high=2**31 - 1,
