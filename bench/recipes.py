@@ -44,6 +44,9 @@ def run_candidate(changes, minutes, data, workdir, max_train_pairs=None):
     from nmt_keras.config import Config
     from nmt_keras.training.train import PreparedData, prepare_data, run_experiment
 
+    # Scored with `[UNK]` left in unless the candidate says otherwise: decoding levers are
+    # measured apart, with `python -m nmt_keras evaluate` (docs/recipes.md).
+    changes = {"unk_replace": False, **changes}
     config = dataclasses.replace(
         Config(), data=data, time_budget=minutes, max_train_pairs=max_train_pairs, **changes
     ).validate()
