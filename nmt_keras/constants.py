@@ -26,9 +26,9 @@ NUM_SPECIAL_TOKENS = len(SPECIAL_TOKENS)
 # that exp(NEG_INF - max) underflows to exactly 0.0 in float32 and float16.
 NEG_INF = -1e9
 
-# Sentences translated at once unless told otherwise. On a CPU, a search step's cost is
-# mostly per-step overhead below a few hundred sentences, so larger batches translate
-# more sentences per second; memory grows with batch size x beam width x source length.
+# Sentences translated at once unless told otherwise. Larger batches give each search
+# step's matrix products more rows to work on (measured in docs/performance.md,
+# "Translation speed"); memory grows with batch size x beam width x source length.
 TRANSLATE_BATCH_SIZE = 256
 
 # --- the names each option accepts (`nmt_keras.config.Config` checks them) ------------
