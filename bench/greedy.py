@@ -24,10 +24,10 @@ BATCH_SIZES = (64, 256, 512)
 def sentences_per_second(translator, texts, batch_size, max_length):
     from nmt_keras.inference.translator import translate_all
 
-    translate_all(translator, texts[: harness.WARMUP_SENTENCES], batch_size, max_length=max_length)
-    started = time.perf_counter()
-    translate_all(translator, texts, batch_size, max_length=max_length)
-    return len(texts) / (time.perf_counter() - started)
+    def translate(batch):
+        return translate_all(translator, batch, batch_size, max_length=max_length)
+
+    return harness.time_translation(translate, texts)["sentences_per_second"]
 
 
 def milliseconds(function, repeats=200):
