@@ -30,6 +30,7 @@ from nmt_keras.constants import (
 )
 from nmt_keras.data.text import add_start_end, vocabulary_of
 from nmt_keras.data import tokenizers
+from nmt_keras.fast import adam  # noqa: F401, registers FusedAdam: a saved translator's optimizer
 from nmt_keras.inference import beam_search, search
 from nmt_keras.model import Seq2Seq, shared_word_ids
 
