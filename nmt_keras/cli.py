@@ -79,6 +79,23 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
+class IntermixedParser(OneLineParser):
+    """A `OneLineParser` whose flags may stand between its positional arguments
+    (`translate MODEL --beam-width 4 SENTENCE ...`): Python 3.11's argparse otherwise
+    gives a `nargs="*"` positional nothing once a flag follows the first positional."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._intermixing:  # parse_known_intermixed_args calls back here
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 # ------------------------------------------------------------------- generated flags
 
 
@@ -376,7 +393,7 @@ def build_parser():
         prog="python -m nmt_keras", allow_abbrev=False,
         description="Neural machine translation with attention (Keras 3).",
     )
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=IntermixedParser)
     commands.add_parser = _without_abbreviations(commands.add_parser)
 
     demo = commands.add_parser("demo", help="train and evaluate on the embedded corpus")

@@ -73,6 +73,15 @@ def test_translate_from_arguments(model_dir, capsys):
     assert len(lines) == 3 and lines[1] == ""
 
 
+def test_translate_takes_flags_between_its_sentences():
+    """On every supported Python (3.11's argparse gives a `nargs="*"` positional nothing
+    once a flag follows the first positional, unless the parser intermixes)."""
+    from nmt_keras.cli import build_parser
+
+    args = build_parser().parse_args(["translate", "m", "--no-unk-replace", "el gato", "1", "--n-best", "2"])
+    assert (args.model_dir, args.sentences, args.unk_replace, args.n_best) == ("m", ["el gato", "1"], False, 2)
+
+
 def test_translate_writes_a_heatmap_per_nonempty_sentence(model_dir, tmp_path, capsys):
     heatmaps = tmp_path / "plots"
     assert main(["translate", str(model_dir), "el gato 1", "", "una casa grande 2", "--heatmaps", str(heatmaps)]) == 0
