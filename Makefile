@@ -1,12 +1,12 @@
 # Every target sets up its own environment: a .venv with requirements.txt installed and
 # nmt_keras itself installed in editable mode (so notebooks' kernels can import it).
-# PYTHON picks the interpreter used to create .venv (Python 3.10-3.12).
+# PYTHON picks the interpreter used to create .venv (Python 3.11-3.13).
 PYTHON ?= python3
 VENV ?= .venv
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: demo test lab bench ablation clean
+.PHONY: demo test compat lab bench ablation clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ demo: $(STAMP)
 ## test: the whole test suite
 test: $(STAMP)
 	$(VENV_PYTHON) -m pytest
+
+## compat: build the wheel, install it into each supported environment as a user would
+## (Colab's Python 3.13 + TensorFlow 2.20 in a Debian 13 chroot, the development pins,
+## TensorFlow 2.19), run the CLI smoke test and every notebook there. Needs root and
+## debootstrap for Colab's. ENVS="colab" checks only the listed ones (tools/compat.py --list).
+compat:
+	$(PYTHON) tools/compat.py $(foreach env,$(ENVS),--env $(env))
 
 ## lab: open the notebooks in JupyterLab, with this environment's kernel (nmt_keras importable)
 lab: $(STAMP)

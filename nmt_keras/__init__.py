@@ -22,7 +22,7 @@ import os as _os
 # messages; keep warnings and errors. Users can still set TF_CPP_MIN_LOG_LEVEL.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # Public name -> module. Imported on first use, so that `import nmt_keras.config` or
 # `nmt_keras.data.corpora` (pure Python) does not pay for importing TensorFlow.

@@ -1,20 +1,27 @@
 """The notebooks' environment: Colab badges and setup cell, the version check, and a
 quiet TensorFlow import.
 
-The repository's GitHub path is set here, once (`GITHUB_REPOSITORY`). Every notebook's
-"Open in Colab" badge and its setup cell are generated from it by
-`python -m nmt_keras.colab` (which rewrites them in `notebooks/*.ipynb`), and a test
-checks that the committed notebooks match.
+Where the project lives is written once, here (`GITHUB_REPOSITORY`); the notebooks
+open and install the release they were generated with, the tag `v` + `__version__`
+(`github_ref`). Every notebook's "Open in Colab" badge and its setup cell are generated
+from these by `python -m nmt_keras.colab` (which rewrites them in `notebooks/*.ipynb`),
+and a test checks that the committed notebooks match. A fork changes
+`GITHUB_REPOSITORY` and runs that command.
 
-The setup cell runs everywhere. On Google Colab it first installs `nmt_keras` and the
-tensorflow-text release that matches the runtime's TensorFlow (`install_on_colab`);
-then, on any machine, `check_environment` prints the TensorFlow, Keras,
-tensorflow-text and nmt_keras versions it finds, stops with a message that says what to
-install when tensorflow-text does not match TensorFlow, and keeps TensorFlow's C++
-start-up lines (CUDA probing, absl, oneDNN notices) out of the outputs.
+The setup cell runs everywhere. On Google Colab it installs `nmt_keras` with pip
+(`--no-deps`: from `NMT_KERAS_SOURCE` if that environment variable is set, a git URL,
+a wheel path or URL, or a checkout; else the release's tag on GitHub), then
+`install_on_colab` installs the dependencies without changing a package the runtime
+already has, so Colab's own TensorFlow, Keras and tensorflow-text stay. Then, on any
+machine, `check_environment` checks the versions against the range the package
+supports (`supported_range`, read from the package's metadata: `pyproject.toml` states
+it once), prints the TensorFlow, Keras, tensorflow-text and nmt_keras versions and the
+devices, and keeps TensorFlow's C++ start-up lines (CUDA probing, absl, oneDNN
+notices) out of the outputs. When pip fails, the learner sees pip's last lines and one
+sentence on what to do, never a traceback.
 
 Importing this module loads no TensorFlow: the setup cell imports it right after
-installing `nmt_keras` and before installing tensorflow-text.
+installing `nmt_keras` and before installing its dependencies.
 """
 
 import argparse
@@ -25,12 +32,16 @@ import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 import threading
+
+from nmt_keras import __version__
 
 # The one place the repository's location is written.
 GITHUB_REPOSITORY = "nmt-keras/nmt_keras"
-GITHUB_BRANCH = "main"
 NOTEBOOK_DIR = "notebooks"
+# The environment variable that overrides where the setup cell installs nmt_keras from.
+SOURCE_VARIABLE = "NMT_KERAS_SOURCE"
 
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 # Marks the cells this module writes, so they can be found and rewritten.
@@ -43,20 +54,46 @@ DISTRIBUTIONS = {
     "keras": ("keras", "keras-nightly"),
     "tensorflow-text": ("tensorflow-text", "tensorflow-text-nightly"),
 }
+# How many of pip's last output lines a failed install shows.
+PIP_TAIL_LINES = 12
+# What Colab's menu calls the places that fix a runtime.
+CHANGE_RUNTIME = "Runtime > Change runtime type > Runtime version"
+RESTART = "Runtime > Restart session"
+# pip output that means the package index could not be reached.
+NO_NETWORK = re.compile(
+    r"Failed to establish a new connection|Temporary failure in name resolution|"
+    r"Network is unreachable|Name or service not known|ProxyError|Read timed out|"
+    r"Could not fetch URL|NewConnectionError"
+)
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
+_SPECIFIER = re.compile(r"^\s*(>=|<=|==|!=|<|>)\s*([\d.]+)\s*$")
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*([^;]*)")
 
 
 class EnvironmentMismatch(RuntimeError):
-    """The installed TensorFlow, Keras and tensorflow-text cannot work together; the
-    message says what to install."""
+    """The installed TensorFlow, Keras and tensorflow-text cannot work together, or an
+    install failed; the message says what to do.
+
+    In a notebook the message is all that is shown (IPython renders an exception with
+    `_render_traceback_` by calling it): what the learner needs is the sentence, not
+    this module's call stack.
+    """
+
+    def _render_traceback_(self):
+        return [f"{type(self).__name__}: {self}"]
+
+
+def github_ref():
+    """The git tag the notebooks open and install: this release's, `v` + version."""
+    return f"v{__version__}"
 
 
 def colab_url(notebook_path):
     """The Colab address that opens `notebook_path` (relative to the repository root)."""
     return (
         f"https://colab.research.google.com/github/{GITHUB_REPOSITORY}/blob/"
-        f"{GITHUB_BRANCH}/{pathlib.PurePosixPath(notebook_path)}"
+        f"{github_ref()}/{pathlib.PurePosixPath(notebook_path)}"
     )
 
 
@@ -66,15 +103,95 @@ def badge_markdown(notebook_path):
 
 
 def install_target():
-    """What pip installs `nmt_keras` from on Colab."""
-    return f"git+https://github.com/{GITHUB_REPOSITORY}.git@{GITHUB_BRANCH}"
+    """What the setup cell installs `nmt_keras` from on Colab, unless `SOURCE_VARIABLE`
+    says otherwise: this release's tag on GitHub."""
+    return f"git+https://github.com/{GITHUB_REPOSITORY}.git@{github_ref()}"
 
 
-def _major_minor(version, component):
+def _release(version, component):
+    """The numeric release of a version string: "2.20.0rc1" -> (2, 20, 0)."""
     match = _VERSION.match(str(version).strip())
     if not match:
         raise ValueError(f"not a {component} version: {version!r}")
-    return int(match.group(1)), int(match.group(2))
+    return tuple(int(part) for part in match.groups(default="0"))
+
+
+def _major_minor(version, component):
+    return _release(version, component)[:2]
+
+
+def _compare(release, operator, bound):
+    bound = tuple(int(part) for part in bound.split("."))
+    width = max(len(release), len(bound))
+    release, bound = (tuple(v) + (0,) * (width - len(v)) for v in (release, bound))
+    return {
+        ">=": release >= bound, "<=": release <= bound, "==": release == bound,
+        "!=": release != bound, "<": release < bound, ">": release > bound,
+    }[operator]
+
+
+def satisfies(version, specifier, component="package"):
+    """True if `version` is inside `specifier`, e.g. ("2.20.0", ">=2.19,<2.22").
+
+    The comparisons of PEP 440 on release numbers (>=, <=, ==, !=, <, >); pre-release
+    and local suffixes are ignored, and an empty specifier accepts every version.
+    """
+    release = _release(version, component)
+    for clause in filter(None, (part.strip() for part in specifier.split(","))):
+        match = _SPECIFIER.match(clause)
+        if not match:
+            raise ValueError(f"unsupported version specifier {clause!r}")
+        if not _compare(release, *match.groups()):
+            return False
+    return True
+
+
+def _declared_requirements():
+    """(Requires-Python, [Requires-Dist]) of nmt_keras: from the installed package's
+    metadata, or from pyproject.toml next to a checkout that was never installed."""
+    try:
+        metadata = importlib.metadata.metadata("nmt_keras")
+        return metadata["Requires-Python"] or "", list(metadata.get_all("Requires-Dist") or [])
+    except importlib.metadata.PackageNotFoundError:
+        import tomllib
+
+        path = pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml"
+        project = tomllib.loads(path.read_text(encoding="utf-8"))["project"]
+        return project["requires-python"], list(project["dependencies"])
+
+
+def supported_range():
+    """The versions nmt_keras supports, as `pyproject.toml` states them.
+
+    Returns:
+        dict: "python", "tensorflow", "keras" and "tensorflow-text" -> a specifier
+        such as ">=2.19,<2.22"; "requirements" -> every dependency as declared.
+    """
+    python, requirements = _declared_requirements()
+    found = {"python": python, "requirements": requirements}
+    for requirement in requirements:
+        match = _REQUIREMENT.match(requirement)
+        name = match.group(1).lower().replace("_", "-")
+        if name in DISTRIBUTIONS:
+            found[name] = _tidy(match.group(2))
+    found["python"] = _tidy(python)
+    return found
+
+
+def _tidy(specifier):
+    """A specifier with its lower bounds first: "<2.22,>=2.19" -> ">=2.19,<2.22"."""
+    clauses = [c.strip() for c in specifier.strip().strip("()").split(",") if c.strip()]
+    return ",".join(sorted(clauses, key=lambda clause: not clause.startswith(">")))
+
+
+def describe_range(supported=None):
+    """One phrase naming the supported range, for messages."""
+    supported = supported or supported_range()
+    return (
+        f"nmt_keras {__version__} runs on Python {supported['python']} with TensorFlow "
+        f"{supported['tensorflow']}, Keras {supported['keras']} and the tensorflow-text "
+        f"of TensorFlow's minor release"
+    )
 
 
 def tensorflow_text_requirement(tensorflow_version):
@@ -101,18 +218,6 @@ def tensorflow_text_requirement(tensorflow_version):
     return f"tensorflow-text=={major}.{minor}.*"
 
 
-def colab_pip_commands(tensorflow_version):
-    """pip commands that make a Colab runtime ready, keeping its own TensorFlow.
-
-    `nmt_keras` is installed without dependencies (its requirements pin TensorFlow
-    2.21, which would replace Colab's); then the matching tensorflow-text and the
-    remaining pure-Python dependency.
-    """
-    return [
-        f"pip install -q {tensorflow_text_requirement(tensorflow_version)} sacrebleu",
-    ]
-
-
 def installed_versions(version=importlib.metadata.version):
     """The installed version of each component of `DISTRIBUTIONS`, or None if absent.
 
@@ -134,33 +239,64 @@ def installed_versions(version=importlib.metadata.version):
     return found
 
 
-def check_versions(versions):
-    """Checks that TensorFlow, Keras and tensorflow-text can work together.
+def check_runtime(versions, supported=None, python=None):
+    """Checks that Python, TensorFlow and Keras are inside the range nmt_keras supports.
+
+    Args:
+        versions: dict with the keys of `DISTRIBUTIONS`, each a version str or None.
+        supported: dict as `supported_range` returns; None: this package's.
+        python: str, the Python version; None: this interpreter's.
+
+    Raises:
+        EnvironmentMismatch: one is missing or outside the range; the message names the
+            range, or says what to install.
+    """
+    supported = supported or supported_range()
+    python = python or ".".join(map(str, sys.version_info[:3]))
+    tensorflow, keras = versions["tensorflow"], versions["keras"]
+    outside = f"{describe_range(supported)}; on Colab choose another runtime version ({CHANGE_RUNTIME})"
+    if not satisfies(python, supported["python"], "Python"):
+        raise EnvironmentMismatch(f"this is Python {python}: {outside}")
+    if tensorflow is None:
+        raise EnvironmentMismatch(
+            f"TensorFlow is not installed: pip install 'tensorflow{supported['tensorflow']}' "
+            f"(or pip install -r requirements.txt in a checkout)"
+        )
+    try:
+        tensorflow_text_requirement(tensorflow)  # TensorFlow 2.x
+        inside = satisfies(tensorflow, supported["tensorflow"], "TensorFlow")
+    except ValueError as error:
+        raise EnvironmentMismatch(f"{error}: {outside}") from None
+    if not inside:
+        raise EnvironmentMismatch(f"this runtime has TensorFlow {tensorflow}: {outside}")
+    if keras is None or _major_minor(keras, "Keras")[0] != 3:
+        raise EnvironmentMismatch(
+            f"nmt_keras needs Keras 3, found Keras {keras}: pip install "
+            f"'keras{supported['keras']}', then restart the kernel"
+        )
+    if not satisfies(keras, supported["keras"], "Keras"):
+        raise EnvironmentMismatch(f"this runtime has Keras {keras}: {outside}")
+
+
+def check_versions(versions, supported=None, python=None):
+    """Checks that TensorFlow, Keras and tensorflow-text can work together, inside the
+    range nmt_keras supports (`check_runtime`).
 
     Args:
         versions: dict with the keys of `DISTRIBUTIONS`, each a version str or None,
             and optionally "nmt_keras".
+        supported, python: as for `check_runtime`.
 
     Returns:
         str, one line naming every version.
 
     Raises:
-        EnvironmentMismatch: TensorFlow is not 2.x, Keras is not 3.x, or tensorflow-text
-            is missing or built for another TensorFlow minor release; the message says
-            what to install.
+        EnvironmentMismatch: see `check_runtime`; or tensorflow-text is missing or built
+            for another TensorFlow minor release (the message says what to install).
     """
+    check_runtime(versions, supported, python)
     tensorflow, keras, text = versions["tensorflow"], versions["keras"], versions["tensorflow-text"]
-    if tensorflow is None:
-        raise EnvironmentMismatch("TensorFlow is not installed: pip install -r requirements.txt")
-    try:
-        requirement = tensorflow_text_requirement(tensorflow)
-    except ValueError as error:
-        raise EnvironmentMismatch(str(error)) from None
-    if keras is None or _major_minor(keras, "Keras")[0] != 3:
-        raise EnvironmentMismatch(
-            f"nmt_keras needs Keras 3, found Keras {keras}: pip install 'keras>=3', then "
-            f"restart the kernel"
-        )
+    requirement = tensorflow_text_requirement(tensorflow)
     if text is None:
         raise EnvironmentMismatch(
             f"tensorflow-text is not installed: pip install '{requirement}' (the release "
@@ -170,8 +306,7 @@ def check_versions(versions):
         raise EnvironmentMismatch(
             f"tensorflow-text {text} does not match TensorFlow {tensorflow}: each "
             f"tensorflow-text release is built for one TensorFlow minor release, and its "
-            f"ops fail to load with another. Install '{requirement}' (or the TensorFlow "
-            f"release that tensorflow-text {text} was built for), then restart the kernel"
+            f"ops fail to load with another. Install '{requirement}', then restart the kernel"
         )
     return (
         f"TensorFlow {tensorflow}, Keras {keras}, tensorflow-text {text}, "
@@ -179,30 +314,90 @@ def check_versions(versions):
     )
 
 
+def runtime_constraints():
+    """pip constraints that pin every installed distribution to its installed version:
+    with them pip may add packages but never replaces one the runtime has."""
+    pins = set()
+    for distribution in importlib.metadata.distributions():
+        name, version = distribution.metadata["Name"], distribution.version
+        if name and version and name.lower().replace("_", "-") != "nmt-keras":
+            pins.add(f"{name}=={version}")
+    return sorted(pins, key=str.lower)
+
+
+def dependency_requirements(tensorflow_version, supported=None):
+    """What `install_on_colab` asks pip for: nmt_keras's declared dependencies, with
+    tensorflow-text narrowed to the runtime's TensorFlow minor release."""
+    supported = supported or supported_range()
+    requirements = []
+    for requirement in supported["requirements"]:
+        if ";" in requirement:  # an environment marker: only extras use them here
+            continue
+        if _REQUIREMENT.match(requirement).group(1).lower() == "tensorflow-text":
+            requirement = tensorflow_text_requirement(tensorflow_version)
+        requirements.append(requirement)
+    return requirements
+
+
+def pip_failure_advice(output, tensorflow_version):
+    """One sentence on what to do after pip failed with `output`."""
+    if NO_NETWORK.search(output):
+        return ("pip could not reach the package index: check the runtime's internet "
+                "connection, then run this cell again")
+    if re.search(r"tensorflow[-_]text", output, re.IGNORECASE) and re.search(
+        r"No matching distribution|ResolutionImpossible|conflict", output
+    ):
+        return (f"pip found no tensorflow-text release for this runtime's TensorFlow "
+                f"{tensorflow_version} (tensorflow-text is published some weeks after each "
+                f"TensorFlow release): choose another runtime version ({CHANGE_RUNTIME})")
+    return (f"pip could not install nmt_keras's dependencies beside this runtime's packages "
+            f"(its last lines are above): {RESTART} and run this cell again, and if it fails "
+            f"again choose another runtime version ({CHANGE_RUNTIME})")
+
+
+def pip_install(arguments, tensorflow_version):
+    """Runs this Python's pip; on failure prints pip's last lines and raises
+    `EnvironmentMismatch` with `pip_failure_advice`."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", *arguments], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        output = result.stdout + result.stderr
+        print("\n".join(output.rstrip().splitlines()[-PIP_TAIL_LINES:]))
+        raise EnvironmentMismatch(pip_failure_advice(output, tensorflow_version))
+    return result
+
+
 def install_on_colab():
-    """Installs the tensorflow-text release that matches the runtime's TensorFlow, and
-    sacrebleu (`colab_pip_commands`), with this Python's pip.
+    """Installs the dependencies of the `nmt_keras` that the setup cell just installed,
+    changing no package the runtime already has (`runtime_constraints`).
 
     Raises:
-        EnvironmentMismatch: no TensorFlow on the runtime, or pip failed (typically: no
-            tensorflow-text release exists yet for the runtime's TensorFlow).
+        EnvironmentMismatch: the runtime is outside the supported range (the message
+            names it), pip failed (after printing pip's last lines), or this session
+            still runs another nmt_keras than the one installed (restart it).
     """
-    tensorflow = installed_versions()["tensorflow"]
+    supported = supported_range()
+    versions = installed_versions()
+    tensorflow = versions["tensorflow"]
     if tensorflow is None:
-        raise EnvironmentMismatch("this runtime has no TensorFlow: choose a standard Colab runtime")
-    try:
-        commands = colab_pip_commands(tensorflow)
-    except ValueError as error:
-        raise EnvironmentMismatch(str(error)) from None
-    for command in commands:
-        result = subprocess.run([sys.executable, "-m", *command.split()])
-        if result.returncode != 0:
-            raise EnvironmentMismatch(
-                f"`{command}` failed (exit status {result.returncode}): pip found no "
-                f"tensorflow-text release for this runtime's TensorFlow {tensorflow}. "
-                f"Install a TensorFlow that has one (e.g. pip install 'tensorflow==2.21.*' "
-                f"'tensorflow-text==2.21.*'), then restart the runtime"
-            )
+        raise EnvironmentMismatch(
+            f"this runtime has no TensorFlow: choose a standard runtime ({CHANGE_RUNTIME})"
+        )
+    # A runtime outside the range would need another TensorFlow, which the install must
+    # not bring: say so before pip runs.
+    check_runtime(versions, supported)
+    with tempfile.TemporaryDirectory() as directory:
+        constraints = pathlib.Path(directory) / "runtime.txt"
+        constraints.write_text("\n".join(runtime_constraints()) + "\n", encoding="utf-8")
+        pip_install(["--quiet", "--constraint", str(constraints),
+                     *dependency_requirements(tensorflow, supported)], tensorflow)
+    installed = importlib.metadata.version("nmt_keras")
+    if installed != __version__:
+        raise EnvironmentMismatch(
+            f"nmt_keras {installed} is installed, but this session still runs nmt_keras "
+            f"{__version__}: {RESTART}, then run the notebook from the top"
+        )
 
 
 # What TensorFlow's C++ runtime prints on start-up that says nothing to a reader: absl's
@@ -282,8 +477,6 @@ def check_environment():
     Raises:
         EnvironmentMismatch: see `check_versions`.
     """
-    from nmt_keras import __version__
-
     versions = {**installed_versions(), "nmt_keras": __version__}
     check_versions(versions)  # before importing: a mismatched tensorflow-text fails to load
     filter_tensorflow_noise()
@@ -299,17 +492,29 @@ def check_environment():
     return found
 
 
-SETUP_SOURCE = f"""{SETUP_MARKER}: on Google Colab, installs nmt_keras and the matching tensorflow-text;
-# everywhere, checks the versions, keeps TensorFlow's start-up noise out, prints what it found.
+def setup_source():
+    """The setup cell's code (see the module docstring)."""
+    return f"""{SETUP_MARKER}: on Google Colab, installs nmt_keras and what it needs, keeping Colab's
+# TensorFlow; everywhere, checks the versions, keeps TensorFlow's start-up noise out and
+# prints what it found. {SOURCE_VARIABLE} (a git URL, a wheel, a checkout) overrides the source.
 import sys
 
 if "google.colab" in sys.modules:
+    import os
     import subprocess
 
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "{install_target()}"],
-        check=True,
-    )
+    source = os.environ.get("{SOURCE_VARIABLE}", "{install_target()}")
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", source], capture_output=True, text=True)
+    if pip.returncode != 0:
+        print(*(pip.stdout + pip.stderr).rstrip().splitlines()[-{PIP_TAIL_LINES}:], sep="\\n")
+
+        class SetupError(Exception):
+            _render_traceback_ = lambda self: [f"SetupError: {{self}}"]
+
+        raise SetupError(
+            f"pip could not install nmt_keras from {{source}} (its last lines are above). "
+            f"{describe_range()}: on such a runtime, check that address and the network, then run this cell again"
+        )
     from nmt_keras.colab import install_on_colab
 
     install_on_colab()
@@ -349,7 +554,7 @@ def sync_notebook(path, repository_root):
             cell["source"] = _as_source_lines(badge_markdown(relative))
             found["badge"] = True
         elif cell["cell_type"] == "code" and text.startswith(SETUP_MARKER):
-            cell["source"] = _as_source_lines(SETUP_SOURCE.rstrip("\n"))
+            cell["source"] = _as_source_lines(setup_source().rstrip("\n"))
             found["setup"] = True
     missing = [name for name, present in found.items() if not present]
     if missing:

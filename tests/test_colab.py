@@ -1,5 +1,11 @@
-"""Colab support and the setup cell: version matching and checking, the Colab install,
-TensorFlow's start-up noise, and notebooks that agree with GITHUB_REPOSITORY."""
+"""Colab support and the setup cell: the supported range, version checks, the Colab
+install (with real pip), TensorFlow's start-up noise, and notebooks that agree with
+GITHUB_REPOSITORY.
+
+The whole Colab path, on Colab's own Python and TensorFlow, runs in `make compat`
+(tools/compat.py): there notebook 01's setup cell installs the built wheel with a
+stand-in `google.colab` module and the notebook runs on.
+"""
 
 import json
 import os
@@ -7,7 +13,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
-import types
+import tomllib
 
 import pytest
 
@@ -15,6 +21,59 @@ from nmt_keras import colab
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / colab.NOTEBOOK_DIR).glob("*.ipynb"))
+STANDIN = ROOT / "tools" / "compat_checks" / "standin"
+SUPPORTED = {
+    "python": ">=3.11,<3.14", "tensorflow": ">=2.19,<2.22", "keras": ">=3.10,<3.16",
+    "tensorflow-text": ">=2.19,<2.22", "requirements": ["tensorflow>=2.19,<2.22", "sacrebleu>=2"],
+}
+
+
+# ------------------------------------------------------------------ the supported range
+
+
+def _normalized(requirement):
+    """"tensorflow<2.22, >=2.19" -> ("tensorflow", {"<2.22", ">=2.19"})."""
+    requirement = requirement.replace(" ", "")
+    cut = next((i for i, c in enumerate(requirement) if c in "<>=!~"), len(requirement))
+    return requirement[:cut].lower(), frozenset(filter(None, requirement[cut:].split(",")))
+
+
+def test_the_supported_range_is_the_one_pyproject_states():
+    """The setup cell and the checks read the range from the installed package's
+    metadata, which must be pyproject.toml's (make reinstalls when pyproject changes)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    supported = colab.supported_range()
+    assert _normalized("python" + supported["python"]) == _normalized("python" + project["requires-python"])
+    assert {_normalized(r) for r in supported["requirements"]} == {_normalized(r) for r in project["dependencies"]}
+    declared = dict(_normalized(r) for r in project["dependencies"])
+    for name in ("tensorflow", "keras", "tensorflow-text"):
+        assert _normalized(name + supported[name])[1] == declared[name], name
+        assert supported[name].startswith(">="), supported[name]  # lower bound first, for messages
+
+
+@pytest.mark.parametrize(
+    "version, specifier, inside",
+    [
+        ("2.20.0", ">=2.19,<2.22", True),
+        ("2.19.0", ">=2.19,<2.22", True),
+        ("2.22.0", ">=2.19,<2.22", False),
+        ("2.18.1", ">=2.19,<2.22", False),
+        ("2.21.0rc1", ">=2.19,<2.22", True),
+        ("3.13.5", ">=3.11,<3.14", True),
+        ("3.14.0", ">=3.11,<3.14", False),
+        ("3.10", ">=3.11,<3.14", False),
+        ("1.0", "", True),
+        ("2.20.0", "==2.20.0", True),
+        ("2.20.1", "!=2.20.1", False),
+    ],
+)
+def test_satisfies_compares_release_numbers(version, specifier, inside):
+    assert colab.satisfies(version, specifier) is inside
+
+
+def test_unsupported_specifiers_are_refused():
+    with pytest.raises(ValueError, match="unsupported version specifier"):
+        colab.satisfies("2.20.0", "~=2.20")
 
 
 @pytest.mark.parametrize(
@@ -30,7 +89,6 @@ NOTEBOOKS = sorted((ROOT / colab.NOTEBOOK_DIR).glob("*.ipynb"))
 )
 def test_tensorflow_text_matches_the_tensorflow_minor_version(version, requirement):
     assert colab.tensorflow_text_requirement(version) == requirement
-    assert colab.colab_pip_commands(version)[0].startswith(f"pip install -q {requirement}")
 
 
 @pytest.mark.parametrize("version", ["1.15.5", "3.0.0", "latest", ""])
@@ -39,20 +97,183 @@ def test_unusable_tensorflow_versions_are_refused(version):
         colab.tensorflow_text_requirement(version)
 
 
-def test_urls_come_from_the_one_repository_setting():
+# ------------------------------------------------------------------- version checks
+
+MATCHING = {"tensorflow": "2.21.0", "keras": "3.15.1", "tensorflow-text": "2.21.1", "nmt_keras": "0.3.0"}
+
+
+def test_matching_versions_are_named_in_one_line():
+    assert colab.check_versions(MATCHING, SUPPORTED, python="3.11.7") == (
+        "TensorFlow 2.21.0, Keras 3.15.1, tensorflow-text 2.21.1, nmt_keras 0.3.0"
+    )
+
+
+@pytest.mark.parametrize(
+    "changes, python, message",
+    [
+        ({"tensorflow-text": "2.19.0"}, "3.13.5", r"tensorflow-text 2\.19\.0 does not match TensorFlow 2\.21\.0.*'tensorflow-text==2\.21\.\*'"),
+        ({"tensorflow-text": None}, "3.13.5", r"tensorflow-text is not installed: pip install 'tensorflow-text==2\.21\.\*'"),
+        ({"keras": "2.15.0"}, "3.13.5", r"needs Keras 3, found Keras 2\.15\.0"),
+        ({"keras": None}, "3.13.5", r"needs Keras 3, found Keras None"),
+        ({"tensorflow": "1.15.5"}, "3.13.5", r"needs TensorFlow 2\.x"),
+        ({"tensorflow": None}, "3.13.5", r"TensorFlow is not installed: pip install 'tensorflow>=2\.19,<2\.22'"),
+        # Outside the supported range: the message names the range.
+        ({"tensorflow": "2.22.0"}, "3.13.5", r"this runtime has TensorFlow 2\.22\.0: nmt_keras .* runs on Python >=3\.11,<3\.14 with TensorFlow >=2\.19,<2\.22, Keras >=3\.10,<3\.16"),
+        ({"tensorflow": "2.18.0"}, "3.13.5", r"TensorFlow 2\.18\.0: .*TensorFlow >=2\.19,<2\.22"),
+        ({"keras": "3.16.0"}, "3.13.5", r"this runtime has Keras 3\.16\.0: .*Keras >=3\.10,<3\.16"),
+        ({}, "3.14.0", r"this is Python 3\.14\.0: .*Python >=3\.11,<3\.14.*Change runtime type"),
+    ],
+)
+def test_mismatched_missing_or_unsupported_versions_stop_with_what_to_do(changes, python, message):
+    with pytest.raises(colab.EnvironmentMismatch, match=message):
+        colab.check_versions({**MATCHING, **changes}, SUPPORTED, python=python)
+
+
+def test_installed_versions_read_the_first_distribution_present():
+    present = {"tensorflow-cpu": "2.20.0", "keras": "3.10.0"}
+
+    def version(name):
+        if name not in present:
+            raise colab.importlib.metadata.PackageNotFoundError(name)
+        return present[name]
+
+    assert colab.installed_versions(version) == {
+        "tensorflow": "2.20.0", "keras": "3.10.0", "tensorflow-text": None,
+    }
+
+
+def test_in_a_notebook_an_environment_mismatch_shows_its_message_only():
+    error = colab.EnvironmentMismatch("choose another runtime version")
+    assert error._render_traceback_() == ["EnvironmentMismatch: choose another runtime version"]
+
+
+# ----------------------------------------------------------------------- the install
+
+
+def test_dependencies_narrow_tensorflow_text_to_the_runtimes_minor_release():
+    requirements = colab.dependency_requirements(
+        "2.20.0", {**SUPPORTED, "requirements": ["tensorflow>=2.19,<2.22", "tensorflow-text>=2.19,<2.22", "sacrebleu>=2"]}
+    )
+    assert requirements == ["tensorflow>=2.19,<2.22", "tensorflow-text==2.20.*", "sacrebleu>=2"]
+
+
+def test_runtime_constraints_pin_every_installed_package_but_nmt_keras():
+    pins = colab.runtime_constraints()
+    versions = colab.installed_versions()
+    assert f"tensorflow=={versions['tensorflow']}" in pins
+    assert f"keras=={versions['keras']}" in pins
+    assert not [pin for pin in pins if pin.lower().replace("_", "-").startswith("nmt-keras==")]
+
+
+@pytest.mark.parametrize(
+    "output, advice",
+    [
+        ("WARNING: Retrying ... NewConnectionError: Failed to establish a new connection: [Errno 101] Network is unreachable",
+         "could not reach the package index"),
+        ("ERROR: Could not find a version that satisfies the requirement tensorflow-text==2.22.* (from versions: 2.20.1, 2.21.0)\n"
+         "ERROR: No matching distribution found for tensorflow-text==2.22.*",
+         "no tensorflow-text release for this runtime's TensorFlow 2.22.0"),
+        ("ERROR: Cannot install sacrebleu because these package versions have conflicting dependencies.\nResolutionImpossible",
+         "Restart session"),
+    ],
+)
+def test_a_failed_pip_gets_one_sentence_on_what_to_do(output, advice):
+    assert advice in colab.pip_failure_advice(output, "2.22.0")
+
+
+def test_install_on_colab_refuses_a_runtime_outside_the_range_before_pip_runs(monkeypatch):
+    monkeypatch.setattr(colab, "installed_versions", lambda: {"tensorflow": "2.22.0", "keras": "3.13.2", "tensorflow-text": None})
+    monkeypatch.setattr(colab, "pip_install", lambda *args: pytest.fail("pip ran"))
+    with pytest.raises(colab.EnvironmentMismatch, match=r"TensorFlow 2\.22\.0: nmt_keras .* runs on .*TensorFlow >=2\.19,<2\.22"):
+        colab.install_on_colab()
+
+
+def test_install_on_colab_with_real_pip_keeps_every_installed_version():
+    """In this environment every dependency is there already: real pip, with the
+    runtime's constraints, must change nothing."""
+    before = colab.runtime_constraints()
+    colab.install_on_colab()
+    assert colab.runtime_constraints() == before
+
+
+def test_a_failed_pip_prints_its_last_lines_then_the_advice(capsys):
+    with pytest.raises(colab.EnvironmentMismatch, match="could not install nmt_keras's dependencies"):
+        colab.pip_install(["--no-index", "--quiet", "nmt-keras-no-such-package==0"], "2.21.0")
+    printed = capsys.readouterr().out
+    assert "nmt-keras-no-such-package" in printed
+    assert len(printed.splitlines()) <= colab.PIP_TAIL_LINES
+
+
+# -------------------------------------------------------------------- the setup cell
+
+
+def test_the_setup_cell_installs_the_release_tag_or_the_source_variable():
+    source = colab.setup_source()
+    compile(source, "<setup cell>", "exec")
+    assert 'if "google.colab" in sys.modules:' in source
+    assert f'os.environ.get("{colab.SOURCE_VARIABLE}", "{colab.install_target()}")' in source
+    assert colab.install_target().endswith(f".git@v{colab.__version__}")
+    assert '"--no-deps"' in source  # the dependencies come from install_on_colab, pinned
+    assert source.rstrip().endswith("environment = check_environment()")
+
+
+def _colab_process(code, source):
+    """Runs `code` in a fresh Python that has a stand-in google.colab, with
+    NMT_KERAS_SOURCE set to `source`."""
+    environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    environ.update(PYTHONPATH=str(STANDIN), **{colab.SOURCE_VARIABLE: str(source)})
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=environ)
+
+
+def test_on_colab_a_failed_install_shows_pips_lines_and_one_sentence_not_a_traceback(tmp_path):
+    """The setup cell with a wheel that does not exist, run by IPython as a notebook
+    kernel runs it: real pip fails; what the learner sees is pip's own last lines and
+    the cell's message, which names the supported range."""
+    missing = tmp_path / "nmt_keras-0.3.0-py3-none-any.whl"
+    program = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "from nmt_keras import colab\n"
+        "shell = InteractiveShell.instance()\n"
+        "result = shell.run_cell(colab.setup_source())\n"
+        "print('FAILED' if result.error_in_exec else 'PASSED')\n"
+    )
+    process = _colab_process(program, missing)
+    shown = process.stdout + process.stderr
+    assert process.stdout.rstrip().endswith("FAILED"), shown
+    assert "does not exist" in shown  # pip's own words
+    assert f"SetupError: pip could not install nmt_keras from {missing}" in shown
+    assert colab.describe_range() in shown
+    assert "Traceback" not in shown and "raise SetupError" not in shown
+
+
+def test_the_setup_cell_elsewhere_installs_nothing_and_prints_the_versions_without_noise():
+    """The setup cell in a fresh Python, as a local kernel runs it: one line with the
+    versions and devices on stdout, and none of TensorFlow's start-up lines on stderr."""
+    process = subprocess.run(
+        [sys.executable, "-c", colab.setup_source() + "\nimport time; time.sleep(0.5)\n"],
+        capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
+    assert process.returncode == 0, process.stderr
+    versions = colab.installed_versions()
+    assert process.stdout.startswith(f"TensorFlow {versions['tensorflow']}, Keras ")
+    assert f"nmt_keras {colab.__version__}; devices: CPU" in process.stdout
+    noise = [line for line in process.stderr.splitlines() if colab.is_tensorflow_noise(line)]
+    assert not noise, noise
+    for pattern in ("cuInit", "cudart_stub", "absl::InitializeLog"):
+        assert pattern not in process.stderr
+
+
+# --------------------------------------------------------- badges and notebooks in sync
+
+
+def test_urls_come_from_the_one_repository_setting_and_the_release_tag():
     url = colab.colab_url("notebooks/01_x.ipynb")
     assert url == (
         f"https://colab.research.google.com/github/{colab.GITHUB_REPOSITORY}/blob/"
-        f"{colab.GITHUB_BRANCH}/notebooks/01_x.ipynb"
+        f"v{colab.__version__}/notebooks/01_x.ipynb"
     )
-    assert colab.GITHUB_REPOSITORY in colab.install_target()
-    assert colab.install_target() in colab.SETUP_SOURCE
-
-
-def test_setup_cell_is_guarded_and_valid_python():
-    compile(colab.SETUP_SOURCE, "<setup cell>", "exec")
-    assert 'if "google.colab" in sys.modules:' in colab.SETUP_SOURCE
-    assert colab.SETUP_SOURCE.rstrip().endswith("environment = check_environment()")
+    assert colab.install_target() == f"git+https://github.com/{colab.GITHUB_REPOSITORY}.git@v{colab.__version__}"
 
 
 def _cells(path):
@@ -88,7 +309,7 @@ def test_sync_rewrites_a_stale_badge(tmp_path):
     assert colab.sync_notebook(path, tmp_path)
     cells = _cells(path)
     assert colab.colab_url("notebooks/x.ipynb") in "".join(cells[0]["source"])
-    assert "".join(cells[1]["source"]) == colab.SETUP_SOURCE.rstrip("\n")
+    assert "".join(cells[1]["source"]) == colab.setup_source().rstrip("\n")
     assert not colab.sync_notebook(path, tmp_path)
 
 
@@ -110,101 +331,7 @@ def test_readme_lists_every_notebook_with_its_badge():
     assert readme.count("github.com/") == readme.count("github.com/" + colab.GITHUB_REPOSITORY)
 
 
-# The setup cell's logic: versions, the Colab install, TensorFlow's start-up noise.
-
-MATCHING = {"tensorflow": "2.21.0", "keras": "3.15.1", "tensorflow-text": "2.21.1", "nmt_keras": "0.2.0"}
-
-
-def test_matching_versions_are_named_in_one_line():
-    assert colab.check_versions(MATCHING) == (
-        "TensorFlow 2.21.0, Keras 3.15.1, tensorflow-text 2.21.1, nmt_keras 0.2.0"
-    )
-
-
-@pytest.mark.parametrize(
-    "changes, message",
-    [
-        ({"tensorflow-text": "2.19.0"}, r"tensorflow-text 2\.19\.0 does not match TensorFlow 2\.21\.0.*'tensorflow-text==2\.21\.\*'"),
-        ({"tensorflow-text": None}, r"tensorflow-text is not installed: pip install 'tensorflow-text==2\.21\.\*'"),
-        ({"keras": "2.15.0"}, r"needs Keras 3, found Keras 2\.15\.0"),
-        ({"keras": None}, r"needs Keras 3, found Keras None"),
-        ({"tensorflow": "1.15.5"}, r"needs TensorFlow 2\.x"),
-        ({"tensorflow": None}, r"TensorFlow is not installed"),
-    ],
-)
-def test_mismatched_or_missing_versions_stop_with_what_to_install(changes, message):
-    with pytest.raises(colab.EnvironmentMismatch, match=message):
-        colab.check_versions({**MATCHING, **changes})
-
-
-def test_installed_versions_read_the_first_distribution_present():
-    present = {"tensorflow-cpu": "2.20.0", "keras": "3.10.0"}
-
-    def version(name):
-        if name not in present:
-            raise colab.importlib.metadata.PackageNotFoundError(name)
-        return present[name]
-
-    assert colab.installed_versions(version) == {
-        "tensorflow": "2.20.0", "keras": "3.10.0", "tensorflow-text": None,
-    }
-
-
-def _fake_run(calls, returncode=0):
-    def run(command, *args, **kwargs):
-        calls.append(list(command))
-        return subprocess.CompletedProcess(command, returncode)
-
-    return run
-
-
-def test_install_on_colab_installs_the_tensorflow_text_of_the_runtime(monkeypatch):
-    calls = []
-    monkeypatch.setattr(colab, "installed_versions", lambda: {"tensorflow": "2.19.0"})
-    monkeypatch.setattr(subprocess, "run", _fake_run(calls))
-    colab.install_on_colab()
-    assert calls == [[sys.executable, "-m", "pip", "install", "-q", "tensorflow-text==2.19.*", "sacrebleu"]]
-
-
-def test_install_on_colab_explains_a_failed_install(monkeypatch):
-    monkeypatch.setattr(colab, "installed_versions", lambda: {"tensorflow": "2.99.0"})
-    monkeypatch.setattr(subprocess, "run", _fake_run([], returncode=1))
-    with pytest.raises(colab.EnvironmentMismatch, match=r"no tensorflow-text release for this runtime's TensorFlow 2\.99\.0"):
-        colab.install_on_colab()
-
-
-def test_the_setup_cell_on_colab_installs_nmt_keras_then_tensorflow_text(monkeypatch, capsys):
-    """The setup cell as Colab runs it, with pip replaced by a recorder."""
-    calls = []
-    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    monkeypatch.setattr(subprocess, "run", _fake_run(calls))
-    monkeypatch.setattr(colab, "installed_versions", lambda: {"tensorflow": "2.18.0"})
-    monkeypatch.setattr(colab, "check_environment", lambda: print("checked") or {})
-    exec(compile(colab.SETUP_SOURCE, "<setup cell>", "exec"), {})
-    assert calls == [
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", colab.install_target()],
-        [sys.executable, "-m", "pip", "install", "-q", "tensorflow-text==2.18.*", "sacrebleu"],
-    ]
-    assert capsys.readouterr().out == "checked\n"
-
-
-def test_the_setup_cell_elsewhere_installs_nothing_and_prints_the_versions_without_noise():
-    """The setup cell in a fresh Python, as a local kernel runs it: one line with the
-    versions and devices on stdout, and none of TensorFlow's start-up lines on stderr."""
-    process = subprocess.run(
-        [sys.executable, "-c", colab.SETUP_SOURCE + "\nimport time; time.sleep(0.5)\n"],
-        capture_output=True, text=True, timeout=300, env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
-    )
-    assert process.returncode == 0, process.stderr
-    import nmt_keras
-
-    versions = colab.installed_versions()
-    assert process.stdout.startswith(f"TensorFlow {versions['tensorflow']}, Keras ")
-    assert f"nmt_keras {nmt_keras.__version__}; devices: CPU" in process.stdout
-    noise = [line for line in process.stderr.splitlines() if colab.is_tensorflow_noise(line)]
-    assert not noise, noise
-    for pattern in ("cuInit", "cudart_stub", "absl::InitializeLog"):
-        assert pattern not in process.stderr
+# ------------------------------------------------------------- TensorFlow's noise
 
 
 @pytest.mark.parametrize(

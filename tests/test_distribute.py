@@ -52,6 +52,63 @@ def test_auto_picks_the_default_strategy_on_a_cpu_only_machine():
     assert describe_strategy(strategy) == "_DefaultDistributionStrategy on CPU, 1 replica(s)"
 
 
+class _Device:
+    def __init__(self, name):
+        self.name = name
+
+
+class _Extended:
+    def __init__(self, devices):
+        self.worker_devices = devices
+
+
+class _Mirrored:
+    """Stands in for `tf.distribute.MirroredStrategy` on a machine with GPUs."""
+
+    num_replicas_in_sync = 2
+
+    def __init__(self, devices=None):
+        self.extended = _Extended(("/job:localhost/replica:0/task:0/device:GPU:0",
+                                   "/job:localhost/replica:0/task:0/device:GPU:1"))
+
+
+def test_auto_uses_a_tpu_then_the_gpus_then_the_cpu_with_devices_mocked(monkeypatch):
+    """What `choose_strategy("auto")` and `mixed_precision_policy` do on Colab's TPU and
+    GPU runtimes, with the devices mocked (this machine has neither; docs/environments.md
+    lists how to check it on real ones)."""
+    from nmt_keras.training import distribute
+
+    tpu = tf.distribute.TPUStrategy.__new__(tf.distribute.TPUStrategy)  # never connected
+    monkeypatch.setattr(distribute, "_connect_to_tpu", lambda: tpu)
+    assert choose_strategy("auto") is tpu and choose_strategy("tpu") is tpu
+    assert device_kind(tpu) == "TPU" and mixed_precision_policy(tpu, "auto") == "mixed_bfloat16"
+
+    monkeypatch.setattr(distribute, "_connect_to_tpu", lambda: None)
+    monkeypatch.setattr(distribute.tf.config, "list_logical_devices",
+                        lambda kind=None: [_Device("/device:GPU:0"), _Device("/device:GPU:1")] if kind == "GPU" else [])
+    monkeypatch.setattr(distribute.tf.distribute, "MirroredStrategy", _Mirrored)
+    gpus = choose_strategy("auto")
+    assert isinstance(gpus, _Mirrored)
+    assert device_kind(gpus) == "GPU" and describe_strategy(gpus) == "_Mirrored on GPU, 2 replica(s)"
+    assert mixed_precision_policy(gpus, "auto") == "mixed_float16"
+    assert needs_loss_scaling(mixed_precision_policy(gpus, "auto"))
+    with pytest.raises(ValueError, match="no TPU is reachable"):
+        choose_strategy("tpu")
+
+    monkeypatch.setattr(distribute.tf.config, "list_logical_devices", lambda kind=None: [])
+    assert choose_strategy("auto") is tf.distribute.get_strategy()
+
+
+def test_without_a_tpu_the_resolver_error_means_no_tpu(monkeypatch):
+    from nmt_keras.training import distribute
+
+    def no_tpu(*args, **kwargs):
+        raise ValueError("Please provide a TPU Name to connect to.")
+
+    monkeypatch.setattr(distribute.tf.distribute.cluster_resolver, "TPUClusterResolver", no_tpu)
+    assert distribute._connect_to_tpu() is None
+
+
 def test_precision_policy_per_device_kind():
     strategy = choose_strategy("default")
     assert device_kind(strategy) == "CPU"
