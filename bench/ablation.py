@@ -8,7 +8,7 @@ once, all in one run on one machine with the benchmark's settings (spa-eng, 5,00
 `bench/ablation.md`: training target tokens/s, and the ratios over the reference and
 over the variant with everything on.
 
-The switches (`ABLATIONS`), each undoing one choice:
+The switches (`ABLATIONS`; `bench/choices.py` undoes them), each undoing one choice:
 
   keras-kernels   `--kernels keras`: Keras' GRU, TensorFlow's cross-entropy and Keras'
                   Adam instead of the fused kernels of `nmt_keras.fast`
@@ -24,41 +24,11 @@ import sys
 import time
 
 from bench import harness
+from bench.choices import ABLATIONS
 from bench.report import write
 
-ABLATIONS = ("all", "keras-kernels", "all-positions", "wide-buckets", "none")
-# The bucket width that "wide-buckets" goes back to.
-WIDE_BUCKET_WIDTH = 4
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO / "bench" / "ablation.md"
-
-
-def switches(ablation):
-    """The set of choices an ablation undoes."""
-    if ablation not in ABLATIONS:
-        raise ValueError(f"unknown ablation {ablation!r}; choose one of {ABLATIONS}")
-    if ablation == "none":
-        return set(ABLATIONS) - {"all", "none"}
-    return set() if ablation == "all" else {ablation}
-
-
-def apply(ablation):
-    """Undoes the ablation's choices in this process (before the model is built).
-
-    Returns:
-        keyword arguments for the harness: `kernels` and `bucket_width` overrides.
-    """
-    from nmt_keras.model import Seq2Seq
-
-    undone = switches(ablation)
-    overrides = {}
-    if "keras-kernels" in undone:
-        overrides["kernels"] = "keras"
-    if "all-positions" in undone:
-        Seq2Seq.needs_static_shapes = lambda self: True
-    if "wide-buckets" in undone:
-        overrides["bucket_width"] = WIDE_BUCKET_WIDTH
-    return overrides
 
 
 def run(settings, decoders=("bahdanau", "luong"), ablations=ABLATIONS, workdir=None, log=print):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench import ablation, harness, reference
+from bench import ablation, choices, harness, reference
 from bench.report import GREEDY_TARGETS, TRAINING_TARGETS, render
 from nmt_keras.data.corpora import SentencePair
 from nmt_keras.data.batching import encode_pairs
@@ -136,12 +136,12 @@ def test_a_failing_variant_names_itself(tmp_path):
 
 
 def test_ablation_switches_name_what_they_undo():
-    assert ablation.switches("all") == set()
+    assert choices.switches("all") == set()
     # keras-kernels undoes the fused GRU, cross-entropy and Adam at once (--kernels keras).
-    assert ablation.switches("keras-kernels") == {"keras-kernels"}
-    assert ablation.switches("none") == {"keras-kernels", "all-positions", "wide-buckets"}
+    assert choices.switches("keras-kernels") == {"keras-kernels"}
+    assert choices.switches("none") == {"keras-kernels", "all-positions", "wide-buckets"}
     with pytest.raises(ValueError, match="unknown ablation 'fast'"):
-        ablation.switches("fast")
+        choices.switches("fast")
 
 
 def test_ablation_runs_with_every_choice_undone_and_reports(tiny_tsv, tmp_path):
