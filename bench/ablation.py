@@ -19,15 +19,14 @@ The switches (`ABLATIONS`; `bench/choices.py` undoes them), each undoing one cho
 """
 
 import argparse
-import pathlib
 import sys
 import time
 
 from bench import harness
 from bench.choices import ABLATIONS
+from bench.common import DEFAULT_DATA, REPO
 from bench.report import write
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO / "bench" / "ablation.md"
 
 
@@ -96,7 +95,7 @@ def render(report, command):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "corpora" / "spa-eng.zip"))
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--decoders", nargs="+", choices=("bahdanau", "luong"), default=["bahdanau", "luong"])
     parser.add_argument("--ablations", nargs="+", choices=ABLATIONS, default=list(ABLATIONS))
     parser.add_argument("--train-steps", type=int, help="timed steps (default: as python -m bench)")

@@ -34,9 +34,8 @@ import tempfile
 import time
 
 from bench import harness
+from bench.common import DEFAULT_DATA, REPO, commit
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "corpora" / "spa-eng.zip"
 PERFORMANCE_DOC = REPO / "docs" / "performance.md"
 QUICK_OUTPUT = REPO / "outputs" / "quality_quick.md"
 BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
@@ -223,17 +222,6 @@ def run(settings, workdir, log=print):
         log(f"[quality]   BLEU {r['bleu']:.1f}, chrF {r['chrf']:.1f}, [UNK] in {100 * r['unk_share']:.1f} % "
             f"of outputs, {r['training_minutes']:.1f} min of training")
     return results
-
-
-def commit():
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, cwd=REPO, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, cwd=REPO).stdout.strip()
-        return sha + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def render(results, settings, command, machine, seconds):
