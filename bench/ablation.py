@@ -24,7 +24,7 @@ import time
 
 from bench import harness
 from bench.choices import ABLATIONS
-from bench.common import DEFAULT_DATA, REPO
+from bench.common import DEFAULT_DATA, REPO, portable_command
 from bench.report import write
 
 DEFAULT_OUTPUT = REPO / "bench" / "ablation.md"
@@ -51,7 +51,8 @@ def run(settings, decoders=("bahdanau", "luong"), ablations=ABLATIONS, workdir=N
 
 
 def render(report, command):
-    """Markdown for `run`'s report."""
+    """Markdown for `run`'s report; paths of this machine in `command` are named as
+    `common.portable_path` does."""
     results = report["results"]
     settings = report["settings"]
     machine = report["machine"]
@@ -59,7 +60,7 @@ def render(report, command):
     lines = [
         "# Ablation: what each training-speed choice of nmt_keras buys",
         "",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{command}` "
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{portable_command(command)}` "
         f"in {report['wall_seconds']:.0f} s, on {machine['platform']}, "
         f"{machine['cpu_count']} CPUs (load average at start {machine.get('load_average_at_start')}), "
         f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}.",

@@ -34,7 +34,7 @@ import tempfile
 import time
 
 from bench import harness
-from bench.common import DEFAULT_DATA, REPO, commit
+from bench.common import DEFAULT_DATA, REPO, commit, portable_command
 
 PERFORMANCE_DOC = REPO / "docs" / "performance.md"
 QUICK_OUTPUT = REPO / "outputs" / "quality_quick.md"
@@ -225,10 +225,12 @@ def run(settings, workdir, log=print):
 
 
 def render(results, settings, command, machine, seconds):
+    """Markdown for the report section; paths of this machine in `command` are named as
+    `common.portable_path` does."""
     a, b = results["reference"], results["nmt_keras"]
     rows = [("(a) reference, the tutorial's recipe", a), ("(b) nmt_keras, its recipe for the budget", b)]
     lines = [
-        f"Measured by `{command}` on commit {commit()}, "
+        f"Measured by `{portable_command(command)}` on commit {commit()}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, in {seconds / 60:.0f} min: "
         f"{machine['platform']}, {machine['cpu_count']} CPUs, TensorFlow {machine['tensorflow']}, "
         f"Keras {machine['keras']}, load average at start {machine['load_average_at_start']}.",
