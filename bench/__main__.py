@@ -12,14 +12,12 @@ and writes `bench/results.md` (machine, command, numbers, ratios b/a and c/a).
 
 import argparse
 import os
-import pathlib
 import sys
 
 from bench import harness
+from bench.common import DEFAULT_DATA, REPO
 from bench.report import render, write
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "corpora" / "spa-eng.zip"
 DEFAULT_OUTPUT = REPO / "bench" / "results.md"
 # --quick must not overwrite the committed full-run results.
 QUICK_OUTPUT = REPO / "outputs" / "bench_quick.md"

@@ -8,7 +8,7 @@ once, all in one run on one machine with the benchmark's settings (spa-eng, 5,00
 `bench/ablation.md`: training target tokens/s, and the ratios over the reference and
 over the variant with everything on.
 
-The switches (`ABLATIONS`), each undoing one choice:
+The switches (`ABLATIONS`; `bench/choices.py` undoes them), each undoing one choice:
 
   keras-kernels   `--kernels keras`: Keras' GRU, TensorFlow's cross-entropy and Keras'
                   Adam instead of the fused kernels of `nmt_keras.fast`
@@ -19,46 +19,15 @@ The switches (`ABLATIONS`), each undoing one choice:
 """
 
 import argparse
-import pathlib
 import sys
 import time
 
 from bench import harness
+from bench.choices import ABLATIONS
+from bench.common import DEFAULT_DATA, REPO, portable_command
 from bench.report import write
 
-ABLATIONS = ("all", "keras-kernels", "all-positions", "wide-buckets", "none")
-# The bucket width that "wide-buckets" goes back to.
-WIDE_BUCKET_WIDTH = 4
-REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO / "bench" / "ablation.md"
-
-
-def switches(ablation):
-    """The set of choices an ablation undoes."""
-    if ablation not in ABLATIONS:
-        raise ValueError(f"unknown ablation {ablation!r}; choose one of {ABLATIONS}")
-    if ablation == "none":
-        return set(ABLATIONS) - {"all", "none"}
-    return set() if ablation == "all" else {ablation}
-
-
-def apply(ablation):
-    """Undoes the ablation's choices in this process (before the model is built).
-
-    Returns:
-        keyword arguments for the harness: `kernels` and `bucket_width` overrides.
-    """
-    from nmt_keras.model import Seq2Seq
-
-    undone = switches(ablation)
-    overrides = {}
-    if "keras-kernels" in undone:
-        overrides["kernels"] = "keras"
-    if "all-positions" in undone:
-        Seq2Seq.needs_static_shapes = lambda self: True
-    if "wide-buckets" in undone:
-        overrides["bucket_width"] = WIDE_BUCKET_WIDTH
-    return overrides
 
 
 def run(settings, decoders=("bahdanau", "luong"), ablations=ABLATIONS, workdir=None, log=print):
@@ -82,7 +51,8 @@ def run(settings, decoders=("bahdanau", "luong"), ablations=ABLATIONS, workdir=N
 
 
 def render(report, command):
-    """Markdown for `run`'s report."""
+    """Markdown for `run`'s report; paths of this machine in `command` are named as
+    `common.portable_path` does."""
     results = report["results"]
     settings = report["settings"]
     machine = report["machine"]
@@ -90,7 +60,7 @@ def render(report, command):
     lines = [
         "# Ablation: what each training-speed choice of nmt_keras buys",
         "",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{command}` "
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{portable_command(command)}` "
         f"in {report['wall_seconds']:.0f} s, on {machine['platform']}, "
         f"{machine['cpu_count']} CPUs (load average at start {machine.get('load_average_at_start')}), "
         f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}.",
@@ -126,7 +96,7 @@ def render(report, command):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "corpora" / "spa-eng.zip"))
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--decoders", nargs="+", choices=("bahdanau", "luong"), default=["bahdanau", "luong"])
     parser.add_argument("--ablations", nargs="+", choices=ABLATIONS, default=list(ABLATIONS))
     parser.add_argument("--train-steps", type=int, help="timed steps (default: as python -m bench)")

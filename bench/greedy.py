@@ -16,7 +16,7 @@ import argparse
 import time
 
 from bench import harness
-from bench.quality import DEFAULT_DATA
+from bench.common import DEFAULT_DATA
 
 BATCH_SIZES = (64, 256, 512)
 

@@ -34,6 +34,8 @@ import subprocess
 import sys
 import time
 
+from bench import choices
+
 VARIANTS = ("reference", "bahdanau", "luong")
 DESCRIPTIONS = {
     "reference": "(a) reference: the TF tutorial's design (bench/reference.py)",
@@ -241,9 +243,7 @@ def run_variant(variant, settings):
 
     overrides = {}
     if settings.get("ablation"):  # bench.ablation: undo some of nmt_keras' choices
-        from bench import ablation
-
-        overrides = ablation.apply(settings["ablation"])
+        overrides = choices.apply(settings["ablation"])
     keras.utils.set_random_seed(settings["seed"])
     started = time.perf_counter()
     corpus, train, test, source_words, target_words = _prepare(settings)

@@ -34,9 +34,8 @@ import tempfile
 import time
 
 from bench import harness
+from bench.common import DEFAULT_DATA, REPO, commit, portable_command
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "corpora" / "spa-eng.zip"
 PERFORMANCE_DOC = REPO / "docs" / "performance.md"
 QUICK_OUTPUT = REPO / "outputs" / "quality_quick.md"
 BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
@@ -225,22 +224,13 @@ def run(settings, workdir, log=print):
     return results
 
 
-def commit():
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, cwd=REPO, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, cwd=REPO).stdout.strip()
-        return sha + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def render(results, settings, command, machine, seconds):
+    """Markdown for the report section; paths of this machine in `command` are named as
+    `common.portable_path` does."""
     a, b = results["reference"], results["nmt_keras"]
     rows = [("(a) reference, the tutorial's recipe", a), ("(b) nmt_keras, its recipe for the budget", b)]
     lines = [
-        f"Measured by `{command}` on commit {commit()}, "
+        f"Measured by `{portable_command(command)}` on commit {commit()}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, in {seconds / 60:.0f} min: "
         f"{machine['platform']}, {machine['cpu_count']} CPUs, TensorFlow {machine['tensorflow']}, "
         f"Keras {machine['keras']}, load average at start {machine['load_average_at_start']}.",

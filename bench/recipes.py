@@ -21,7 +21,7 @@ import sys
 import time
 
 from bench import harness
-from bench.quality import DEFAULT_DATA, REPO, commit
+from bench.common import DEFAULT_DATA, REPO, commit
 
 CANDIDATES = {
     "defaults": {},

@@ -4,6 +4,7 @@ import json
 import pathlib
 import time
 
+from bench.common import portable_command, portable_path
 from bench.harness import DESCRIPTIONS
 from nmt_keras.constants import TRANSLATE_BATCH_SIZE
 
@@ -33,7 +34,8 @@ def _percent(fraction):
 
 
 def render(report):
-    """Markdown text for a `harness.run_benchmark` report (plus its `command`)."""
+    """Markdown text for a `harness.run_benchmark` report (plus its `command`); paths of
+    this machine are named as `common.portable_path` does."""
     settings = report["settings"]
     machine = report["machine"]
     results = report["results"]
@@ -41,7 +43,7 @@ def render(report):
     lines = [
         "# Benchmark: tutorial-style reference vs nmt_keras",
         "",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{report.get('command', 'python -m bench')}` "
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{portable_command(report.get('command', 'python -m bench'))}` "
         f"in {report['wall_seconds']:.0f} s.",
         "",
         "## Machine",
@@ -53,7 +55,7 @@ def render(report):
         "",
         "## Settings (the same for every variant)",
         "",
-        f"- data: `{settings['data']}`, {settings['direction']}, the project's seeded split "
+        f"- data: `{portable_path(settings['data'])}`, {settings['direction']}, the project's seeded split "
         f"(seed {settings['seed']}); {settings['test_sentences']} test sentences",
         f"- vocabulary {settings['vocabulary']} per language, units {settings['units']}, "
         f"embedding {settings['embedding_dim']}, batch {settings['batch_size']}",

@@ -1,11 +1,15 @@
 """The benchmark's reference model and harness, on tiny settings (structure, never timings)."""
 
+import os
+import pathlib
+import tempfile
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench import ablation, harness, reference
+from bench import ablation, choices, common, harness, reference
 from bench.report import GREEDY_TARGETS, TRAINING_TARGETS, render
 from nmt_keras.data.corpora import SentencePair
 from nmt_keras.data.batching import encode_pairs
@@ -114,6 +118,7 @@ def test_benchmark_in_subprocesses_writes_a_report(tiny_tsv, tmp_path):
     greedy_target = f"{GREEDY_TARGETS['bahdanau']:g}"
     assert f"| b/a bahdanau | 2.00x | >= 1x met | 2.00x | >= {greedy_target}x NOT met |" in text
     assert "python -m bench --quick" in text
+    assert str(tmp_path) not in text and "tiny.tsv`" in text  # the data, by its file name
 
 
 def fake_result(variant, reference_result):
@@ -136,12 +141,12 @@ def test_a_failing_variant_names_itself(tmp_path):
 
 
 def test_ablation_switches_name_what_they_undo():
-    assert ablation.switches("all") == set()
+    assert choices.switches("all") == set()
     # keras-kernels undoes the fused GRU, cross-entropy and Adam at once (--kernels keras).
-    assert ablation.switches("keras-kernels") == {"keras-kernels"}
-    assert ablation.switches("none") == {"keras-kernels", "all-positions", "wide-buckets"}
+    assert choices.switches("keras-kernels") == {"keras-kernels"}
+    assert choices.switches("none") == {"keras-kernels", "all-positions", "wide-buckets"}
     with pytest.raises(ValueError, match="unknown ablation 'fast'"):
-        ablation.switches("fast")
+        choices.switches("fast")
 
 
 def test_ablation_runs_with_every_choice_undone_and_reports(tiny_tsv, tmp_path):
@@ -162,6 +167,75 @@ def test_ablation_runs_with_every_choice_undone_and_reports(tiny_tsv, tmp_path):
     text = ablation.render(report, "python -m bench.ablation --test")
     assert "| luong | nothing (as shipped) |" in text and "| luong | all three |" in text
     assert "`python -m bench.ablation --test`" in text
+
+
+def test_portable_path_names_no_folder_of_this_machine(tmp_path, monkeypatch):
+    root = tmp_path.resolve()
+    monkeypatch.setattr(common, "REPO", root / "work" / "nmt_keras")
+    monkeypatch.setenv("HOME", str(root / "home"))
+    assert common.portable_path(root / "work" / "nmt_keras" / "bench" / "results.md") == "bench/results.md"
+    # A folder beside the repository, as the default data are.
+    assert common.portable_path(root / "work" / "shared" / "corpora" / "spa-eng.zip") == (
+        "../shared/corpora/spa-eng.zip"
+    )
+    assert common.portable_path(root / "home" / ".keras" / "datasets" / "spa-eng.zip") == (
+        "~/.keras/datasets/spa-eng.zip"
+    )
+    assert common.portable_path(root / "q" / "quality.json") == "quality.json"
+    assert common.portable_path(f"file://{root}/work/shared/spa-eng.zip") == "file://../shared/spa-eng.zip"
+    for kept in ("outputs/bench_quick.md", "https://example.org/spa-eng.zip", "spa-eng"):
+        assert common.portable_path(kept) == kept
+    command = (
+        f"python -m bench --data {root}/work/shared/corpora/spa-eng.zip --output={root}/q/bench.md "
+        f"--json {root}/q/bench.json --variants luong"
+    )
+    assert common.portable_command(command) == (
+        "python -m bench --data ../shared/corpora/spa-eng.zip --output=bench.md --json bench.json "
+        "--variants luong"
+    )
+
+
+def fake_timings(rate):
+    """A `run_variant` result with every figure the reports read, `rate` tokens/s."""
+    greedy = {"sentences": 12, "seconds": 1.0, "sentences_per_second": 12.0, "mean_output_words": 3.0}
+    return {
+        "parameters": 1000, "train_pairs": 100, "peak_memory_mb": 900.0, "wall_seconds": 10.0,
+        "translation": {"greedy": greedy, "beam2": greedy},
+        "training": {
+            "steps": 2, "seconds": 1.0, "target_tokens": rate, "target_tokens_per_second": rate,
+            "last_loss": 4.0, "padding_fraction": 0.1,
+        },
+    }
+
+
+def test_written_reports_name_no_folder_of_this_machine():
+    """bench/results.md and bench/ablation.md are committed: the data and the paths of
+    the command that wrote them are named the same on every machine."""
+    folders = {os.getcwd(), str(pathlib.Path.home()), tempfile.gettempdir(), str(common.REPO)} - {os.sep}
+    output = pathlib.Path(tempfile.gettempdir()) / "q" / "bench.md"
+    settings = dict(tiny_settings(common.DEFAULT_DATA), beam_width=2)
+    machine = {
+        "platform": "Linux", "processor": "x86_64", "cpu_count": 2, "python": "3.11",
+        "tensorflow": "2", "keras": "3", "load_average_at_start": [0.1, 0.1, 0.1],
+    }
+    results = {"reference": fake_timings(100), "bahdanau": fake_timings(200), "luong": fake_timings(300)}
+    report = {
+        "machine": machine, "settings": settings, "results": results, "wall_seconds": 30.0,
+        "ratios": harness.ratios(results),
+        "command": f"python -m bench --data {common.DEFAULT_DATA} --output {output} "
+        f"--json {pathlib.Path.home() / 'bench.json'} --max-length={pathlib.Path.cwd() / 'x'}",
+    }
+    text = render(report)
+    assert "- data: `../shared/corpora/spa-eng.zip`" in text
+    assert "--data ../shared/corpora/spa-eng.zip --output bench.md" in text
+    ablation_report = {
+        "machine": machine, "settings": settings, "wall_seconds": 30.0,
+        "results": {"reference/all": fake_timings(100), "luong/all": fake_timings(300)},
+    }
+    ablation_text = ablation.render(ablation_report, report["command"].replace("bench", "bench.ablation", 1))
+    assert "| luong | nothing (as shipped) | 300 |" in ablation_text
+    for folder in folders:
+        assert folder not in text and folder not in ablation_text
 
 
 def test_quality_benchmark_quick_run_reports_both_recipes(tiny_tsv, tmp_path):
@@ -189,6 +263,7 @@ def test_quality_benchmark_quick_run_reports_both_recipes(tiny_tsv, tmp_path):
     text = report.read_text()
     assert "(a) reference, the tutorial's recipe" in text and "(b) nmt_keras" in text
     assert "--quick" in text  # the command is in the report
+    assert str(tmp_path) not in text  # ... with its paths named the same on every machine
 
 
 def test_quality_report_replaces_only_its_section(tmp_path):

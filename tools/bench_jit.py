@@ -1,6 +1,6 @@
 """Seconds per training epoch with and without XLA / fixed shapes (docs/performance.md).
 
-    python scripts/bench_jit.py [--pairs 640] [--units 32] [--epochs 3]
+    python tools/bench_jit.py [--pairs 640] [--units 32] [--epochs 3]
 
 Trains the same seeded small translator on the first PAIRS synthetic pairs four ways
 (dynamic or fixed shapes, with or without `jit_compile`) and prints each epoch's wall
