@@ -6,6 +6,8 @@ import http.server
 import io
 import os
 import pathlib
+import subprocess
+import sys
 import threading
 import zipfile
 
@@ -375,6 +377,13 @@ def test_load_corpus_rejects_options_that_do_not_apply(tmp_path, small_zip):
         corpora.load_corpus(small_zip, origin="file:///elsewhere.zip")
     with pytest.raises(ValueError, match="sha256"):
         corpora.load_corpus("synthetic", sha256="0" * 64)
+
+
+def test_corpora_does_not_import_config():
+    """`nmt_keras.config` imports corpora (to check URLs), never the other way round."""
+    script = "import sys, nmt_keras.data.corpora; print('nmt_keras.config' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 # ------------------------------------------------------------------ bounded input

@@ -74,13 +74,12 @@ import zipfile
 import zlib
 
 from nmt_keras.atomic import mode_for
-from nmt_keras.config import MAX_CORPUS_MB
+from nmt_keras.constants import BYTES_PER_MB, DIRECTIONS, MAX_CORPUS_MB, SHA256_PATTERN
 from nmt_keras.data import synthetic
 
 SPA_ENG_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
 SPA_ENG_SHA256 = "0c4fd7825d3d872488d38c157f784e035edab4f2ff0df25a2a208790ecb5b58f"
 
-DIRECTIONS = ("to-english", "from-english")
 DEFAULT_DIRECTION = "to-english"
 
 SYNTHETIC = "synthetic"
@@ -106,7 +105,7 @@ URL_DIGEST_CHARS = 16
 # Seconds a download may wait for the server (to connect, or for the next bytes).
 DOWNLOAD_TIMEOUT_SECONDS = 60
 # The default size limit of a corpus file, archive member or download.
-DEFAULT_MAX_BYTES = MAX_CORPUS_MB << 20
+DEFAULT_MAX_BYTES = MAX_CORPUS_MB * BYTES_PER_MB
 
 MIN_COLUMNS = 2
 MAX_COLUMNS = 3
@@ -114,7 +113,6 @@ UTF8_BOM = b"\xef\xbb\xbf"
 EXCERPT_CHARS = 60
 BAD_BYTES_CONTEXT = 20  # bytes shown on each side of an undecodable byte
 HASH_CHUNK_BYTES = 1 << 20
-BYTES_PER_MB = 1 << 20
 # Runs of characters that are neither word characters nor apostrophes (see `source_key`).
 _NON_WORD = re.compile(r"[^\w']+")
 
@@ -493,7 +491,7 @@ def _check_sha256_argument(sha256):
     """Returns `sha256` lower-cased, or None; ValueError unless it is 64 hex digits."""
     if sha256 is None:
         return None
-    if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+    if not isinstance(sha256, str) or not SHA256_PATTERN.fullmatch(sha256):
         raise ValueError(f"sha256 must be 64 hexadecimal digits or None, got {sha256!r}.")
     return sha256.lower()
 
