@@ -276,6 +276,26 @@ def test_alignment_column_parsed_and_oriented(tmp_path):
     assert flipped.pairs[0].alignment == ((0, 0), (1, 0))
 
 
+def test_parse_alignment_keeps_the_order_of_the_links():
+    assert corpora.parse_alignment("2-1 0-0 10-3") == ((2, 1), (0, 0), (10, 3))
+    assert corpora.parse_alignment("  0-1\t1-0 ") == ((0, 1), (1, 0))
+    assert corpora.parse_alignment("") == ()
+
+
+@pytest.mark.parametrize("bad, item", [
+    ("0-1 x-2", "x-2"),
+    ("0-1 3", "3"),
+    ("0-1-2", "0-1-2"),
+    ("0-1 -1-0", "-1-0"),
+    ("0-1 2-b", "2-b"),
+    ("0-1 1:0", "1:0"),
+    ("0-\u0661", "0-\u0661"),  # an Arabic-Indic digit: decimal, not ASCII
+])
+def test_parse_alignment_names_the_bad_item(bad, item):
+    with pytest.raises(ValueError, match=repr(item)):
+        corpora.parse_alignment(bad)
+
+
 # -------------------------------------------------------------------------- download
 
 

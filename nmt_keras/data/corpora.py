@@ -379,6 +379,29 @@ def _decode_line(raw, label, number):
     return text
 
 
+def parse_alignment(text):
+    """Reads a Pharaoh word alignment: ``"0-1 1-0"`` -> ``((0, 1), (1, 0))``.
+
+    Args:
+        text: str. Space-separated ``"i-j"`` links of non-negative integers (ASCII
+            digits), in any order; ``""`` is the empty alignment.
+
+    Returns:
+        tuple of ``(i, j)`` int pairs, in the order of `text`.
+
+    Raises:
+        ValueError: an item is not ``"i-j"``; the message names it.
+    """
+    links = []
+    for item in text.split():
+        parts = item.split("-")
+        if len(parts) != 2 or not all(p.isdecimal() and p.isascii() for p in parts):
+            raise ValueError(f"bad alignment item {item!r} in {text!r}: expected 'i-j' "
+                             "with non-negative integers")
+        links.append((int(parts[0]), int(parts[1])))
+    return tuple(links)
+
+
 def _parse_line(text, label, number, direction, other_language, alignment_column):
     """Turns one non-blank decoded line into a `SentencePair` (see `read_tsv`)."""
     columns = text.split("\t")
@@ -405,7 +428,7 @@ def _parse_line(text, label, number, direction, other_language, alignment_column
                 f"{label}, line {number}: missing alignment column: {_excerpt(text)}"
             )
         try:
-            alignment = tuple(sorted(synthetic.parse_alignment(columns[2])))
+            alignment = tuple(sorted(parse_alignment(columns[2])))
         except ValueError:
             raise CorpusError(
                 f"{label}, line {number}: malformed alignment column, expected "

@@ -966,18 +966,6 @@ def format_alignment(alignment):
     return " ".join(f"{source}-{target}" for source, target in alignment)
 
 
-def parse_alignment(text):
-    """"0-1 1-0" -> ((0, 1), (1, 0)); raises ValueError naming a malformed item."""
-    links = []
-    for item in text.split():
-        parts = item.split("-")
-        if len(parts) != 2 or not all(p.isdecimal() and p.isascii() for p in parts):
-            raise ValueError(f"bad alignment item {item!r} in {text!r}: expected 'i-j' "
-                             "with non-negative integers")
-        links.append((int(parts[0]), int(parts[1])))
-    return tuple(links)
-
-
 # ----------------------------------------------------------------------------------
 # Sampling
 # ----------------------------------------------------------------------------------
