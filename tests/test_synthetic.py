@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from nmt_keras.constants import DIRECTIONS
 from nmt_keras.data import synthetic
-from nmt_keras.data.corpora import parse_alignment
+from nmt_keras.data.corpora import SYNTHETIC_FILE, SentencePair, load_corpus, parse_alignment
 from nmt_keras.data.synthetic import (
     DEFINITE,
     DEMONSTRATIVE,
@@ -99,11 +100,24 @@ def test_a_shorter_corpus_is_a_prefix_of_a_longer_one():
 
 
 def test_committed_tsv_is_fresh(corpus):
+    assert synthetic.DEFAULT_PATH == REPO_ROOT / "nmt_keras" / "data" / SYNTHETIC_FILE
     committed = synthetic.DEFAULT_PATH.read_bytes()
     assert committed == synthetic.format_tsv(corpus.pairs).encode("utf-8"), (
-        "data/spa_eng_synthetic.tsv is stale: run `python -m nmt_keras.data.synthetic`"
+        "nmt_keras/data/spa_eng_synthetic.tsv is stale: run `python -m nmt_keras.data.synthetic`"
     )
-    assert synthetic.DEFAULT_PATH == REPO_ROOT / "data" / "spa_eng_synthetic.tsv"
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_load_corpus_gives_the_generated_pairs(corpus, direction):
+    """The embedded corpus, read from the package file, is the generator's output:
+    same pairs in the same order, alignments sorted and, from English, flipped."""
+    if direction == "to-english":
+        expected = tuple(SentencePair(p.spanish, p.english, tuple(sorted(p.alignment)))
+                         for p in corpus.pairs)
+    else:
+        expected = tuple(SentencePair(p.english, p.spanish, tuple(sorted((j, i) for i, j in p.alignment)))
+                         for p in corpus.pairs)
+    assert load_corpus("synthetic", direction).pairs == expected
 
 
 def test_tsv_layout(corpus):

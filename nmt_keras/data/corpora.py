@@ -2,8 +2,9 @@
 
 Sources
 -------
-* ``"synthetic"``: the project's own generated Spanish-English corpus
-  (`nmt_keras.data.synthetic.generate_pairs`), with word alignments.
+* ``"synthetic"``: the project's own generated Spanish-English corpus, with word
+  alignments, shipped in the package as `SYNTHETIC_FILE` (``nmt_keras/data/``) and read
+  like any file with an alignment column. `nmt_keras.data.synthetic` writes it.
 * ``"spa-eng"``: the Anki/Tatoeba English-Spanish archive used by the TensorFlow NMT
   tutorial (`SPA_ENG_URL`), downloaded once into the Keras cache and checked against
   `SPA_ENG_SHA256`.
@@ -60,6 +61,7 @@ import contextlib
 import dataclasses
 import hashlib
 import http.client
+import importlib.resources
 import numbers
 import os
 import pathlib
@@ -75,7 +77,6 @@ import zlib
 
 from nmt_keras.atomic import mode_for
 from nmt_keras.constants import BYTES_PER_MB, DIRECTIONS, MAX_CORPUS_MB, SHA256_PATTERN
-from nmt_keras.data import synthetic
 
 SPA_ENG_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
 SPA_ENG_SHA256 = "0c4fd7825d3d872488d38c157f784e035edab4f2ff0df25a2a208790ecb5b58f"
@@ -83,6 +84,9 @@ SPA_ENG_SHA256 = "0c4fd7825d3d872488d38c157f784e035edab4f2ff0df25a2a208790ecb5b5
 DEFAULT_DIRECTION = "to-english"
 
 SYNTHETIC = "synthetic"
+# The embedded corpus: a file of this package, and how reports name it (`Corpus.origin`).
+SYNTHETIC_FILE = "spa_eng_synthetic.tsv"
+SYNTHETIC_ORIGIN = f"{__package__.replace('.', '/')}/{SYNTHETIC_FILE}"
 SPA_ENG = "spa-eng"
 ENGLISH = "English"
 SPANISH = "Spanish"
@@ -673,39 +677,16 @@ def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, fname=No
 # ---------------------------------------------------------------------------- loading
 
 
-def synthetic_sentence_pairs(synthetic_pairs, direction=DEFAULT_DIRECTION):
-    """Converts `nmt_keras.data.synthetic.SyntheticPair`s into `SentencePair`s.
-
-    Args:
-        synthetic_pairs: iterable of objects with ``spanish``, ``english`` and
-            ``alignment`` (``(spanish_index, english_index)`` links) attributes.
-        direction: one of `DIRECTIONS`. ``"to-english"`` makes Spanish the source;
-            ``"from-english"`` swaps the sides and flips every alignment link.
-
-    Returns:
-        tuple of `SentencePair`, alignments sorted by (source, target) index.
-    """
-    _check_direction(direction)
-    if direction == "to-english":
-        return tuple(
-            SentencePair(p.spanish, p.english, tuple(sorted(p.alignment)))
-            for p in synthetic_pairs
-        )
-    return tuple(
-        SentencePair(p.english, p.spanish, _flip(p.alignment)) for p in synthetic_pairs
-    )
-
-
 def _load_synthetic(direction):
-    """The synthetic corpus, with its default size and seed."""
-    source_language, target_language = _languages(direction, SPANISH)
-    return Corpus(
-        name=SYNTHETIC,
-        pairs=synthetic_sentence_pairs(synthetic.generate_pairs(), direction),
-        source_language=source_language,
-        target_language=target_language,
-        origin="nmt_keras.data.synthetic.generate_pairs()",
-    )
+    """The embedded corpus: the package file `SYNTHETIC_FILE`, with its alignment column.
+
+    The size limit does not apply: the file is part of the package, not user input.
+    """
+    resource = importlib.resources.files(__package__).joinpath(SYNTHETIC_FILE)
+    with importlib.resources.as_file(resource) as path:
+        corpus = read_tsv(path, direction, alignment_column=True, other_language=SPANISH,
+                          max_bytes=None)
+    return dataclasses.replace(corpus, name=SYNTHETIC, origin=SYNTHETIC_ORIGIN)
 
 
 def load_corpus(
@@ -715,8 +696,8 @@ def load_corpus(
     """Loads a corpus by name, path or URL.
 
     Args:
-        data: str or os.PathLike. ``"synthetic"`` (generated, Spanish/English, with
-            alignments), ``"spa-eng"`` (the Anki/Tatoeba archive, downloaded and
+        data: str or os.PathLike. ``"synthetic"`` (the embedded corpus, Spanish/English,
+            with alignments), ``"spa-eng"`` (the Anki/Tatoeba archive, downloaded and
             verified), or the path or ``http(s)://``/``file://`` URL of a tab-separated
             file or zip archive (see `read_tsv`).
         direction: one of `DIRECTIONS`.
@@ -726,7 +707,7 @@ def load_corpus(
             `SPA_ENG_SHA256`; for a path or URL, optional.
         cache_dir: str, os.PathLike or None. Download cache root (see `download`).
         max_bytes: int or None. The size limit of a file, archive member (uncompressed)
-            or download; None: no limit.
+            or download; None: no limit. The embedded corpus is exempt.
 
     Returns:
         A `Corpus`.

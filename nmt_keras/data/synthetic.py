@@ -2,7 +2,7 @@
 
 This is the project's embedded corpus. It is generated, in pure Python, from a seed, so
 it is reproducible byte for byte (`python -m nmt_keras.data.synthetic` rewrites
-`data/spa_eng_synthetic.tsv`). It is small enough to train an attention translator in
+`nmt_keras/data/spa_eng_synthetic.tsv`). It is small enough to train an attention translator in
 minutes, yet it contains real translation phenomena, and each pair carries the gold word
 alignment against which the model's attention can be scored.
 
@@ -93,7 +93,7 @@ from pathlib import Path
 
 DEFAULT_SEED = 20261123
 DEFAULT_NUM_PAIRS = 50_000
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "spa_eng_synthetic.tsv"
+DEFAULT_PATH = Path(__file__).resolve().parent / "spa_eng_synthetic.tsv"
 
 # English sentence length limits, in standardized tokens (punctuation included).
 MIN_ENGLISH_TOKENS = 2
