@@ -1,31 +1,47 @@
-"""Tests of `nmt_keras.data.synthetic`, the generated Spanish→English corpus."""
+"""Tests of tools/synthetic_corpus.py, the generator of the embedded Spanish→English
+corpus, and of the committed corpus file against a fresh generation."""
 
 import collections
+import importlib.util
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from nmt_keras.constants import DIRECTIONS
-from nmt_keras.data import synthetic
 from nmt_keras.data.corpora import SYNTHETIC_FILE, SentencePair, load_corpus, parse_alignment
-from nmt_keras.data.synthetic import (
-    DEFINITE,
-    DEMONSTRATIVE,
-    FEMININE,
-    FUTURE,
-    IMPERATIVE,
-    INDEFINITE,
-    PLURAL,
-    PRESENT,
-    PRETERITE,
-    BARE,
-    Clause,
-    Verb,
-    noun_phrase,
-)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TOOL_PATH = REPO_ROOT / "tools" / "synthetic_corpus.py"
+
+
+def _load_tool():
+    """Imports the generator from its file (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("synthetic_corpus", TOOL_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+synthetic = _load_tool()
+# The generator's names that the tests use unqualified.
+BARE = synthetic.BARE
+DEFINITE = synthetic.DEFINITE
+DEMONSTRATIVE = synthetic.DEMONSTRATIVE
+FEMININE = synthetic.FEMININE
+FUTURE = synthetic.FUTURE
+IMPERATIVE = synthetic.IMPERATIVE
+INDEFINITE = synthetic.INDEFINITE
+PLURAL = synthetic.PLURAL
+PRESENT = synthetic.PRESENT
+PRETERITE = synthetic.PRETERITE
+Clause = synthetic.Clause
+Verb = synthetic.Verb
+noun_phrase = synthetic.noun_phrase
+
 VERBS = {verb.infinitive: verb for verb in synthetic.VERBS}
 NOUNS = {noun.spanish: noun for noun in synthetic.NOUNS}
 ADJECTIVES = {adjective.forms[0]: adjective for adjective in synthetic.ADJECTIVES}
@@ -103,7 +119,7 @@ def test_committed_tsv_is_fresh(corpus):
     assert synthetic.DEFAULT_PATH == REPO_ROOT / "nmt_keras" / "data" / SYNTHETIC_FILE
     committed = synthetic.DEFAULT_PATH.read_bytes()
     assert committed == synthetic.format_tsv(corpus.pairs).encode("utf-8"), (
-        "nmt_keras/data/spa_eng_synthetic.tsv is stale: run `python -m nmt_keras.data.synthetic`"
+        "nmt_keras/data/spa_eng_synthetic.tsv is stale: run `python tools/synthetic_corpus.py`"
     )
 
 
@@ -115,8 +131,10 @@ def test_load_corpus_gives_the_generated_pairs(corpus, direction):
         expected = tuple(SentencePair(p.spanish, p.english, tuple(sorted(p.alignment)))
                          for p in corpus.pairs)
     else:
-        expected = tuple(SentencePair(p.english, p.spanish, tuple(sorted((j, i) for i, j in p.alignment)))
-                         for p in corpus.pairs)
+        expected = tuple(
+            SentencePair(p.english, p.spanish, tuple(sorted((j, i) for i, j in p.alignment)))
+            for p in corpus.pairs
+        )
     assert load_corpus("synthetic", direction).pairs == expected
 
 
@@ -139,8 +157,8 @@ def test_write_tsv_writes_format_tsv(tmp_path):
 
 
 def test_cli_writes_format_tsv(tmp_path, capsys):
-    # `python -m nmt_keras.data.synthetic ...` calls `main()`; called in-process here, since
-    # a subprocess would spend seconds importing the package (TensorFlow).
+    # `python tools/synthetic_corpus.py ...` calls `main()`; `test_runs_as_a_script` runs
+    # it as a program once.
     path = tmp_path / "sub" / "corpus.tsv"
     synthetic.main(["--output", str(path), "--num-pairs", "40", "--seed", "11"])
     assert path.read_text(encoding="utf-8") == synthetic.format_tsv(
@@ -152,6 +170,20 @@ def test_cli_writes_format_tsv(tmp_path, capsys):
 def test_main_rejects_a_non_positive_size(tmp_path):
     with pytest.raises(SystemExit):
         synthetic.main(["--output", str(tmp_path / "x.tsv"), "--num-pairs", "0"])
+
+
+def test_runs_as_a_script_on_the_standard_library_alone(tmp_path):
+    # -I -S: no PYTHONPATH, no site-packages, so neither nmt_keras nor any other
+    # installed package can be imported.
+    path = tmp_path / "corpus.tsv"
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(TOOL_PATH), "--output", str(path),
+         "--num-pairs", "40", "--seed", "11"],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+    )
+    assert path.read_bytes() == synthetic.format_tsv(
+        synthetic.generate_pairs(40, seed=11)).encode("utf-8")
+    assert "wrote 40 pairs" in done.stdout
 
 
 # ----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ Sources
 -------
 * ``"synthetic"``: the project's own generated Spanish-English corpus, with word
   alignments, shipped in the package as `SYNTHETIC_FILE` (``nmt_keras/data/``) and read
-  like any file with an alignment column. `nmt_keras.data.synthetic` writes it.
+  like any file with an alignment column. ``tools/synthetic_corpus.py`` writes it.
 * ``"spa-eng"``: the Anki/Tatoeba English-Spanish archive used by the TensorFlow NMT
   tutorial (`SPA_ENG_URL`), downloaded once into the Keras cache and checked against
   `SPA_ENG_SHA256`.
