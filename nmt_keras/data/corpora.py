@@ -117,6 +117,8 @@ UTF8_BOM = b"\xef\xbb\xbf"
 EXCERPT_CHARS = 60
 BAD_BYTES_CONTEXT = 20  # bytes shown on each side of an undecodable byte
 HASH_CHUNK_BYTES = 1 << 20
+# One link "i-j" of a Pharaoh word alignment: two non-negative integers in ASCII digits.
+_ALIGNMENT_LINK = re.compile(r"([0-9]+)-([0-9]+)")
 # Runs of characters that are neither word characters nor apostrophes (see `source_key`).
 _NON_WORD = re.compile(r"[^\w']+")
 
@@ -398,11 +400,11 @@ def parse_alignment(text):
     """
     links = []
     for item in text.split():
-        parts = item.split("-")
-        if len(parts) != 2 or not all(p.isdecimal() and p.isascii() for p in parts):
+        link = _ALIGNMENT_LINK.fullmatch(item)
+        if link is None:
             raise ValueError(f"bad alignment item {item!r} in {text!r}: expected 'i-j' "
                              "with non-negative integers")
-        links.append((int(parts[0]), int(parts[1])))
+        links.append((int(link[1]), int(link[2])))
     return tuple(links)
 
 
