@@ -155,7 +155,8 @@ class Corpus:
         source_language: str. E.g. ``"Spanish"``; ``"column 2"`` or ``"English"`` for an
             arbitrary file.
         target_language: str.
-        origin: str. The path or URL it was read from, for reports.
+        origin: str. The path or URL it was read from, for reports; for the embedded
+            corpus, its path inside the package (`SYNTHETIC_ORIGIN`).
         blank_lines: int. Blank lines skipped (the only thing ever skipped).
     """
 
@@ -389,8 +390,8 @@ def parse_alignment(text):
     """Reads a Pharaoh word alignment: ``"0-1 1-0"`` -> ``((0, 1), (1, 0))``.
 
     Args:
-        text: str. Space-separated ``"i-j"`` links of non-negative integers (ASCII
-            digits), in any order; ``""`` is the empty alignment.
+        text: str. Whitespace-separated ``"i-j"`` links of non-negative integers
+            (ASCII digits), in any order; ``""`` is the empty alignment.
 
     Returns:
         tuple of ``(i, j)`` int pairs, in the order of `text`.
