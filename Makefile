@@ -15,7 +15,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV_PYTHON) -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
-## demo: generate the embedded corpus, train, evaluate, write outputs/demo/
+## demo: train on the embedded corpus, evaluate, write outputs/demo/
 demo: $(STAMP)
 	$(VENV_PYTHON) -m nmt_keras demo --output outputs/demo
 

@@ -7,7 +7,7 @@ The public API:
     Seq2Seq                               the network and its train step (a keras.Model)
     Translator                            text in, text out: vectorizers + Seq2Seq + search
     Config, train_and_evaluate            one training run, from corpus to test scores
-    load_corpus, split_pairs              data; `nmt_keras.data.synthetic` makes the embedded corpus
+    load_corpus, split_pairs              data; load_corpus("synthetic") reads the embedded corpus
     load_translator, save_translator      the model directory written by training
 
 Subpackages: `layers` (the Keras layers), `fast` (drop-in CPU kernels), `data`

@@ -39,6 +39,7 @@ from nmt_keras.config import (
     recipe_for,
     value_type,
 )
+from nmt_keras.constants import BYTES_PER_MB
 
 # Exit status for bad input (data, model directory, arguments), as argparse uses.
 EXIT_BAD_INPUT = 2
@@ -197,7 +198,7 @@ def _locked_output(path):
 
 def _check_data(config):
     """The local data file of `config` can be read (`corpora.check_data`)."""
-    from nmt_keras.data.corpora import BYTES_PER_MB, check_data
+    from nmt_keras.data.corpora import check_data
 
     limit = config.max_corpus_mb
     check_data(config.data, None if limit is None else limit * BYTES_PER_MB)

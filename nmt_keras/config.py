@@ -15,7 +15,6 @@ Pure Python: importing it (and `--help`) loads no TensorFlow.
 import dataclasses
 import json
 import math
-import re
 import types
 import typing
 
@@ -27,8 +26,10 @@ from nmt_keras.constants import (
     EMBEDDING_INITS,
     KERNELS,
     LEARNING_RATE_SCHEDULES,
+    MAX_CORPUS_MB,
     PRECISIONS,
     SCHEDULES,
+    SHA256_PATTERN,
     STRATEGIES,
     TOKENIZERS,
     TRANSLATE_BATCH_SIZE,
@@ -45,8 +46,6 @@ MAX_SIZE = 16_384  # embedding and state sizes
 MAX_VOCAB = 2_000_000
 MAX_LENGTH = 10_000  # output tokens
 MAX_PAIRS = 100_000_000
-# The default size limit of a corpus file, archive member or download, in MB (2^20 bytes).
-MAX_CORPUS_MB = 256
 # The settings that say where a corpus is and how much of it may be read: `evaluate`
 # takes them from its command line only, never from a model directory.
 DATA_LOCATION = ("data", "data_url", "sha256", "cache_dir", "max_corpus_mb")
@@ -279,7 +278,7 @@ class Config:
                 f"the {self.scheduled_sampling} schedule needs a sampling_decay "
                 f"{decay_rule[0]}, got {self.sampling_decay}"
             )
-        if self.sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256):
+        if self.sha256 is not None and not SHA256_PATTERN.fullmatch(self.sha256):
             raise ConfigError(f"sha256 must be 64 hexadecimal digits, got {_short(self.sha256)}")
         for name in ("data", "data_url"):
             value = getattr(self, name)

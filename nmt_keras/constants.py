@@ -1,5 +1,6 @@
-"""Named constants shared by every module: special tokens, numeric sentinels, and the
-names each option accepts. Pure Python: importing it loads no TensorFlow.
+"""Named constants shared by every module: special tokens, numeric sentinels, corpus
+size limits, the sha256 format, and the names each option accepts. Pure Python:
+importing it loads no TensorFlow.
 
 The vocabulary of every vectorizer built by `nmt_keras.data.tokenizers` starts with the
 four special tokens below, in this order, so their ids are the same for every model:
@@ -9,6 +10,8 @@ four special tokens below, in this order, so their ids are the same for every mo
     id 2  "[START]"  first decoder input, and prepended to every source sentence
     id 3  "[END]"    last decoder target, and appended to every source sentence
 """
+
+import re
 
 PAD_TOKEN = ""
 UNK_TOKEN = "[UNK]"
@@ -30,6 +33,14 @@ NEG_INF = -1e9
 # step's matrix products more rows to work on (measured in docs/performance.md,
 # "Translation speed"); memory grows with batch size x beam width x source length.
 TRANSLATE_BATCH_SIZE = 256
+
+# Corpus size limits are given in MB of 2^20 bytes; `MAX_CORPUS_MB` is the default limit
+# of a corpus file, archive member (uncompressed) or download (``--max-corpus-mb``).
+BYTES_PER_MB = 1 << 20
+MAX_CORPUS_MB = 256
+
+# A sha256 digest as accepted from users: 64 hexadecimal digits, either case.
+SHA256_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
 
 # --- the names each option accepts (`nmt_keras.config.Config` checks them) ------------
 

@@ -11,6 +11,7 @@ import pytest
 
 from nmt_keras.cli import build_parser, flag_name, options_from_args
 from nmt_keras.config import Config, ConfigError, TranslateOptions, demo_config
+from nmt_keras.data.corpora import CorpusError, load_corpus
 
 
 def _help(*argv):
@@ -96,6 +97,29 @@ def test_help_loads_no_tensorflow():
 def test_settings_that_cannot_work_are_named(change, problem):
     with pytest.raises(ConfigError, match=problem.replace("(", r"\(").replace(")", r"\)")):
         dataclasses.replace(Config(), **change).validate()
+
+
+@pytest.mark.parametrize("sha256, well_formed", [
+    ("ab" * 32, True),
+    ("AB" * 32, True),
+    ("0" * 63, False),
+    ("0" * 65, False),
+    ("g" * 64, False),
+    ("0" * 64 + "\n", False),
+])
+def test_config_and_corpora_accept_the_same_sha256(tmp_path, sha256, well_formed):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("Hi.\tHola.\n", encoding="utf-8")
+    config = dataclasses.replace(Config(), data=str(path), sha256=sha256)
+    if well_formed:
+        assert config.validate().sha256 == sha256
+        with pytest.raises(CorpusError, match="checksum mismatch"):
+            load_corpus(path, sha256=sha256)
+    else:
+        with pytest.raises(ConfigError, match="sha256 must be 64 hexadecimal digits"):
+            config.validate()
+        with pytest.raises(ValueError, match="sha256 must be 64 hexadecimal digits"):
+            load_corpus(path, sha256=sha256)
 
 
 def test_none_only_where_a_field_allows_it():

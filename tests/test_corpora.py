@@ -6,12 +6,15 @@ import http.server
 import io
 import os
 import pathlib
+import subprocess
+import sys
 import threading
 import zipfile
 
 import pytest
 
-from nmt_keras.data import corpora, synthetic
+from nmt_keras.constants import DIRECTIONS
+from nmt_keras.data import corpora
 from nmt_keras.data.corpora import CorpusError, SentencePair
 from nmt_keras.data.text import tokenize_words
 
@@ -272,6 +275,26 @@ def test_alignment_column_parsed_and_oriented(tmp_path):
     assert corpora.read_tsv(path, alignment_column=True).pairs[0].alignment == ((0, 0), (0, 1))
     flipped = corpora.read_tsv(path, "from-english", alignment_column=True)
     assert flipped.pairs[0].alignment == ((0, 0), (1, 0))
+
+
+def test_parse_alignment_keeps_the_order_of_the_links():
+    assert corpora.parse_alignment("2-1 0-0 10-3") == ((2, 1), (0, 0), (10, 3))
+    assert corpora.parse_alignment("  0-1\t1-0 ") == ((0, 1), (1, 0))
+    assert corpora.parse_alignment("") == ()
+
+
+@pytest.mark.parametrize("bad, item", [
+    ("0-1 x-2", "x-2"),
+    ("0-1 3", "3"),
+    ("0-1-2", "0-1-2"),
+    ("0-1 -1-0", "-1-0"),
+    ("0-1 2-b", "2-b"),
+    ("0-1 1:0", "1:0"),
+    ("0-\u0661", "0-\u0661"),  # an Arabic-Indic digit: decimal, not ASCII
+])
+def test_parse_alignment_names_the_bad_item(bad, item):
+    with pytest.raises(ValueError, match=repr(item)):
+        corpora.parse_alignment(bad)
 
 
 # -------------------------------------------------------------------------- download
@@ -596,73 +619,74 @@ def test_split_bad_arguments(kwargs):
 
 # ------------------------------------------------------------------------- synthetic
 
-
-FAKE_PAIRS = [
-    synthetic.SyntheticPair("El gato negro.", "The black cat.", ((0, 0), (1, 2), (2, 1), (3, 3))),
-    synthetic.SyntheticPair("Yo como.", "I eat.", ((0, 0), (1, 1), (2, 2))),
-    synthetic.SyntheticPair("Lo veo.", "I see it.", ((0, 2), (1, 0), (1, 1), (2, 3))),
-]
+EMBEDDED_PAIRS = 50_000
+PACKAGE_DIR = pathlib.Path(corpora.__file__).resolve().parent
 
 
-@pytest.fixture
-def fake_synthetic(monkeypatch):
-    """Makes synthetic.generate_pairs return FAKE_PAIRS."""
-    monkeypatch.setattr(synthetic, "generate_pairs", lambda: list(FAKE_PAIRS))
+@pytest.fixture(scope="module")
+def embedded():
+    """`load_corpus("synthetic")` in both directions: {direction: Corpus}."""
+    return {direction: corpora.load_corpus("synthetic", direction) for direction in DIRECTIONS}
 
 
-def test_synthetic_to_english(fake_synthetic):
-    corpus = corpora.load_corpus("synthetic")
+def test_synthetic_is_the_package_file(embedded):
+    corpus = embedded["to-english"]
     assert corpus.name == "synthetic"
+    assert corpus.origin == "nmt_keras/data/spa_eng_synthetic.tsv"
     assert (corpus.source_language, corpus.target_language) == ("Spanish", "English")
+    assert len(corpus.pairs) == EMBEDDED_PAIRS and corpus.blank_lines == 0
+    first_line = (PACKAGE_DIR / corpora.SYNTHETIC_FILE).read_text(encoding="utf-8").split("\n")[0]
+    english, spanish, alignment = first_line.split("\t")
     assert corpus.pairs[0] == SentencePair(
-        "El gato negro.", "The black cat.", ((0, 0), (1, 2), (2, 1), (3, 3))
+        spanish, english, tuple(sorted(corpora.parse_alignment(alignment)))
     )
-    assert corpus.pairs[2].alignment == ((0, 2), (1, 0), (1, 1), (2, 3))
-    assert len(corpus.pairs) == len(FAKE_PAIRS)
+    assert all(pair.alignment for pair in corpus.pairs)
 
 
-def test_synthetic_from_english_flips_alignment(fake_synthetic):
-    corpus = corpora.load_corpus("synthetic", "from-english")
-    assert (corpus.source_language, corpus.target_language) == ("English", "Spanish")
-    assert corpus.pairs[2] == SentencePair(
-        "I see it.", "Lo veo.", ((0, 1), (1, 1), (2, 0), (3, 2))
-    )
-    for fake, pair in zip(FAKE_PAIRS, corpus.pairs):
-        assert pair.alignment == tuple(sorted((e, s) for s, e in fake.alignment))
+def test_synthetic_from_english_swaps_sides_and_flips_alignment(embedded):
+    to_english, from_english = embedded["to-english"], embedded["from-english"]
+    assert (from_english.source_language, from_english.target_language) == ("English", "Spanish")
+    assert from_english.origin == to_english.origin and from_english.name == "synthetic"
+    assert len(from_english.pairs) == len(to_english.pairs)
+    for forward, backward in zip(to_english.pairs, from_english.pairs):
+        assert (backward.source, backward.target) == (forward.target, forward.source)
+        assert backward.alignment == tuple(sorted((j, i) for i, j in forward.alignment))
+    # Not symmetric: a missing flip would be caught.
+    assert any(f.alignment != b.alignment for f, b in zip(to_english.pairs, from_english.pairs))
 
 
-@pytest.fixture
-def small_synthetic(monkeypatch):
-    """Makes load_corpus("synthetic") use 300 real generated pairs (the default is slow)."""
-    pairs = synthetic.generate_pairs(num_pairs=300)
-    monkeypatch.setattr(synthetic, "generate_pairs", lambda: pairs)
-    return pairs
-
-
-@pytest.mark.parametrize("direction", corpora.DIRECTIONS)
-def test_synthetic_alignments_index_source_and_target_tokens(small_synthetic, direction):
-    corpus = corpora.load_corpus("synthetic", direction)
-    assert len(corpus.pairs) == len(small_synthetic)
-    source_tokens = list(tokenize_words([p.source for p in corpus.pairs]))
-    target_tokens = list(tokenize_words([p.target for p in corpus.pairs]))
-    spanish_first = direction == "to-english"
-    for pair, generated, source, target in zip(
-        corpus.pairs, small_synthetic, source_tokens, target_tokens
-    ):
-        assert isinstance(pair, SentencePair)
-        assert pair.source == (generated.spanish if spanish_first else generated.english)
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_synthetic_alignments_index_source_and_target_tokens(embedded, direction):
+    pairs = embedded[direction].pairs[:300]
+    source_tokens = list(tokenize_words([p.source for p in pairs]))
+    target_tokens = list(tokenize_words([p.target for p in pairs]))
+    for pair, source, target in zip(pairs, source_tokens, target_tokens):
         assert pair.alignment == tuple(sorted(pair.alignment))
         assert all(i < len(source) and j < len(target) for i, j in pair.alignment)
+        # Every target token is aligned (the generator aligns every English token).
+        if direction == "to-english":
+            assert {j for _, j in pair.alignment} == set(range(len(target)))
     # The sides differ in length often enough that a missing flip would be caught.
     assert any(len(s) != len(t) for s, t in zip(source_tokens, target_tokens))
 
 
-@pytest.mark.parametrize("direction", corpora.DIRECTIONS)
-def test_synthetic_tsv_reads_like_generated_corpus(tmp_path, small_synthetic, direction):
-    path = tmp_path / "synthetic.tsv"
-    path.write_text(synthetic.format_tsv(small_synthetic), encoding="utf-8")
-    from_file = corpora.read_tsv(path, direction, alignment_column=True)
-    assert from_file.pairs == corpora.load_corpus("synthetic", direction).pairs
+def test_synthetic_ignores_the_size_limit():
+    """The limit guards against user data; the embedded corpus is part of the package."""
+    corpus = corpora.load_corpus("synthetic", max_bytes=1)
+    assert len(corpus.pairs) == EMBEDDED_PAIRS
+
+
+def test_loading_synthetic_imports_neither_config_nor_a_generator():
+    """Reading the embedded corpus runs no generator, and `nmt_keras.config` imports
+    corpora (to check URLs), never the other way round."""
+    script = (
+        "import sys\n"
+        "from nmt_keras.data.corpora import load_corpus\n"
+        "load_corpus('synthetic')\n"
+        "print(sorted(m for m in sys.modules if m == 'nmt_keras.config' or 'synthetic' in m))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_sources_differing_only_in_case_accents_or_punctuation_share_a_split():

@@ -40,12 +40,12 @@ def test_pick_examples_finds_each_kind():
 def test_handwritten_sentences_are_new_but_in_vocabulary():
     """The demo's own sentences use only corpus words (bar the deliberate unknown one)
     and are not copies of corpus sentences."""
-    from nmt_keras.data import synthetic
+    from nmt_keras.data.corpora import load_corpus
     from nmt_keras.data.text import standardize_texts
 
-    pairs = synthetic.generate_pairs()
-    corpus_sources = {p.spanish for p in pairs}
-    vocabulary = {w for line in standardize_texts([p.spanish for p in pairs]) for w in line.split()}
+    sources = [p.source for p in load_corpus("synthetic", "to-english").pairs]
+    corpus_sources = set(sources)
+    vocabulary = {w for line in standardize_texts(sources) for w in line.split()}
     in_language = [s for s in HANDWRITTEN_SENTENCES if s and "ornitorrinco" not in s]
     assert len(in_language) == 3
     for sentence, line in zip(in_language, standardize_texts(in_language)):

@@ -2,8 +2,9 @@
 
 Sources
 -------
-* ``"synthetic"``: the project's own generated Spanish-English corpus
-  (`nmt_keras.data.synthetic.generate_pairs`), with word alignments.
+* ``"synthetic"``: the project's own generated Spanish-English corpus, with word
+  alignments, shipped in the package as `SYNTHETIC_FILE` (``nmt_keras/data/``) and read
+  like any file with an alignment column. ``tools/synthetic_corpus.py`` writes it.
 * ``"spa-eng"``: the Anki/Tatoeba English-Spanish archive used by the TensorFlow NMT
   tutorial (`SPA_ENG_URL`), downloaded once into the Keras cache and checked against
   `SPA_ENG_SHA256`.
@@ -60,6 +61,7 @@ import contextlib
 import dataclasses
 import hashlib
 import http.client
+import importlib.resources
 import numbers
 import os
 import pathlib
@@ -74,16 +76,17 @@ import zipfile
 import zlib
 
 from nmt_keras.atomic import mode_for
-from nmt_keras.config import MAX_CORPUS_MB
-from nmt_keras.data import synthetic
+from nmt_keras.constants import BYTES_PER_MB, DIRECTIONS, MAX_CORPUS_MB, SHA256_PATTERN
 
 SPA_ENG_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
 SPA_ENG_SHA256 = "0c4fd7825d3d872488d38c157f784e035edab4f2ff0df25a2a208790ecb5b58f"
 
-DIRECTIONS = ("to-english", "from-english")
 DEFAULT_DIRECTION = "to-english"
 
 SYNTHETIC = "synthetic"
+# The embedded corpus: a file of this package, and how reports name it (`Corpus.origin`).
+SYNTHETIC_FILE = "spa_eng_synthetic.tsv"
+SYNTHETIC_ORIGIN = f"{__package__.replace('.', '/')}/{SYNTHETIC_FILE}"
 SPA_ENG = "spa-eng"
 ENGLISH = "English"
 SPANISH = "Spanish"
@@ -106,7 +109,7 @@ URL_DIGEST_CHARS = 16
 # Seconds a download may wait for the server (to connect, or for the next bytes).
 DOWNLOAD_TIMEOUT_SECONDS = 60
 # The default size limit of a corpus file, archive member or download.
-DEFAULT_MAX_BYTES = MAX_CORPUS_MB << 20
+DEFAULT_MAX_BYTES = MAX_CORPUS_MB * BYTES_PER_MB
 
 MIN_COLUMNS = 2
 MAX_COLUMNS = 3
@@ -114,7 +117,8 @@ UTF8_BOM = b"\xef\xbb\xbf"
 EXCERPT_CHARS = 60
 BAD_BYTES_CONTEXT = 20  # bytes shown on each side of an undecodable byte
 HASH_CHUNK_BYTES = 1 << 20
-BYTES_PER_MB = 1 << 20
+# One link "i-j" of a Pharaoh word alignment: two non-negative integers in ASCII digits.
+_ALIGNMENT_LINK = re.compile(r"([0-9]+)-([0-9]+)")
 # Runs of characters that are neither word characters nor apostrophes (see `source_key`).
 _NON_WORD = re.compile(r"[^\w']+")
 
@@ -151,7 +155,8 @@ class Corpus:
         source_language: str. E.g. ``"Spanish"``; ``"column 2"`` or ``"English"`` for an
             arbitrary file.
         target_language: str.
-        origin: str. The path or URL it was read from, for reports.
+        origin: str. The path or URL it was read from, for reports; for the embedded
+            corpus, its path inside the package (`SYNTHETIC_ORIGIN`).
         blank_lines: int. Blank lines skipped (the only thing ever skipped).
     """
 
@@ -381,6 +386,29 @@ def _decode_line(raw, label, number):
     return text
 
 
+def parse_alignment(text):
+    """Reads a Pharaoh word alignment: ``"0-1 1-0"`` -> ``((0, 1), (1, 0))``.
+
+    Args:
+        text: str. Whitespace-separated ``"i-j"`` links of non-negative integers
+            (ASCII digits), in any order; ``""`` is the empty alignment.
+
+    Returns:
+        tuple of ``(i, j)`` int pairs, in the order of `text`.
+
+    Raises:
+        ValueError: an item is not ``"i-j"``; the message names it.
+    """
+    links = []
+    for item in text.split():
+        link = _ALIGNMENT_LINK.fullmatch(item)
+        if link is None:
+            raise ValueError(f"bad alignment item {item!r} in {text!r}: expected 'i-j' "
+                             "with non-negative integers")
+        links.append((int(link[1]), int(link[2])))
+    return tuple(links)
+
+
 def _parse_line(text, label, number, direction, other_language, alignment_column):
     """Turns one non-blank decoded line into a `SentencePair` (see `read_tsv`)."""
     columns = text.split("\t")
@@ -407,7 +435,7 @@ def _parse_line(text, label, number, direction, other_language, alignment_column
                 f"{label}, line {number}: missing alignment column: {_excerpt(text)}"
             )
         try:
-            alignment = tuple(sorted(synthetic.parse_alignment(columns[2])))
+            alignment = tuple(sorted(parse_alignment(columns[2])))
         except ValueError:
             raise CorpusError(
                 f"{label}, line {number}: malformed alignment column, expected "
@@ -493,7 +521,7 @@ def _check_sha256_argument(sha256):
     """Returns `sha256` lower-cased, or None; ValueError unless it is 64 hex digits."""
     if sha256 is None:
         return None
-    if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+    if not isinstance(sha256, str) or not SHA256_PATTERN.fullmatch(sha256):
         raise ValueError(f"sha256 must be 64 hexadecimal digits or None, got {sha256!r}.")
     return sha256.lower()
 
@@ -652,39 +680,16 @@ def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, fname=No
 # ---------------------------------------------------------------------------- loading
 
 
-def synthetic_sentence_pairs(synthetic_pairs, direction=DEFAULT_DIRECTION):
-    """Converts `nmt_keras.data.synthetic.SyntheticPair`s into `SentencePair`s.
-
-    Args:
-        synthetic_pairs: iterable of objects with ``spanish``, ``english`` and
-            ``alignment`` (``(spanish_index, english_index)`` links) attributes.
-        direction: one of `DIRECTIONS`. ``"to-english"`` makes Spanish the source;
-            ``"from-english"`` swaps the sides and flips every alignment link.
-
-    Returns:
-        tuple of `SentencePair`, alignments sorted by (source, target) index.
-    """
-    _check_direction(direction)
-    if direction == "to-english":
-        return tuple(
-            SentencePair(p.spanish, p.english, tuple(sorted(p.alignment)))
-            for p in synthetic_pairs
-        )
-    return tuple(
-        SentencePair(p.english, p.spanish, _flip(p.alignment)) for p in synthetic_pairs
-    )
-
-
 def _load_synthetic(direction):
-    """The synthetic corpus, with its default size and seed."""
-    source_language, target_language = _languages(direction, SPANISH)
-    return Corpus(
-        name=SYNTHETIC,
-        pairs=synthetic_sentence_pairs(synthetic.generate_pairs(), direction),
-        source_language=source_language,
-        target_language=target_language,
-        origin="nmt_keras.data.synthetic.generate_pairs()",
-    )
+    """The embedded corpus: the package file `SYNTHETIC_FILE`, with its alignment column.
+
+    The size limit does not apply: the file is part of the package, not user input.
+    """
+    resource = importlib.resources.files(__package__).joinpath(SYNTHETIC_FILE)
+    with importlib.resources.as_file(resource) as path:
+        corpus = read_tsv(path, direction, alignment_column=True, other_language=SPANISH,
+                          max_bytes=None)
+    return dataclasses.replace(corpus, name=SYNTHETIC, origin=SYNTHETIC_ORIGIN)
 
 
 def load_corpus(
@@ -694,8 +699,8 @@ def load_corpus(
     """Loads a corpus by name, path or URL.
 
     Args:
-        data: str or os.PathLike. ``"synthetic"`` (generated, Spanish/English, with
-            alignments), ``"spa-eng"`` (the Anki/Tatoeba archive, downloaded and
+        data: str or os.PathLike. ``"synthetic"`` (the embedded corpus, Spanish/English,
+            with alignments), ``"spa-eng"`` (the Anki/Tatoeba archive, downloaded and
             verified), or the path or ``http(s)://``/``file://`` URL of a tab-separated
             file or zip archive (see `read_tsv`).
         direction: one of `DIRECTIONS`.
@@ -705,7 +710,7 @@ def load_corpus(
             `SPA_ENG_SHA256`; for a path or URL, optional.
         cache_dir: str, os.PathLike or None. Download cache root (see `download`).
         max_bytes: int or None. The size limit of a file, archive member (uncompressed)
-            or download; None: no limit.
+            or download; None: no limit. The embedded corpus is exempt.
 
     Returns:
         A `Corpus`.

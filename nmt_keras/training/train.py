@@ -40,7 +40,8 @@ from nmt_keras.training.callbacks import (
     TimeBudget,
 )
 from nmt_keras.config import ConfigError, decoding_options
-from nmt_keras.data.corpora import BYTES_PER_MB, load_corpus, split_pairs
+from nmt_keras.constants import BYTES_PER_MB
+from nmt_keras.data.corpora import load_corpus, split_pairs
 from nmt_keras.data.batching import (
     batches_per_pass,
     encode_pairs,

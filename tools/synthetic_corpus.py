@@ -1,10 +1,15 @@
 """A synthetic Spanish→English parallel language with gold word alignments.
 
-This is the project's embedded corpus. It is generated, in pure Python, from a seed, so
-it is reproducible byte for byte (`python -m nmt_keras.data.synthetic` rewrites
-`data/spa_eng_synthetic.tsv`). It is small enough to train an attention translator in
-minutes, yet it contains real translation phenomena, and each pair carries the gold word
-alignment against which the model's attention can be scored.
+    python tools/synthetic_corpus.py        # rewrites nmt_keras/data/spa_eng_synthetic.tsv
+    python tools/synthetic_corpus.py --output other.tsv --num-pairs 1000 --seed 7
+
+This generates the project's embedded corpus, the package file that
+`nmt_keras.data.corpora.load_corpus("synthetic")` reads. It is generated, in pure Python
+(standard library only), from a seed, so it is reproducible byte for byte
+(`tests/test_synthetic.py` checks that the committed file equals a fresh generation).
+It is small enough to train an attention translator in minutes, yet it contains real
+translation phenomena, and each pair carries the gold word alignment against which the
+model's attention can be scored.
 
 Determinism
 -----------
@@ -93,7 +98,8 @@ from pathlib import Path
 
 DEFAULT_SEED = 20261123
 DEFAULT_NUM_PAIRS = 50_000
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "spa_eng_synthetic.tsv"
+# The package file of the embedded corpus (`nmt_keras.data.corpora.SYNTHETIC_FILE`).
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "nmt_keras" / "data" / "spa_eng_synthetic.tsv"
 
 # English sentence length limits, in standardized tokens (punctuation included).
 MIN_ENGLISH_TOKENS = 2
@@ -966,18 +972,6 @@ def format_alignment(alignment):
     return " ".join(f"{source}-{target}" for source, target in alignment)
 
 
-def parse_alignment(text):
-    """"0-1 1-0" -> ((0, 1), (1, 0)); raises ValueError naming a malformed item."""
-    links = []
-    for item in text.split():
-        parts = item.split("-")
-        if len(parts) != 2 or not all(p.isdecimal() and p.isascii() for p in parts):
-            raise ValueError(f"bad alignment item {item!r} in {text!r}: expected 'i-j' "
-                             "with non-negative integers")
-        links.append((int(parts[0]), int(parts[1])))
-    return tuple(links)
-
-
 # ----------------------------------------------------------------------------------
 # Sampling
 # ----------------------------------------------------------------------------------
@@ -1204,7 +1198,7 @@ def write_tsv(pairs, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m nmt_keras.data.synthetic",
+        prog="python tools/synthetic_corpus.py",
         description="Writes the synthetic Spanish-English corpus as a TSV file "
                     "(english, spanish, alignment).")
     parser.add_argument("--output", type=Path, default=DEFAULT_PATH,
