@@ -42,18 +42,18 @@ CANDIDATES = {
 def run_candidate(changes, minutes, data, workdir, max_train_pairs=None):
     """Trains one candidate and scores it on the validation split (in this process)."""
     from nmt_keras.config import Config
-    from nmt_keras.training.train import PreparedData, prepare_data, run_experiment
+    from nmt_keras.training.train import PreparedData, prepare_data, train_and_evaluate
 
     # Scored with `[UNK]` left in unless the candidate says otherwise: decoding levers are
     # measured apart, with `python -m nmt_keras evaluate` (docs/recipes.md).
     changes = {"unk_replace": False, **changes}
     config = dataclasses.replace(
         Config(), data=data, time_budget=minutes, max_train_pairs=max_train_pairs, **changes
-    ).validate()
+    )
     prepared = prepare_data(config)
     # Scored on the validation pairs: the test split is not read.
     on_validation = PreparedData(prepared.corpus, prepared.train, prepared.validation, prepared.validation)
-    _, report = run_experiment(config, on_validation, workdir, verbose=2)
+    _, _, report = train_and_evaluate(config, workdir, on_validation, verbose=2)
     return {
         "validation_bleu": report["bleu"], "validation_chrf": report["chrf"],
         "unk_share": report.get("unk_share"), "training_minutes": report["training_seconds"] / 60,

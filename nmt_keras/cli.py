@@ -7,9 +7,16 @@
     python -m nmt_keras evaluate runs/spa-eng --data spa-eng [--split test]
     python -m nmt_keras export runs/spa-eng exported/spa-eng [--overwrite]
 
-The flags of `train`, `demo` and `evaluate` are generated from the fields of
-`nmt_keras.config.Config`, those of `translate` from `TranslateOptions`: the help text,
-the choices and the defaults come from there, and `validate()` checks them once.
+The flags are generated from the fields of `nmt_keras.config.Config` (and, for the
+options only `translate` has, `TranslateOptions`): the help text, the choices and the
+defaults come from there, and making the `Config` checks them. `translate` decodes as
+the model's saved settings say (the decoding `train` evaluated it with), unless its
+decoding flags are given.
+
+TensorFlow's C++ start-up lines (CUDA probing, absl and oneDNN notices) are kept out of
+the output unless `--verbose` is given (`filter_tensorflow_noise`). When stdout is not
+a terminal, `train` prints a progress line at least every `PROGRESS_SECONDS` instead of
+Keras' progress bar.
 
 `main` is the one error boundary. Every flag and combination of flags, the output
 directories and the model directory's files are checked before TensorFlow is loaded
@@ -28,8 +35,10 @@ import argparse
 import dataclasses
 import os
 import pathlib
+import re
 import signal
 import sys
+import threading
 
 from nmt_keras.config import (
     DATA_LOCATION,
@@ -67,6 +76,18 @@ BAD_INPUT_ERRORS = (
 TRAINING_FAILED_ERROR = ("nmt_keras.training.callbacks", "NonFiniteLossError")
 # Accepted on the command line for a setting whose value may be None.
 NONE = "none"
+# When stdout is not a terminal, `train` prints a progress line this often (seconds).
+PROGRESS_SECONDS = 30
+# What TensorFlow's C++ runtime prints on start-up that says nothing to a reader: absl's
+# notice, CUDA probing on machines without a GPU (cudart_stub, cuInit), CPU-feature and
+# oneDNN notices. Matched line by line against stderr.
+TENSORFLOW_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IWE]\d{4} [\d:.]+ +\d+ (?:cudart_stub|cuda_\w+|port|cpu_feature_guard)\.cc:\d+\] "
+    r"|[IWE]\d{4} .*\boneDNN\b"
+    r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags"
+)
+_stop_noise_filter = None  # set while `filter_tensorflow_noise` runs
 
 
 class InputError(ValueError):
@@ -97,6 +118,53 @@ class IntermixedParser(OneLineParser):
             self._intermixing = False
 
 
+def is_tensorflow_noise(line):
+    """True for a stderr line of `TENSORFLOW_NOISE`."""
+    return TENSORFLOW_NOISE.match(line) is not None
+
+
+def filter_tensorflow_noise():
+    """From now on, drops the `TENSORFLOW_NOISE` lines that C++ code writes to this
+    process's stderr (file descriptor 2); every other line passes through unchanged.
+
+    File descriptor 2 becomes a pipe read by a daemon thread, which forwards the lines
+    it keeps to the original stderr (in a Jupyter kernel: the notebook). Calling it
+    again changes nothing.
+
+    Returns:
+        a function that stops the filter: it puts the original stderr back and returns
+        once every line written before has been forwarded.
+    """
+    global _stop_noise_filter
+    if _stop_noise_filter is not None:
+        return _stop_noise_filter
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    original = os.dup(2)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def forward():
+        with os.fdopen(read_end, "rb") as lines:
+            for line in lines:
+                if not is_tensorflow_noise(line.decode("utf-8", "replace")):
+                    os.write(original, line)
+
+    thread = threading.Thread(target=forward, name="tensorflow-noise-filter", daemon=True)
+    thread.start()
+
+    def stop():
+        global _stop_noise_filter
+        sys.stderr.flush()
+        os.dup2(original, 2)  # closes the pipe's last write end: the thread reads to its end
+        thread.join(timeout=10)
+        os.close(original)
+        _stop_noise_filter = None
+
+    _stop_noise_filter = stop
+    return stop
+
+
 # ------------------------------------------------------------------- generated flags
 
 
@@ -120,7 +188,13 @@ def _parse_value(field):
     return parse
 
 
+# How `--help` describes a default taken from the model directory.
+FROM_MODEL = "the model's"
+
+
 def _describe_default(field, default):
+    if default is FROM_MODEL:
+        return FROM_MODEL
     if default is None:
         return field.metadata.get("none_means") or "none"
     if isinstance(default, bool):
@@ -128,11 +202,13 @@ def _describe_default(field, default):
     return str(default)
 
 
-def add_flags(parser, options_class, command, base):
+def add_flags(parser, options_class, command, base=None, groups=None):
     """Adds a flag for every field of `options_class` that `command` takes, grouped as
     the fields say. A flag that is not given leaves no attribute (`SUPPRESS`), so only
-    given flags override `base`, and "none" can set a field to None."""
-    groups = {}
+    given flags override `base`, and "none" can set a field to None. Without `base` the
+    defaults are the model's (`translate`). `groups`: the argument groups made so far,
+    by name (flags of several classes can share them)."""
+    groups = {} if groups is None else groups
     for field in dataclasses.fields(options_class):
         meta = field.metadata
         if command not in meta["commands"]:
@@ -141,9 +217,9 @@ def add_flags(parser, options_class, command, base):
             groups[meta["group"]] = parser.add_argument_group(meta["group"])
         group = groups[meta["group"]]
         kind, optional = value_type(field)
-        default = getattr(base, field.name)
+        default = FROM_MODEL if base is None else getattr(base, field.name)
         help_text = f"{meta['help']} (default: {_describe_default(field, default)})"
-        if optional and default is not None:
+        if optional and default not in (None, FROM_MODEL):
             help_text += f"; '{NONE}': {meta.get('none_means') or 'unset'}"
         if kind is bool:
             group.add_argument(
@@ -158,42 +234,40 @@ def add_flags(parser, options_class, command, base):
         )
 
 
+def given_flags(args, options_class):
+    """The values of the flags of `options_class`'s fields that the user gave."""
+    names = {f.name for f in dataclasses.fields(options_class)}
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
 def options_from_args(args, base):
-    """`base` with every flag the user gave applied, validated."""
-    names = {f.name for f in dataclasses.fields(base)}
-    changes = {k: v for k, v in vars(args).items() if k in names}
-    return dataclasses.replace(base, **changes).validate()
+    """`base` with every flag the user gave applied (and so checked)."""
+    return dataclasses.replace(base, **given_flags(args, type(base)))
 
 
-def _verbosity():
-    # One line per epoch in logs and CI; a progress bar in an interactive terminal.
-    return 1 if sys.stdout.isatty() else 2
+def _training_output(config):
+    """`(verbose, callbacks)` for `train_and_evaluate`: Keras' progress bar in a
+    terminal; elsewhere (logs, CI) a `ProgressLog` line at least every
+    `PROGRESS_SECONDS`."""
+    if sys.stdout.isatty():
+        return 1, ()
+    from nmt_keras.training.callbacks import ProgressLog
+
+    budget = config.time_budget * 60.0 if config.time_budget else None
+    return 0, (ProgressLog(config.epochs, PROGRESS_SECONDS, budget),)
 
 
 # ------------------------------------------------------------------------ commands
 
 
-def _check_output(path, flag):
+def _check_output(path):
     """An `InputError` unless directory `path` can be written as a whole (see
-    `nmt_keras.atomic.replacement_problem`)."""
+    `nmt_keras.atomic.replacement_problem`), before TensorFlow loads."""
     from nmt_keras.atomic import replacement_problem
 
     problem = replacement_problem(path)
     if problem:
-        raise InputError(f"{flag} {path}: {problem}")
-
-
-def _locked_output(path):
-    """The lock of a training's output directory, taken before TensorFlow loads so that
-    a second training into it fails at once. Under multi-worker training (`TF_CONFIG`)
-    only the chief locks, inside `train_and_evaluate`."""
-    import contextlib
-
-    from nmt_keras.atomic import lock_directory
-
-    if os.environ.get("TF_CONFIG"):
-        return contextlib.nullcontext()
-    return lock_directory(path, "training")
+        raise InputError(f"--output {path}: {problem}")
 
 
 def _check_data(config):
@@ -206,11 +280,11 @@ def _check_data(config):
 
 def run_demo(args):
     config = options_from_args(args, demo_config())
-    _check_output(args.output, "--output")
-    with _locked_output(args.output):
-        from nmt_keras import demo
+    _check_output(args.output)
+    from nmt_keras import demo
 
-        report = demo.run_demo(args.output, config, verbose=_verbosity())
+    verbose, callbacks = _training_output(config)
+    report = demo.run_demo(args.output, config, verbose=verbose, callbacks=callbacks)
     print(demo.summary(report, args.output))
 
 
@@ -219,12 +293,12 @@ def run_train(args):
     if getattr(args, "time_budget", None) is not None:  # the settings measured best for it
         base = dataclasses.replace(base, **recipe_for(args.time_budget))
     config = options_from_args(args, base)
-    _check_output(args.output, "--output")
+    _check_output(args.output)
     _check_data(config)
-    with _locked_output(args.output):
-        from nmt_keras.training.train import train_and_evaluate
+    from nmt_keras.training.train import train_and_evaluate
 
-        _, _, report = train_and_evaluate(config, args.output, verbose=_verbosity())
+    verbose, callbacks = _training_output(config)
+    _, _, report = train_and_evaluate(config, args.output, verbose=verbose, callbacks=callbacks)
     print(
         f"test BLEU {report['bleu']:.1f}, chrF {report['chrf']:.1f} on "
         f"{report['pairs']['test']} held-out pairs; model saved in {args.output}"
@@ -272,23 +346,30 @@ def _format(result, n_best):
     return result["text"] + "\n"
 
 
+def _decoding(args, options, settings):
+    """`Translator.translate` options: the model's saved decoding `settings`, with the
+    decoding flags the user gave."""
+    given = given_flags(args, Config)
+    return options.decoding(dataclasses.replace(settings, **given), given)
+
+
 def run_translate(args):
     from nmt_keras.saving import check_model_dir
 
     options = options_from_args(args, TranslateOptions())
     heatmap_dir = _writable_dir(options.heatmaps) if options.heatmaps else None
-    check_model_dir(args.model_dir)  # before the slow load
+    saved = check_model_dir(args.model_dir)  # before the slow load; None for a .keras file
+    decoding = None if saved is None else _decoding(args, options, saved)
 
     from nmt_keras import plots
     from nmt_keras.inference.translator import translate_batches
     from nmt_keras.saving import load_translator
 
     translator = load_translator(args.model_dir)
+    decoding = decoding or _decoding(args, options, translator.config)
     done = written = 0
     for chunk in _chunks(args, options.batch_size * STREAM_BATCHES):
-        results = translate_batches(
-            translator, chunk, batch_size=options.batch_size, **options.decoding()
-        )
+        results = translate_batches(translator, chunk, batch_size=options.batch_size, **decoding)
         sys.stdout.write("".join(_format(result, options.n_best) for result in results))
         sys.stdout.flush()
         if heatmap_dir is not None:
@@ -329,7 +410,8 @@ def run_evaluate(args):
     from nmt_keras.atomic import atomic_write_text
     from nmt_keras.config import decoding_options
     from nmt_keras.saving import load_translator
-    from nmt_keras.training.train import REPORT_FILE, evaluate_split, prepare_data
+    from nmt_keras.evaluation import evaluate_split
+    from nmt_keras.training.train import REPORT_FILE, prepare_data
 
     translator = load_translator(args.model_dir)
     data = prepare_data(config)
@@ -379,12 +461,12 @@ def _positive_int(text):
     return value
 
 
-def _without_abbreviations(add_parser):
-    """`add_parser` whose parsers refuse abbreviated flags (`--maxout` for
-    `--maxout-units` would otherwise be taken silently)."""
+def _with_common_flags(add_parser, common):
+    """`add_parser` whose parsers take the flags of `common` and refuse abbreviated
+    flags (`--maxout` for `--maxout-units` would otherwise be taken silently)."""
 
     def add(*args, **kwargs):
-        return add_parser(*args, allow_abbrev=False, **kwargs)
+        return add_parser(*args, allow_abbrev=False, parents=[common], **kwargs)
 
     return add
 
@@ -395,7 +477,12 @@ def build_parser():
         description="Neural machine translation with attention (Keras 3).",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=IntermixedParser)
-    commands.add_parser = _without_abbreviations(commands.add_parser)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--verbose", action="store_true",
+        help="also show TensorFlow's start-up lines (CUDA probing, oneDNN notices)",
+    )
+    commands.add_parser = _with_common_flags(commands.add_parser, common)
 
     demo = commands.add_parser("demo", help="train and evaluate on the embedded corpus")
     demo.add_argument("--output", default=os.path.join("outputs", "demo"), help="output directory")
@@ -410,7 +497,9 @@ def build_parser():
     translate = commands.add_parser("translate", help="translate sentences with a saved model")
     translate.add_argument("model_dir", help="a directory written by `train`")
     translate.add_argument("sentences", nargs="*", help="sentences (default: one per stdin line)")
-    add_flags(translate, TranslateOptions, "translate", TranslateOptions())
+    groups = {}
+    add_flags(translate, Config, "translate", groups=groups)
+    add_flags(translate, TranslateOptions, "translate", TranslateOptions(), groups)
     translate.set_defaults(run=run_translate)
 
     evaluate = commands.add_parser("evaluate", help="score a saved model, write report.json")
@@ -461,6 +550,16 @@ def _quiet_stdout():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    stop_filter = None if args.verbose else filter_tensorflow_noise()
+    try:
+        return _run(args)
+    finally:
+        if stop_filter is not None:
+            stop_filter()
+
+
+def _run(args):
+    """Runs the command; what goes wrong the user can fix is one line on stderr."""
     try:
         args.run(args)
     except KeyboardInterrupt:

@@ -33,7 +33,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 
 from nmt_keras import __version__
 
@@ -400,51 +399,6 @@ def install_on_colab():
         )
 
 
-# What TensorFlow's C++ runtime prints on start-up that says nothing to a reader: absl's
-# notice, CUDA probing on machines without a GPU (cudart_stub, cuInit), CPU-feature and
-# oneDNN notices. Matched line by line against stderr.
-TENSORFLOW_NOISE = re.compile(
-    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|[IWE]\d{4} [\d:.]+ +\d+ (?:cudart_stub|cuda_\w+|port|cpu_feature_guard)\.cc:\d+\] "
-    r"|[IWE]\d{4} .*\boneDNN\b"
-    r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags"
-)
-
-_noise_filter = None  # the thread of `filter_tensorflow_noise`, once started
-
-
-def is_tensorflow_noise(line):
-    """True for a stderr line of `TENSORFLOW_NOISE`."""
-    return TENSORFLOW_NOISE.match(line) is not None
-
-
-def filter_tensorflow_noise():
-    """From now on, drops the `TENSORFLOW_NOISE` lines that C++ code writes to this
-    process's stderr (file descriptor 2); every other line passes through unchanged.
-
-    File descriptor 2 becomes a pipe read by a daemon thread, which forwards the lines
-    it keeps to the original stderr (in a Jupyter kernel: the notebook). Calling it
-    again does nothing.
-    """
-    global _noise_filter
-    if _noise_filter is not None:
-        return
-    sys.stderr.flush()
-    read_end, write_end = os.pipe()
-    original = os.dup(2)
-    os.dup2(write_end, 2)
-    os.close(write_end)
-
-    def forward():
-        with os.fdopen(read_end, "rb") as lines:
-            for line in lines:
-                if not is_tensorflow_noise(line.decode("utf-8", "replace")):
-                    os.write(original, line)
-
-    _noise_filter = threading.Thread(target=forward, name="tensorflow-noise-filter", daemon=True)
-    _noise_filter.start()
-
-
 def import_tensorflow():
     """Imports TensorFlow, Keras and tensorflow-text and lists the physical devices
     (which does not start TensorFlow's runtime: logical devices can still be set up).
@@ -477,6 +431,8 @@ def check_environment():
     Raises:
         EnvironmentMismatch: see `check_versions`.
     """
+    from nmt_keras.cli import filter_tensorflow_noise
+
     versions = {**installed_versions(), "nmt_keras": __version__}
     check_versions(versions)  # before importing: a mismatched tensorflow-text fails to load
     filter_tensorflow_noise()

@@ -5,9 +5,14 @@ the commands that take it as a flag. From that one declaration:
 
     - `nmt_keras.cli` generates the command-line flags (`--units`, `--no-bidirectional`)
       with their help, choices and defaults;
-    - `Config.validate` checks types, choices and ranges (and the rules that tie fields
-      together), once, before any work starts;
+    - a `Config` is checked when it is made (`Config.validate`, run by the constructor
+      and so by `dataclasses.replace`): types, choices and ranges, and the rules that tie
+      fields together. A `Config` that exists is valid;
     - `Config.from_dict` reads a saved `config.json` through the same allow-list.
+
+The fields marked `MODEL`, `TEXT` and `DECODING` are saved with a model
+(`Config.saved_settings`): the network, the text in and out, and the decoding the model
+was evaluated with, which `translate` uses unless told otherwise.
 
 Pure Python: importing it (and `--help`) loads no TensorFlow.
 """
@@ -40,6 +45,8 @@ TRAIN = ("train", "demo")
 DATA = ("train", "evaluate")
 TRAIN_ONLY = ("train",)
 EVALUATION = ("train", "evaluate", "demo")
+TRANSLATE = ("translate",)
+DECODE = EVALUATION + TRANSLATE
 # Upper limits: far above any sensible setting, low enough that a typo or a crafted
 # config.json cannot ask for terabytes of weights.
 MAX_SIZE = 16_384  # embedding and state sizes
@@ -53,6 +60,11 @@ DATA_LOCATION = ("data", "data_url", "sha256", "cache_dir", "max_corpus_mb")
 MODEL = "model"
 # Settings the translator needs for text in and out, saved with the model too.
 TEXT = "text"
+# How the model decodes unless told otherwise, saved with the model too.
+DECODING = "decoding"
+# The decoding of saved settings that record none (models of nmt_keras 0.2.0): what
+# `translate` did with such a model.
+UNRECORDED_DECODING = {"beam_width": 1, "length_penalty": 0.0, "unk_replace": True}
 
 
 class ConfigError(ValueError):
@@ -71,7 +83,8 @@ def option(default, help, *, choices=None, low=None, high=None, low_open=False,
         low, high: numeric bounds, inclusive unless `low_open` / `high_open`.
         commands: the subcommands that take it as a flag.
         group: the `--help` section.
-        part: `MODEL` or `TEXT` if the setting is saved with the model, else None.
+        part: `MODEL`, `TEXT` or `DECODING` if the setting is saved with the model, else
+            None.
         flag: the flag's name, if not `--field-name`.
         none_means: str. What None means, for a field that accepts None.
     """
@@ -230,16 +243,16 @@ class Config:
         None, "also back up the training state every N steps; rerun the same command to "
         "resume", low=1, high=10_000_000, none_means="after every epoch")
 
-    # --- decoding for the final evaluation -------------------------------------------------
+    # --- decoding: the test scores of train and evaluate, and translate's default ----------
     beam_width: int = option(
         1, "beam search with K beams (1: greedy search)", low=1, high=256,
-        commands=EVALUATION, group="decoding")
+        commands=DECODE, group="decoding", part=DECODING)
     length_penalty: float = option(
         0.0, "GNMT length-penalty exponent alpha for beam search", low=0.0, high=10.0,
-        commands=EVALUATION, group="decoding")
+        commands=DECODE, group="decoding", part=DECODING)
     unk_replace: bool = option(
         True, "replace each [UNK] of an output by the source word its attention weighs "
-        "most (Luong et al. 2015)", commands=EVALUATION, group="decoding")
+        "most (Luong et al. 2015)", commands=DECODE, group="decoding", part=DECODING)
 
     # --- hardware -------------------------------------------------------------------------
     strategy: str = option(
@@ -256,8 +269,12 @@ class Config:
 
     # --------------------------------------------------------------------------------------
 
+    def __post_init__(self):
+        self.validate()
+
     def validate(self):
-        """Returns self, or raises `ConfigError` naming the first setting that cannot work."""
+        """Returns self, or raises `ConfigError` naming the first setting that cannot work.
+        The constructor runs it: there is no need to call it again."""
         for field in dataclasses.fields(self):
             check_value(field, getattr(self, field.name))
         if self.input_feeding and self.decoder != "luong":
@@ -301,18 +318,30 @@ class Config:
         return self.fixed_shapes or self.jit_compile
 
     def model_settings(self):
-        """The settings that define the network (`Seq2Seq`), saved with a model."""
-        return self._part(MODEL)
+        """The settings that define the network (`Seq2Seq`)."""
+        return self._parts(MODEL)
 
-    def text_settings(self):
-        """The settings the translator reads for text in and out, saved with a model."""
-        return self._part(TEXT)
+    def saved_settings(self):
+        """The settings saved with a model: the network, text in and out, and decoding."""
+        return self._parts(MODEL, TEXT, DECODING)
 
-    def _part(self, part):
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["part"] == part}
+    def decoding_settings(self):
+        """`beam_width`, `length_penalty` and `unk_replace`."""
+        return self._parts(DECODING)
+
+    def _parts(self, *parts):
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["part"] in parts}
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_saved(cls, settings, source="settings"):
+        """A Config from the settings saved with a model (`saved_settings`), checked like
+        `from_dict`; settings that record no decoding get `UNRECORDED_DECODING`."""
+        if isinstance(settings, dict):
+            settings = {**UNRECORDED_DECODING, **settings}
+        return cls.from_dict(settings, source)
 
     @classmethod
     def from_dict(cls, values, source="config"):
@@ -328,74 +357,72 @@ class Config:
         if unknown:
             raise ConfigError(f"{source}: unknown settings {_short(unknown)}")
         try:
-            return cls(**values).validate()
+            return cls(**values)
         except ConfigError as error:
             raise ConfigError(f"{source}: {error}") from None
 
 
 @dataclasses.dataclass
 class TranslateOptions:
-    """How `python -m nmt_keras translate` decodes (its flags are generated from here)."""
+    """The options only `python -m nmt_keras translate` takes (its flags are generated
+    from here). The decoding itself (`beam_width`, `length_penalty`, `unk_replace`) is
+    the model's, from its saved settings, unless its `Config` flags are given."""
 
-    beam_width: int | None = option(
-        None, "beam search with K beams", low=1, high=256, commands=("translate",),
-        group="decoding", none_means="greedy search (or --n-best beams)")
     n_best: int = option(
-        1, "print the N best hypotheses of beam search, with their scores", low=1, high=256,
-        commands=("translate",), group="decoding")
-    length_penalty: float | None = option(
-        None, "GNMT length-penalty exponent alpha for beam search", low=0.0, high=10.0,
-        commands=("translate",), group="decoding", none_means="0")
+        1, "print the N best hypotheses of beam search, with their scores (beam width: at "
+        "least N)", low=1, high=256, commands=TRANSLATE, group="decoding")
     temperature: float | None = option(
         None, "sample translations at this temperature instead of searching", low=0.0,
-        low_open=True, high=100.0, commands=("translate",), group="decoding",
+        low_open=True, high=100.0, commands=TRANSLATE, group="decoding",
         none_means="no sampling")
     sample_seed: int = option(
-        0, "seed of the sampling", low=0, high=2**31 - 1, commands=("translate",),
+        0, "seed of the sampling", low=0, high=2**31 - 1, commands=TRANSLATE,
         group="decoding")
     max_length: int | None = option(
-        None, "maximum output tokens", low=1, high=MAX_LENGTH, commands=("translate",),
+        None, "maximum output tokens", low=1, high=MAX_LENGTH, commands=TRANSLATE,
         group="decoding", none_means="the model's max_output_length")
     batch_size: int = option(
-        TRANSLATE_BATCH_SIZE, "sentences translated at once", low=1, high=65_536, commands=("translate",),
-        group="decoding")
-    unk_replace: bool = option(
-        True, "replace each [UNK] of an output by the source word its attention weighs "
-        "most (Luong et al. 2015)", commands=("translate",), group="decoding")
+        TRANSLATE_BATCH_SIZE, "sentences translated at once", low=1, high=65_536,
+        commands=TRANSLATE, group="decoding")
     heatmaps: str | None = option(
         None, "also write each sentence's attention heatmap to DIR/attention_<n>.png",
-        commands=("translate",), group="output", none_means="no heatmaps")
+        commands=TRANSLATE, group="output", none_means="no heatmaps")
 
-    def validate(self):
+    def __post_init__(self):
         for field in dataclasses.fields(self):
             check_value(field, getattr(self, field.name))
-        if self.temperature is not None and (self.beam_width or self.n_best > 1):
-            raise ConfigError("choose either --temperature (sampling) or --beam-width / "
-                              "--n-best (beam search)")
-        if self.n_best > (self.beam_width or self.n_best):
-            raise ConfigError(f"--n-best {self.n_best} needs --beam-width >= {self.n_best}, "
-                              f"got {self.beam_width}")
-        if self.length_penalty is not None and self.method != "beam":
-            raise ConfigError("--length-penalty applies to beam search: add --beam-width K")
-        return self
 
-    @property
-    def method(self):
+    def decoding(self, settings, given=()):
+        """`Translator.translate` keyword arguments.
+
+        Args:
+            settings: `Config` whose decoding settings apply (the model's, with the
+                decoding flags the user gave).
+            given: the names of the decoding flags the user gave.
+
+        Raises:
+            ConfigError: sampling together with beam search, or more best hypotheses
+                than beams.
+        """
+        options = {"max_length": self.max_length, "unk_replace": settings.unk_replace}
         if self.temperature is not None:
-            return "sample"
-        return "beam" if (self.beam_width or self.n_best) > 1 else "greedy"
-
-    def decoding(self):
-        """`Translator.translate` keyword arguments."""
-        options = {"method": self.method, "max_length": self.max_length, "unk_replace": self.unk_replace}
-        if self.method == "sample":
-            options.update(temperature=self.temperature, seed=self.sample_seed)
-        elif self.method == "beam":
-            options.update(
-                beam_width=self.beam_width or self.n_best, n_best=self.n_best,
-                length_penalty=self.length_penalty or 0.0,
-            )
-        return options
+            if self.n_best > 1 or "beam_width" in given:
+                raise ConfigError("choose either --temperature (sampling) or --beam-width / "
+                                  "--n-best (beam search)")
+            return {**options, "method": "sample", "temperature": self.temperature,
+                    "seed": self.sample_seed}
+        beam_width = settings.beam_width
+        if self.n_best > beam_width:
+            if "beam_width" in given:
+                raise ConfigError(f"--n-best {self.n_best} needs --beam-width >= {self.n_best}, "
+                                  f"got {beam_width}")
+            beam_width = self.n_best
+        if beam_width == 1:
+            if "length_penalty" in given:
+                raise ConfigError("--length-penalty applies to beam search: add --beam-width K")
+            return {**options, "method": "greedy"}
+        return {**options, "method": "beam", "beam_width": beam_width, "n_best": self.n_best,
+                "length_penalty": settings.length_penalty}
 
 
 def value_type(field):
@@ -454,13 +481,9 @@ def demo_config():
 
 
 def decoding_options(config):
-    """`Translator.translate` keyword arguments for the config's evaluation decoding."""
-    options = {"method": "greedy"}
-    if config.beam_width > 1:
-        options = {"method": "beam", "beam_width": config.beam_width, "length_penalty": config.length_penalty}
-    if config.unk_replace:
-        options["unk_replace"] = True
-    return options
+    """`Translator.translate` keyword arguments for the decoding settings of `config`."""
+    method = "beam" if config.beam_width > 1 else "greedy"
+    return {"method": method, **config.decoding_settings()}
 
 
 # The settings measured best for a training budget, from `python -m bench.recipes` on

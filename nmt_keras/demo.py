@@ -103,7 +103,7 @@ def list_examples(translator, examples, path):
     return list(zip(sources, outputs))
 
 
-def run_demo(output_dir=DEFAULT_OUTPUT, config=None, verbose=2):
+def run_demo(output_dir=DEFAULT_OUTPUT, config=None, verbose=2, callbacks=()):
     """Trains and evaluates the demo model and writes all demo outputs.
 
     Returns:
@@ -116,7 +116,7 @@ def run_demo(output_dir=DEFAULT_OUTPUT, config=None, verbose=2):
         # backup): run it again from the start rather than continue that training.
         # An interrupted demo has no report yet, and resumes.
         shutil.rmtree(output_dir / BACKUP_DIR, ignore_errors=True)
-    translator, data, report = train_and_evaluate(config, output_dir, verbose=verbose)
+    translator, data, report = train_and_evaluate(config, output_dir, verbose=verbose, callbacks=callbacks)
     examples = pick_examples(data.test)
     draw_examples(translator, examples, output_dir)
     list_examples(translator, examples, output_dir / "translations.txt")

@@ -14,9 +14,10 @@ import numpy as np
 import sacrebleu
 import tensorflow as tf
 
-from nmt_keras.inference.translator import translate_all
 from nmt_keras.constants import TRANSLATE_BATCH_SIZE, UNK_TOKEN
+from nmt_keras.data.batching import encode_pairs, make_dataset
 from nmt_keras.data.text import standardize_texts
+from nmt_keras.inference.translator import translate_all
 
 # Teacher-forced attention is computed this many sentence pairs at a time.
 _ATTENTION_BATCH = 64
@@ -122,7 +123,8 @@ def evaluate_attention(translator, pairs):
 
 
 def evaluate_translator(translator, pairs, batch_size=TRANSLATE_BATCH_SIZE, decoding=None):
-    """Translates `pairs` (greedily, or as `decoding` says) and scores them.
+    """Translates `pairs` (as `decoding` says, else with the translator's saved decoding)
+    and scores them.
 
     Returns:
         dict with `bleu`, `chrf`, `bleu_signature`, `unk_share` (outputs with `[UNK]`),
@@ -160,72 +162,18 @@ def evaluate_loss(model, dataset):
     return {"loss": float(results["loss"]), "accuracy": float(results["accuracy"])}
 
 
-def tensorflow_versions():
-    import keras
+def evaluate_split(translator, pairs, batch_size, decoding=None, fixed_shapes=False):
+    """Scores of `translator` on `pairs`: those of `evaluate_translator`, and the masked
+    loss and token accuracy (`loss`, `accuracy`).
 
-    return {"tensorflow": tf.__version__, "keras": keras.__version__}
-
-
-def edit_distance(hypothesis, reference):
-    """Levenshtein distance between two token lists (substitutions, insertions and
-    deletions all cost 1)."""
-    previous = list(range(len(reference) + 1))
-    for i, token in enumerate(hypothesis, start=1):
-        current = [i]
-        for j, expected in enumerate(reference, start=1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (token != expected))
-            )
-        previous = current
-    return previous[-1]
-
-
-def word_error_rate(hypotheses, references):
-    """Corpus word error rate: total edit distance / total reference tokens."""
-    errors = sum(edit_distance(h.split(), r.split()) for h, r in zip(hypotheses, references, strict=True))
-    return errors / max(1, sum(len(r.split()) for r in references))
-
-
-def error_rates_by_length(hypotheses, references, bucket_width=5):
-    """Word error rate and share of wrong sentences, by reference length.
-
-    Returns:
-        list of dicts with `lengths` ("1-5", "6-10", ...), `sentences`,
-        `word_error_rate` and `sentence_error_rate`, shortest bucket first.
+    Args:
+        batch_size: int. Pairs per batch of the loss (translation uses
+            `evaluate_translator`'s own batch size).
+        decoding: dict of `Translator.translate` options (method, beam_width, ...);
+            None: the translator's saved decoding.
+        fixed_shapes: bool. Score the loss on fixed-shape batches (every pair kept).
     """
-    buckets = {}
-    for hypothesis, reference in zip(hypotheses, references, strict=True):
-        key = (len(reference.split()) - 1) // bucket_width
-        buckets.setdefault(key, []).append((hypothesis, reference))
-    rows = []
-    for key in sorted(buckets):
-        pairs = buckets[key]
-        hyps, refs = [h for h, _ in pairs], [r for _, r in pairs]
-        rows.append({
-            "lengths": f"{key * bucket_width + 1}-{(key + 1) * bucket_width}",
-            "sentences": len(pairs),
-            "word_error_rate": word_error_rate(hyps, refs),
-            "sentence_error_rate": sum(h != r for h, r in pairs) / len(pairs),
-        })
-    return rows
-
-
-def position_error_rates(hypotheses, references):
-    """Token error rate at each target position: for position p, the share of sentences
-    with a reference token at p whose output token at p differs (or is missing).
-
-    Under exposure bias errors compound: once a teacher-forced model slips, it reads
-    its own mistake, which it never saw in training, so later positions go wrong more
-    often than early ones.
-
-    Returns:
-        list of `(position, sentences_with_that_position, error_rate)`.
-    """
-    counts = {}
-    for hypothesis, reference in zip(hypotheses, references, strict=True):
-        hyp = hypothesis.split()
-        for position, expected in enumerate(reference.split()):
-            reached, wrong = counts.get(position, (0, 0))
-            got = hyp[position] if position < len(hyp) else None
-            counts[position] = (reached + 1, wrong + (got != expected))
-    return [(p, reached, wrong / reached) for p, (reached, wrong) in sorted(counts.items())]
+    report = evaluate_translator(translator, pairs, decoding=decoding)
+    encoded = encode_pairs(translator, pairs)
+    batches = make_dataset(encoded, batch_size, fixed_shapes=fixed_shapes, drop_remainder=False)
+    return {**report, **evaluate_loss(translator.model, batches)}

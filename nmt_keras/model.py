@@ -55,7 +55,7 @@ class Seq2Seq(BuiltBeforeFit, keras.Model):
         super().__init__(**kwargs)
         if settings is None or isinstance(settings, dict):
             settings = Config.from_dict(settings or {}, source="Seq2Seq settings")
-        self.config = settings.validate()
+        self.config = settings
         self.source_vocab_size = source_vocab_size
         self.target_vocab_size = target_vocab_size
         self.shared_ids = None if shared_ids is None else [int(i) for i in shared_ids]

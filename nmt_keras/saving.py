@@ -2,7 +2,8 @@
 
     MODEL_DIR/
       translator.json     {"format": 2, "nmt_keras_version": ..., "settings": {...}}: the
-                          model and text settings of `Config` (sizes, attention, tokenizer)
+                          settings of `Config` saved with a model (sizes, attention,
+                          tokenizer, and the decoding `translate` uses by default)
       source_vocab.txt    one source token per line (special tokens excluded): a word,
                           a word piece or a character, as translator.json's "tokenizer" says
       target_vocab.txt    one target token per line
@@ -55,6 +56,7 @@ FORMAT = 2
 FORMAT_RELEASES = {1: "0.1.0"}
 # The keys of translator.json.
 TRANSLATOR_KEYS = ("format", "nmt_keras_version", "settings")
+
 # Upper limits on what is read from a model directory: far above what `train` writes.
 MAX_JSON_BYTES = 1 << 20
 MAX_VOCAB_BYTES = 256 << 20
@@ -131,7 +133,7 @@ def save_translator(translator, model_dir, config=None):
     record = {
         "format": FORMAT,
         "nmt_keras_version": nmt_keras.__version__,
-        "settings": {**translator.config.model_settings(), **translator.config.text_settings()},
+        "settings": translator.config.saved_settings(),
     }
     with atomic.lock_directory(model_dir, "saving a model"):
         with atomic.staged_directory(model_dir, keep_others=True, replaced=MODEL_FILES) as staging:
@@ -309,7 +311,7 @@ def read_settings(path):
     if version is not None and not (isinstance(version, str) and len(version) <= MAX_VERSION_CHARS):
         raise ModelDirError(f"{path}: nmt_keras_version must be a short string, got {_short(version)}")
     try:
-        return Config.from_dict(record.get("settings", {}), source=str(path))
+        return Config.from_saved(record.get("settings", {}), source=str(path))
     except ConfigError as error:
         raise ModelDirError(str(error)) from None
 

@@ -340,9 +340,10 @@ def test_a_backup_record_is_checked_before_it_is_used(tmp_path, change, problem)
 
 
 def test_a_backup_restores_known_callback_attributes_only():
+    from nmt_keras.training.callbacks import EarlyStopping
     from nmt_keras.training.resume import BackupCallback
 
-    stopping = keras.callbacks.EarlyStopping(patience=3)
+    stopping = EarlyStopping(patience=3)
     state = TrainingState(step=4, epoch=1, history={}, weights_file="state-4.weights.h5",
                           callbacks={"early_stopping": {"wait": 2, "patience": 1000, "model": None},
                                      "unknown": {"x": 1}})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from nmt_keras import cli
 from nmt_keras.cli import EXIT_BAD_INPUT, main
 from nmt_keras.config import Config
 from nmt_keras.constants import EMBEDDING_INITS
@@ -202,6 +203,23 @@ def test_train_records_every_model_option(toolkit_model_dir):
     assert "sampling_probability" in json.loads((toolkit_model_dir / "history.json").read_text())
 
 
+def test_translate_decodes_as_evaluated_and_like_the_api(toolkit_model_dir, capsys):
+    """The toolkit model was evaluated with beam search (width 2, length penalty 0.6):
+    the saved settings make that the default of `translate`, on the command line and
+    through `Translator.translate`, which give the same translations."""
+    from nmt_keras.inference.translator import translate_all
+    from nmt_keras.saving import load_translator
+
+    sentences = [f"{s} {i}" for i, s in enumerate(SPANISH)]
+    assert main(["translate", str(toolkit_model_dir), *sentences]) == 0
+    by_cli = capsys.readouterr().out.splitlines()
+    translator = load_translator(toolkit_model_dir)
+    assert translator.config.decoding_settings() == {"beam_width": 2, "length_penalty": 0.6, "unk_replace": True}
+    assert translate_all(translator, sentences) == by_cli
+    assert translate_all(translator, sentences, method="beam", beam_width=2, length_penalty=0.6,
+                         unk_replace=True) == by_cli
+
+
 def test_translate_with_beam_n_best_and_sampling(toolkit_model_dir, capsys):
     assert main(["translate", str(toolkit_model_dir), "el gato 1", "--beam-width", "3", "--n-best", "2"]) == 0
     block = capsys.readouterr().out.splitlines()
@@ -246,3 +264,79 @@ def test_impossible_option_combinations_are_clear_errors(tiny_tsv, tmp_path, cap
     assert "needs a sampling_decay in (0, 1), got 2.0" in capsys.readouterr().err
     # --jit-compile alone is fine now: it implies fixed shapes.
     assert Config(jit_compile=True).validate().uses_fixed_shapes
+
+
+# ----------------------------------------------- TensorFlow's noise and progress lines
+
+
+@pytest.mark.parametrize(
+    "line, noise",
+    [
+        ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR", True),
+        ("I0000 00:00:1795756347.235266   12509 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.", True),
+        ("E0000 00:00:1795756351.152604   12509 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error", True),
+        ("I0000 00:00:1796037035.569653   22413 port.cc:153] oneDNN custom operations are on.", True),
+        ("E0000 00:00:1796037802.467758   27613 util.cc:131] oneDNN supports DT_INT64 only on platforms with AVX-512.", True),
+        ("To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.", True),
+        ("E0000 00:00:1796037802.467758   27613 op_kernel.cc:1840] OP_REQUIRES failed: Out of memory", False),
+        ("Traceback (most recent call last):", False),
+        ("WARNING: a warning of your own", False),
+    ],
+)
+def test_only_tensorflows_start_up_lines_count_as_noise(line, noise):
+    assert cli.is_tensorflow_noise(line) is noise
+
+
+def test_the_noise_filter_drops_start_up_lines_and_keeps_the_rest():
+    program = (
+        "import os, time\n"
+        "from nmt_keras import cli\n"
+        "cli.filter_tensorflow_noise()\n"
+        "cli.filter_tensorflow_noise()  # a second call changes nothing\n"
+        "os.write(2, b'I0000 00:00:1.2   7 cudart_stub.cc:31] Could not find cuda drivers\\n')\n"
+        "os.write(2, b'a real error\\n')\n"
+        "time.sleep(0.5)\n"
+    )
+    process = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert process.returncode == 0
+    assert process.stderr == "a real error\n"
+
+
+def test_commands_filter_tensorflows_noise_unless_verbose(model_dir, monkeypatch, capsys):
+    started = []
+    real = cli.filter_tensorflow_noise
+    monkeypatch.setattr(cli, "filter_tensorflow_noise", lambda: started.append(1) or real())
+    assert main(["translate", str(model_dir), "el gato 1"]) == 0
+    assert main(["translate", "--verbose", str(model_dir), "el gato 1"]) == 0
+    assert started == [1]
+    assert cli._stop_noise_filter is None  # stopped when the command ended
+
+
+def test_a_command_in_a_fresh_process_prints_no_start_up_lines(model_dir):
+    process = subprocess.run(
+        [sys.executable, "-m", "nmt_keras", "translate", str(model_dir), "el gato 1"],
+        capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
+    assert process.returncode == 0, process.stderr
+    assert len(process.stdout.splitlines()) == 1
+    assert not [line for line in process.stderr.splitlines() if cli.is_tensorflow_noise(line)], process.stderr
+
+
+def test_training_into_a_pipe_prints_progress_lines(tiny_tsv, tmp_path):
+    """Not a terminal: no progress bar, but `ProgressLog` lines (here every batch) with
+    the step, loss, speed and the time left of the budget, and one line per epoch."""
+    from nmt_keras.training.callbacks import ProgressLog
+    from nmt_keras.training.train import train_and_evaluate
+
+    lines = []
+    config = Config(data=str(tiny_tsv), units=8, embedding_dim=8, epochs=2, batch_size=8,
+                    validation_size=4, test_size=4, time_budget=5.0)
+    progress = ProgressLog(config.epochs, every_seconds=0.0, budget_seconds=300.0, print_fn=lines.append)
+    train_and_evaluate(config, tmp_path / "run", verbose=0, callbacks=[progress])
+    steps = [line for line in lines if ", step " in line]
+    assert steps and all("target tokens/s" in line and "of 5.0 min left" in line for line in steps)
+    assert steps[0].startswith("epoch 1/2, step 1 (1/")
+    epochs = [line for line in lines if " done in " in line]
+    assert [line.split(" done")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
+    assert all("val_loss" in line for line in epochs)

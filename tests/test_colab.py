@@ -17,7 +17,7 @@ import tomllib
 
 import pytest
 
-from nmt_keras import colab
+from nmt_keras import cli, colab
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / colab.NOTEBOOK_DIR).glob("*.ipynb"))
@@ -232,7 +232,7 @@ def test_on_colab_a_failed_install_shows_pips_lines_and_one_sentence_not_a_trace
     missing = tmp_path / "nmt_keras-0.3.0-py3-none-any.whl"
     program = (
         "from IPython.core.interactiveshell import InteractiveShell\n"
-        "from nmt_keras import colab\n"
+        "from nmt_keras import cli\n"
         "shell = InteractiveShell.instance()\n"
         "result = shell.run_cell(colab.setup_source())\n"
         "print('FAILED' if result.error_in_exec else 'PASSED')\n"
@@ -258,7 +258,7 @@ def test_the_setup_cell_elsewhere_installs_nothing_and_prints_the_versions_witho
     versions = colab.installed_versions()
     assert process.stdout.startswith(f"TensorFlow {versions['tensorflow']}, Keras ")
     assert f"nmt_keras {colab.__version__}; devices: CPU" in process.stdout
-    noise = [line for line in process.stderr.splitlines() if colab.is_tensorflow_noise(line)]
+    noise = [line for line in process.stderr.splitlines() if cli.is_tensorflow_noise(line)]
     assert not noise, noise
     for pattern in ("cuInit", "cudart_stub", "absl::InitializeLog"):
         assert pattern not in process.stderr
@@ -329,39 +329,3 @@ def test_readme_lists_every_notebook_with_its_badge():
         relative = f"{colab.NOTEBOOK_DIR}/{path.name}"
         assert f"[![Open In Colab]({colab.BADGE_IMAGE})]({colab.colab_url(relative)})" in readme, path.name
     assert readme.count("github.com/") == readme.count("github.com/" + colab.GITHUB_REPOSITORY)
-
-
-# ------------------------------------------------------------- TensorFlow's noise
-
-
-@pytest.mark.parametrize(
-    "line, noise",
-    [
-        ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR", True),
-        ("I0000 00:00:1795756347.235266   12509 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.", True),
-        ("E0000 00:00:1795756351.152604   12509 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error", True),
-        ("I0000 00:00:1796037035.569653   22413 port.cc:153] oneDNN custom operations are on.", True),
-        ("E0000 00:00:1796037802.467758   27613 util.cc:131] oneDNN supports DT_INT64 only on platforms with AVX-512.", True),
-        ("To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.", True),
-        ("E0000 00:00:1796037802.467758   27613 op_kernel.cc:1840] OP_REQUIRES failed: Out of memory", False),
-        ("Traceback (most recent call last):", False),
-        ("WARNING: a warning of your own", False),
-    ],
-)
-def test_only_tensorflows_start_up_lines_count_as_noise(line, noise):
-    assert colab.is_tensorflow_noise(line) is noise
-
-
-def test_the_noise_filter_drops_start_up_lines_and_keeps_the_rest():
-    program = (
-        "import os, time\n"
-        "from nmt_keras import colab\n"
-        "colab.filter_tensorflow_noise()\n"
-        "colab.filter_tensorflow_noise()  # a second call changes nothing\n"
-        "os.write(2, b'I0000 00:00:1.2   7 cudart_stub.cc:31] Could not find cuda drivers\\n')\n"
-        "os.write(2, b'a real error\\n')\n"
-        "time.sleep(0.5)\n"
-    )
-    process = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
-    assert process.returncode == 0
-    assert process.stderr == "a real error\n"

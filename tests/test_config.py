@@ -110,14 +110,13 @@ def test_settings_that_cannot_work_are_named(change, problem):
 def test_config_and_corpora_accept_the_same_sha256(tmp_path, sha256, well_formed):
     path = tmp_path / "pairs.tsv"
     path.write_text("Hi.\tHola.\n", encoding="utf-8")
-    config = dataclasses.replace(Config(), data=str(path), sha256=sha256)
     if well_formed:
-        assert config.validate().sha256 == sha256
+        assert Config(data=str(path), sha256=sha256).sha256 == sha256
         with pytest.raises(CorpusError, match="checksum mismatch"):
             load_corpus(path, sha256=sha256)
     else:
         with pytest.raises(ConfigError, match="sha256 must be 64 hexadecimal digits"):
-            config.validate()
+            Config(data=str(path), sha256=sha256)
         with pytest.raises(ValueError, match="sha256 must be 64 hexadecimal digits"):
             load_corpus(path, sha256=sha256)
 
@@ -143,32 +142,58 @@ def test_a_saved_config_reads_back_equal():
     assert Config.from_dict(json.loads(config.to_json())) == config
 
 
-def test_model_and_text_settings_are_the_fields_marked_so():
+def test_the_settings_saved_with_a_model_are_the_fields_marked_so():
     config = Config()
     assert "units" in config.model_settings() and "kernels" in config.model_settings()
     assert "epochs" not in config.model_settings() and "data" not in config.model_settings()
-    assert set(config.text_settings()) == {"tokenizer", "max_output_length"}
+    saved = set(config.saved_settings())
+    assert saved == set(config.model_settings()) | {"tokenizer", "max_output_length"} | set(config.decoding_settings())
+    assert set(config.decoding_settings()) == {"beam_width", "length_penalty", "unk_replace"}
 
 
-@pytest.mark.parametrize("change, problem", [
-    (dict(temperature=0.5, n_best=2, beam_width=2), "either --temperature"),
-    (dict(n_best=3, beam_width=2), "needs --beam-width >= 3"),
-    (dict(length_penalty=0.6), "applies to beam search"),
-    (dict(temperature=0.0), "temperature must be > 0"),
-    (dict(max_length=-1), "max_length must be >= 1"),
+def test_saved_settings_without_a_decoding_get_what_translate_did_with_them():
+    settings = {k: v for k, v in Config(beam_width=4, unk_replace=False).saved_settings().items()
+                if k not in Config().decoding_settings()}
+    assert Config.from_saved(settings).decoding_settings() == {
+        "beam_width": 1, "length_penalty": 0.0, "unk_replace": True}
+    assert Config.from_saved(Config(beam_width=4).saved_settings()).beam_width == 4
+
+
+def test_a_config_is_checked_when_it_is_made():
+    with pytest.raises(ConfigError, match="units must be >= 1"):
+        Config(units=0)
+    with pytest.raises(ConfigError, match="units must be >= 1"):
+        dataclasses.replace(Config(), units=0)
+
+
+MODEL = Config(beam_width=4, length_penalty=0.6)  # a model saved with beam search
+
+
+@pytest.mark.parametrize("change, given, problem", [
+    (dict(temperature=0.5, n_best=2), {}, "either --temperature"),
+    (dict(temperature=0.5), {"beam_width": 2}, "either --temperature"),
+    (dict(n_best=3), {"beam_width": 2}, "needs --beam-width >= 3"),
+    (dict(), {"beam_width": 1, "length_penalty": 0.6}, "applies to beam search"),
+    (dict(temperature=0.0), {}, "temperature must be > 0"),
+    (dict(max_length=-1), {}, "max_length must be >= 1"),
 ])
-def test_translate_options_that_would_be_ignored_or_cannot_work(change, problem):
+def test_translate_options_that_would_be_ignored_or_cannot_work(change, given, problem):
     with pytest.raises(ConfigError, match=problem):
-        dataclasses.replace(TranslateOptions(), **change).validate()
+        dataclasses.replace(TranslateOptions(), **change).decoding(dataclasses.replace(MODEL, **given), given)
 
 
-def test_translate_options_pick_the_search():
-    assert TranslateOptions().decoding()["method"] == "greedy"
-    assert TranslateOptions(n_best=3).decoding() == {
+def test_translate_decodes_as_the_model_says_unless_flags_are_given():
+    assert TranslateOptions().decoding(MODEL) == {
+        "method": "beam", "max_length": None, "beam_width": 4, "n_best": 1, "length_penalty": 0.6,
+        "unk_replace": True,
+    }
+    assert TranslateOptions().decoding(Config())["method"] == "greedy"
+    assert TranslateOptions(n_best=3).decoding(Config()) == {
         "method": "beam", "max_length": None, "beam_width": 3, "n_best": 3, "length_penalty": 0.0,
         "unk_replace": True,
     }
-    assert TranslateOptions(temperature=0.7, sample_seed=4).decoding()["seed"] == 4
+    sampling = TranslateOptions(temperature=0.7, sample_seed=4).decoding(MODEL)
+    assert (sampling["method"], sampling["seed"]) == ("sample", 4)
 
 
 def test_argument_errors_are_one_line(capsys):

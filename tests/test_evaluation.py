@@ -41,30 +41,6 @@ def test_attention_links_take_the_arg_max_and_skip_start():
     assert attention_links(weights, source_length=3, target_length=2) == {(2, 0), (-1, 1)}
 
 
-def test_edit_distance_and_word_error_rate_by_hand():
-    from nmt_keras.evaluation import edit_distance, word_error_rate
-
-    assert edit_distance("a b c".split(), "a b c".split()) == 0
-    assert edit_distance("a x c".split(), "a b c".split()) == 1  # substitution
-    assert edit_distance("a c".split(), "a b c".split()) == 1  # deletion
-    assert edit_distance([], "a b".split()) == 2
-    assert word_error_rate(["a x c", "d"], ["a b c", "d e"]) == pytest.approx(2 / 5)
-
-
-def test_error_rates_by_length_and_position():
-    from nmt_keras.evaluation import error_rates_by_length, position_error_rates
-
-    hypotheses = ["a b", "a b c d e f x"]
-    references = ["a b", "a b c d e f g"]
-    rows = error_rates_by_length(hypotheses, references, bucket_width=5)
-    assert [r["lengths"] for r in rows] == ["1-5", "6-10"]
-    assert rows[0]["sentence_error_rate"] == 0.0 and rows[1]["sentence_error_rate"] == 1.0
-    assert rows[1]["word_error_rate"] == pytest.approx(1 / 7)
-    positions = position_error_rates(hypotheses, references)
-    assert positions[0] == (0, 2, 0.0)
-    assert positions[6] == (6, 1, 1.0)
-
-
 def test_evaluate_loss_takes_the_model_and_averages_over_real_tokens(seeded):
     import tensorflow as tf
 

@@ -75,10 +75,10 @@ def test_linear_decay_follows_the_clock_when_the_budget_runs_out_first(monkeypat
 
 
 def test_the_schedule_setting_adds_the_callback(tmp_path):
-    from nmt_keras.training.train import _callbacks
+    from nmt_keras.training.train import Callbacks
 
     linear = dataclasses.replace(Config(), learning_rate_schedule="linear", time_budget=2.0)
-    decays = [c for c in _callbacks(linear, tmp_path, 500).others if isinstance(c, LinearDecay)]
+    decays = [c for c in Callbacks.for_run(linear, tmp_path, 500).others if isinstance(c, LinearDecay)]
     assert len(decays) == 1 and decays[0].total_steps == 500 and decays[0].seconds == 120.0
-    assert not any(isinstance(c, LinearDecay) for c in _callbacks(Config(), tmp_path, 500).others)
+    assert not any(isinstance(c, LinearDecay) for c in Callbacks.for_run(Config(), tmp_path, 500).others)
     assert isinstance(keras.optimizers.Adam(1e-3).learning_rate, keras.Variable)

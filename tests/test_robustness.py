@@ -26,7 +26,7 @@ from nmt_keras.saving import MODEL_FILES, SOURCE_VOCAB_FILE, WEIGHTS_FILE, Model
 from nmt_keras.training import train as training
 from nmt_keras.training.callbacks import NonFiniteLossError
 from nmt_keras.training.resume import STATE_FILE
-from nmt_keras.training.train import BACKUP_DIR, BEST_WEIGHTS, prepare_data, run_experiment
+from nmt_keras.training.train import BACKUP_DIR, BEST_WEIGHTS, prepare_data, train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 # Runs a `train` command with a callback that SIGKILLs the process after a given step.
@@ -184,8 +184,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_weights(tmp_path):
     config = tiny_config(write_tsv(tmp_path / "tiny.tsv"), backup_every=1)
     workdir = tmp_path / "run"
     with pytest.raises(NonFiniteLossError) as info:
-        run_experiment(config, prepare_data(config), workdir, verbose=0,
-                       callbacks=[ExplodeAfterFirstEpoch()])
+        train_and_evaluate(config, workdir, prepare_data(config), verbose=0,
+                           callbacks=[ExplodeAfterFirstEpoch()])
     message = str(info.value)
     assert "the loss became" in message and "epoch 2, batch" in message
     assert str(workdir / BEST_WEIGHTS) in message

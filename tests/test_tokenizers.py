@@ -24,7 +24,7 @@ from nmt_keras.data.tokenizers import (
     source_tokens,
 )
 from nmt_keras.saving import TRANSLATOR_FILE, ModelDirError
-from nmt_keras.training.train import prepare_data, run_experiment
+from nmt_keras.training.train import prepare_data, train_and_evaluate
 
 SAMPLES = [
     "¿Todavía está en casa?",
@@ -231,9 +231,9 @@ def synthetic_data():
 def test_tiny_model_trains_through_the_normal_path_and_translates_to_clean_text(
     kind, synthetic_data, tmp_path
 ):
-    config = tiny_config(kind).validate()
+    config = tiny_config(kind)
     data = dataclasses.replace(synthetic_data)
-    translator, report = run_experiment(config, data, tmp_path, verbose=0)
+    translator, _, report = train_and_evaluate(config, tmp_path, data, verbose=0)
     assert report["training_steps"] >= len(data.train) // config.batch_size
     assert report["config"]["tokenizer"] == kind
     assert report["alignment_error_rate"] is None  # gold alignments link words, not pieces

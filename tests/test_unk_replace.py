@@ -59,7 +59,7 @@ def test_a_trained_model_copies_a_name_it_never_learned():
     for _ in range(200):
         translator.model.train_on_batch((source, target_in), target_out)
     assert translator.translate(["luis come pan"])["text"].tolist() == ["luis eats bread"]
-    plain = translator.translate(["zoe come pan", "come pan zoe"])["text"].tolist()
+    plain = translator.translate(["zoe come pan", "come pan zoe"], unk_replace=False)["text"].tolist()
     assert plain == ["[UNK] eats bread"] * 2
     assert unk_share(plain) == 1.0
     replaced = translator.translate(["zoe come pan", "come pan zoe"], unk_replace=True)["text"].tolist()

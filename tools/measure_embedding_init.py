@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from nmt_keras.config import Config  # noqa: E402
-from nmt_keras.training.train import prepare_data, run_experiment  # noqa: E402
+from nmt_keras.training.train import prepare_data, train_and_evaluate  # noqa: E402
 
 QUICK = Config(  # notebook 05's quick settings
     data="synthetic", validation_size=200, test_size=300, max_vocab_size=None,
@@ -89,8 +89,8 @@ def main():
     for init, seed, name in itertools.product(args.init, args.seeds, args.models):
         config = dataclasses.replace(QUICK, seed=seed, **MODELS[name])
         with EmbeddingInitializer(init):
-            translator, report = run_experiment(
-                config, data, pathlib.Path(tempfile.mkdtemp()), verbose=0
+            translator, _, report = train_and_evaluate(
+                config, pathlib.Path(tempfile.mkdtemp()), data, verbose=0
             )
         share = share_on_last_position(translator, data.test[:100])
         print(

@@ -64,7 +64,7 @@ class Translator(keras.layers.Layer):
     def __init__(self, source_words, target_words, config=None, **settings):
         layer_options = {k: settings.pop(k) for k in ("name", "trainable", "dtype") if k in settings}
         super().__init__(**layer_options)
-        config = dataclasses.replace(config or Config(), **settings).validate()
+        config = dataclasses.replace(config or Config(), **settings)
         self.config = config
         self.source_words = list(source_words)
         self.target_words = list(target_words)
@@ -142,26 +142,31 @@ class Translator(keras.layers.Layer):
     # ------------------------------------------------------------------- translation
 
     def translate(
-        self, texts, max_length=None, method="greedy", beam_width=4, length_penalty=0.0,
-        n_best=1, temperature=1.0, seed=0, unk_replace=False,
+        self, texts, method=None, beam_width=None, length_penalty=None, unk_replace=None,
+        n_best=1, temperature=1.0, seed=0, max_length=None,
     ):
         """Translates a batch of sentences.
+
+        The decoding defaults to the one saved with the model (`config.beam_width`,
+        `length_penalty`, `unk_replace`, which `train` evaluated the model with and
+        `python -m nmt_keras translate` uses too); each argument overrides its setting.
 
         Args:
             texts: a str, or a list / tuple / array of str (empty strings and unknown
                 words included).
-            max_length: int. Maximum output tokens. Defaults to `max_output_length`.
             method: "greedy" (arg-max each step), "sample" (draw from
-                softmax(logits / temperature)) or "beam" (beam search).
+                softmax(logits / temperature)) or "beam" (beam search). Defaults to
+                "beam" when the beam width is above 1, else "greedy".
             beam_width: int. Beams per sentence for "beam".
             length_penalty: float. GNMT length-penalty exponent alpha for "beam".
-            n_best: int. Hypotheses returned per sentence for "beam" (<= beam_width).
-            temperature: float > 0. For "sample".
-            seed: int. For "sample": the same seed draws the same translations.
             unk_replace: bool. Replace each `[UNK]` of the output by the source token
                 its attention weighs most (Luong et al. 2015, "Addressing the Rare Word
                 Problem"): unknown names and numbers are copied through. For "beam",
                 the best hypothesis only.
+            n_best: int. Hypotheses returned per sentence for "beam" (<= beam_width).
+            temperature: float > 0. For "sample".
+            seed: int. For "sample": the same seed draws the same translations.
+            max_length: int. Maximum output tokens. Defaults to `max_output_length`.
 
         Returns:
             dict of NumPy arrays: `text` `(batch,)` str; `tokens` `(batch, target_len)`
@@ -175,6 +180,10 @@ class Translator(keras.layers.Layer):
             TypeError: if `texts` holds anything but strings.
             ValueError: for an unknown method or out-of-range settings.
         """
+        beam_width = self.config.beam_width if beam_width is None else beam_width
+        length_penalty = self.config.length_penalty if length_penalty is None else length_penalty
+        unk_replace = self.config.unk_replace if unk_replace is None else unk_replace
+        method = method or ("beam" if beam_width > 1 else "greedy")
         texts = tf.constant(as_string_batch(texts), tf.string)
         max_length = self.max_output_length if max_length is None else int(max_length)
         if max_length < 0:
@@ -255,13 +264,13 @@ class Translator(keras.layers.Layer):
             **super().get_config(),
             "source_words": list(self.source_words),
             "target_words": list(self.target_words),
-            "settings": {**self.config.model_settings(), **self.config.text_settings()},
+            "settings": self.config.saved_settings(),
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        settings = Config.from_dict(config.pop("settings"), source="Translator settings")
+        settings = Config.from_saved(config.pop("settings"), source="Translator settings")
         layer_options = {k: config[k] for k in ("name", "trainable") if k in config}
         return cls(config["source_words"], config["target_words"], settings, **layer_options)
 

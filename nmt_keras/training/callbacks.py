@@ -1,6 +1,10 @@
 """Training callbacks: a wall-clock budget, a learning rate that decays over it, a
-target-tokens-per-second meter, a stop on a non-finite loss and an atomically written
-best-weights checkpoint."""
+target-tokens-per-second meter, a stop on a non-finite loss, early stopping and an
+atomically written best-weights checkpoint.
+
+A callback whose decisions carry from one epoch to the next names the attributes that
+hold them in `resumable_attributes`: `nmt_keras.training.resume` saves and restores
+them with the training state."""
 
 import math
 import pathlib
@@ -104,6 +108,64 @@ class Throughput(keras.callbacks.Callback):
         return self.tokens / self.seconds if self.seconds else 0.0
 
 
+class ProgressLog(keras.callbacks.Callback):
+    """One line at least every `every_seconds` while training, and one per epoch: for
+    logs and pipes, where Keras' progress bar is unreadable and its per-epoch line can
+    be minutes apart.
+
+        epoch 2/20, step 1,234 (45/120 of the epoch): loss 3.214, 2,345 target tokens/s, 11.2 of 16.0 min left
+        epoch 2/20 done in 95 s: loss 3.101, accuracy 0.412, val_loss 3.305, val_accuracy 0.398
+
+    Args:
+        epochs: int. Planned epochs.
+        every_seconds: float. Longest time between two lines.
+        budget_seconds: float or None. The time budget, to say how much is left.
+        print_fn: where lines go (default: `print` to stdout, flushed).
+    """
+
+    def __init__(self, epochs, every_seconds=30.0, budget_seconds=None, print_fn=None):
+        super().__init__()
+        self.epochs = epochs
+        self.every_seconds = every_seconds
+        self.budget_seconds = budget_seconds
+        self.print_fn = print_fn or (lambda line: print(line, flush=True))
+        self._start = None
+
+    def on_train_begin(self, logs=None):
+        if self._start is None:  # one budget for a run that calls fit() twice
+            self._start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._epoch_start = epoch, time.perf_counter()
+        self._last = self._epoch_start
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if now - self._last < self.every_seconds:
+            return
+        self._last = now
+        logs = logs or {}
+        tokens_per_second = float(logs.get("target_tokens", 0)) / max(now - self._epoch_start, 1e-9)
+        line = (
+            f"epoch {self._epoch + 1}/{self.epochs}, step "
+            f"{int(self.model.optimizer.iterations.numpy()):,} ({batch + 1}/{self.params.get('steps') or '?'} "
+            f"of the epoch): loss {float(logs.get('loss', math.nan)):.3f}, "
+            f"{tokens_per_second:,.0f} target tokens/s"
+        )
+        if self.budget_seconds:
+            left = max(0.0, self.budget_seconds - (now - self._start)) / 60
+            line += f", {left:.1f} of {self.budget_seconds / 60:.1f} min left"
+        self.print_fn(line)
+
+    def on_epoch_end(self, epoch, logs=None):
+        figures = ", ".join(
+            f"{name} {float(value):.3f}" for name, value in (logs or {}).items()
+            if name in ("loss", "accuracy", "val_loss", "val_accuracy")
+        )
+        seconds = time.perf_counter() - self._epoch_start
+        self.print_fn(f"epoch {epoch + 1}/{self.epochs} done in {seconds:.0f} s: {figures}")
+
+
 class NonFiniteLossError(RuntimeError):
     """Training stopped because the loss became NaN or infinite."""
 
@@ -154,6 +216,35 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             "epoch": self.epoch + 1, "batch": self.batch + 1, "step": self.step,
             "loss": str(self.value),
         }
+
+
+class EarlyStopping(keras.callbacks.Callback):
+    """Stops training once `monitor` has not decreased for `patience` epochs in a row
+    (as `keras.callbacks.EarlyStopping` in "min" mode); a NaN value is no improvement.
+
+    Its state starts when it is made, not at each `fit()`: a run that calls `fit()`
+    again (a resumed epoch, see `nmt_keras.training.train.train`) keeps counting.
+    """
+
+    resumable_attributes = ("wait", "best")
+
+    def __init__(self, monitor="val_loss", patience=3):
+        super().__init__()
+        self.monitor = monitor
+        self.patience = patience
+        self.wait = 0
+        self.best = math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        if float(value) < self.best:
+            self.best, self.wait = float(value), 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.model.stop_training = True
 
 
 class BestCheckpoint(keras.callbacks.Callback):

@@ -192,21 +192,10 @@ def _checked(state):
     return state
 
 
-# Attributes that carry a callback's decisions from one epoch to the next.
-RESUMABLE_ATTRIBUTES = {
-    keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch", "stopped_epoch"),
-}
-
-
 def resumable_attributes(callback):
-    """Names of the attributes of `callback` that a backup saves (none if unknown)."""
-    names = getattr(callback, "resumable_attributes", None)
-    if names is not None:
-        return tuple(names)
-    for kind, names in RESUMABLE_ATTRIBUTES.items():
-        if isinstance(callback, kind):
-            return names
-    return ()
+    """Names of the attributes of `callback` that a backup saves: those its class
+    declares in `resumable_attributes` (see `nmt_keras.training.callbacks`)."""
+    return tuple(getattr(callback, "resumable_attributes", ()))
 
 
 class BackupCallback(keras.callbacks.Callback):

@@ -17,9 +17,12 @@ A run holds the lock of `workdir` from start to end: a second run into the same
 directory fails at once. The model's files are written together when training has
 succeeded (`nmt_keras.saving.save_translator`, all or nothing); until then a
 directory that held a model still holds that model, whole.
+
+The steps of a run are public, for the notebooks and for experiments that share one
+split: `prepare_data` (corpus and split), `build_translator` (vocabularies and a
+compiled model), `train` (resumable fitting), and `nmt_keras.evaluation.evaluate_split`.
 """
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -29,19 +32,11 @@ import shutil
 import time
 
 import keras
+import tensorflow as tf
 
 from nmt_keras import atomic, plots
-from nmt_keras.training.callbacks import (
-    BestCheckpoint,
-    LinearDecay,
-    NonFiniteLossError,
-    StopOnNonFiniteLoss,
-    Throughput,
-    TimeBudget,
-)
 from nmt_keras.config import ConfigError, decoding_options
 from nmt_keras.constants import BYTES_PER_MB
-from nmt_keras.data.corpora import load_corpus, split_pairs
 from nmt_keras.data.batching import (
     batches_per_pass,
     encode_pairs,
@@ -49,7 +44,20 @@ from nmt_keras.data.batching import (
     make_training_stream,
     padding_fraction,
 )
-from nmt_keras.fast import resolve_kernels
+from nmt_keras.data.corpora import load_corpus, split_pairs
+from nmt_keras.data.tokenizers import learn_tokens
+from nmt_keras.evaluation import evaluate_split
+from nmt_keras.inference.translator import Translator
+from nmt_keras.saving import ModelDirError, save_translator
+from nmt_keras.training.callbacks import (
+    BestCheckpoint,
+    EarlyStopping,
+    LinearDecay,
+    NonFiniteLossError,
+    StopOnNonFiniteLoss,
+    Throughput,
+    TimeBudget,
+)
 from nmt_keras.training.distribute import (
     choose_strategy,
     describe_strategy,
@@ -60,11 +68,7 @@ from nmt_keras.training.distribute import (
     mixed_precision_policy,
     output_dir,
 )
-from nmt_keras.evaluation import evaluate_loss, evaluate_translator, tensorflow_versions
 from nmt_keras.training.resume import Backup, BackupCallback
-from nmt_keras.saving import ModelDirError, save_translator
-from nmt_keras.data.tokenizers import learn_tokens
-from nmt_keras.inference.translator import Translator
 
 REPORT_FILE = "report.json"
 HISTORY_FILE = "history.json"
@@ -106,23 +110,19 @@ def build_translator(config, train_pairs, strategy=None):
     training pairs only.
 
     Its variables are created under `strategy` (default: `config.strategy`), with the
-    dtype policy that `config.precision` asks for on that hardware.
+    dtype policy that `config.precision` asks for on that hardware; the optimizer uses
+    the kernels the model resolved (`Seq2Seq.kernels`).
     """
     keras.utils.set_random_seed(config.seed)  # the initial weights depend on the seed only
     strategy = strategy or choose_strategy(config.strategy)
-    source_words = learn_tokens(
-        config.tokenizer, [p.source for p in train_pairs], config.max_vocab_size
-    )
-    target_words = learn_tokens(
-        config.tokenizer, [p.target for p in train_pairs], config.max_vocab_size
-    )
+    source_words = learn_tokens(config.tokenizer, [p.source for p in train_pairs], config.max_vocab_size)
+    target_words = learn_tokens(config.tokenizer, [p.target for p in train_pairs], config.max_vocab_size)
     policy = mixed_precision_policy(strategy, config.precision)
     with strategy.scope(), dtype_policy(policy):
         translator = Translator(source_words, target_words, config)
-        optimizer = make_optimizer(
-            config.learning_rate, config.clipnorm, policy, resolve_kernels(config.kernels)
-        )
-        translator.model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
+        model = translator.model
+        optimizer = make_optimizer(config.learning_rate, config.clipnorm, policy, model.kernels)
+        model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
     return translator
 
 
@@ -138,20 +138,41 @@ def enable_determinism(seed):
     every later TensorFlow op in this process picks deterministic kernels (slower on GPU;
     ops without one raise an error).
     """
-    import tensorflow as tf
-
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
 
 @dataclasses.dataclass
-class _Callbacks:
+class Callbacks:
+    """The callbacks of one `train` call, by job; `ordered` gives `fit` its list."""
+
     non_finite: StopOnNonFiniteLoss
     best: BestCheckpoint
-    stopping: keras.callbacks.EarlyStopping
+    stopping: EarlyStopping
     time_budget: TimeBudget | None
     throughput: Throughput
     others: list
+
+    @classmethod
+    def for_run(cls, config, workdir, total_steps, extra=()):
+        others = [keras.callbacks.TensorBoard(str(workdir / "logs"), write_graph=False, profile_batch=0)]
+        seconds = config.time_budget * 60.0 if config.time_budget else None
+        if config.learning_rate_schedule == "linear":
+            others.append(LinearDecay(config.learning_rate, total_steps, seconds))
+        return cls(
+            non_finite=StopOnNonFiniteLoss(),
+            best=BestCheckpoint(workdir / BEST_WEIGHTS, monitor="val_loss"),
+            # The best weights are loaded from the checkpoint file after fit() (see
+            # `train`), which survives an interruption.
+            stopping=EarlyStopping(monitor="val_loss", patience=config.patience),
+            time_budget=TimeBudget(seconds) if seconds else None,
+            throughput=Throughput(),
+            others=others + list(extra),
+        )
+
+    def resumable(self):
+        """The callbacks whose state a backup keeps, by name."""
+        return {"early_stopping": self.stopping, "best_checkpoint": self.best}
 
     def ordered(self, backup_callback):
         """The fit() order: the NaN check first (later callbacks see its verdict), the
@@ -159,23 +180,6 @@ class _Callbacks:
         budget = [self.time_budget] if self.time_budget else []
         return [self.non_finite, self.best, self.stopping, *budget, *self.others,
                 self.throughput, backup_callback]
-
-
-def _callbacks(config, workdir, total_steps):
-    others = [keras.callbacks.TensorBoard(str(workdir / "logs"), write_graph=False, profile_batch=0)]
-    if config.learning_rate_schedule == "linear":
-        seconds = config.time_budget * 60.0 if config.time_budget else None
-        others.append(LinearDecay(config.learning_rate, total_steps, seconds))
-    return _Callbacks(
-        non_finite=StopOnNonFiniteLoss(),
-        best=BestCheckpoint(workdir / BEST_WEIGHTS, monitor="val_loss"),
-        # The best weights are loaded from the checkpoint file after fit() (see `train`),
-        # which survives an interruption; EarlyStopping's in-memory copy would not.
-        stopping=keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
-        time_budget=TimeBudget(config.time_budget * 60.0) if config.time_budget else None,
-        throughput=Throughput(),
-        others=others,
-    )
 
 
 def train(config, translator, data, workdir, verbose=2, callbacks=()):
@@ -205,93 +209,82 @@ def train(config, translator, data, workdir, verbose=2, callbacks=()):
     model = translator.model
     fixed = uses_fixed_shapes(config, model.distribute_strategy)
     encoded = encode_pairs(translator, data.train)
-    steps_per_epoch = config.steps_per_epoch or batches_per_pass(
-        encoded, config.batch_size, fixed_shapes=fixed
-    )
-    total_steps = config.epochs * steps_per_epoch
-    # The share of padding in the first epoch's batches (one extra pass over them).
-    padding = padding_fraction(
-        make_training_stream(encoded, config.batch_size, config.seed, fixed_shapes=fixed).take(
-            steps_per_epoch
-        )
-    )
+    steps_per_epoch = config.steps_per_epoch or batches_per_pass(encoded, config.batch_size, fixed_shapes=fixed)
+
+    def stream(skip_batches=0):
+        return make_training_stream(encoded, config.batch_size, config.seed, skip_batches, fixed_shapes=fixed)
+
+    padding = padding_fraction(stream().take(steps_per_epoch))  # the first epoch's batches
     validation_set = make_dataset(
-        encode_pairs(translator, data.validation), config.batch_size, fixed_shapes=fixed,
-        drop_remainder=False,
+        encode_pairs(translator, data.validation), config.batch_size, fixed_shapes=fixed, drop_remainder=False
     )
-    extra_callbacks = list(callbacks)
-    callbacks = _callbacks(config, workdir, total_steps)
-    callbacks.others.extend(extra_callbacks)
+    run = Callbacks.for_run(config, workdir, config.epochs * steps_per_epoch, callbacks)
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_CHANGES}
     backup = Backup(workdir / BACKUP_DIR)
-    settings = {
-        k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_CHANGES
-    }
     state = backup.restore(model, settings)
-    callbacks.non_finite.step = state.step if state else 0
-    best_path = workdir / BEST_WEIGHTS
-    if state is None and best_path.exists():
-        best_path.unlink()  # left by an earlier run in this directory: not ours
+    run.non_finite.step = state.step if state else 0
+    if state is None:
+        (workdir / BEST_WEIGHTS).unlink(missing_ok=True)  # left by an earlier run here: not ours
     backup_callback = BackupCallback(
-        backup,
-        config.backup_every,
-        {"early_stopping": callbacks.stopping, "best_checkpoint": callbacks.best},
-        state,
-        steps_per_epoch,
-        settings,
+        backup, config.backup_every, run.resumable(), state, steps_per_epoch, settings
     )
-    fit_callbacks = callbacks.ordered(backup_callback)
     started = time.perf_counter()
-    while backup_callback.step < total_steps:
+    while backup_callback.step < config.epochs * steps_per_epoch:
         # A run resumed mid-epoch first finishes that epoch with its remaining steps.
         epoch, done = divmod(backup_callback.step, steps_per_epoch)
         model.fit(
-            make_training_stream(
-                encoded, config.batch_size, config.seed, skip_batches=backup_callback.step,
-                fixed_shapes=fixed,
-            ),
+            stream(backup_callback.step),
             validation_data=validation_set,
             initial_epoch=epoch,
             epochs=epoch + 1 if done else config.epochs,
             steps_per_epoch=steps_per_epoch - done,
-            callbacks=fit_callbacks,
+            callbacks=run.ordered(backup_callback),
             shuffle=False,  # the stream is shuffled, reproducibly, by the seed
             verbose=verbose,
         )
         if model.stop_training:
             break
     seconds = time.perf_counter() - started
-    training_steps = int(model.optimizer.iterations.numpy())
-    time_budget_stopped = bool(callbacks.time_budget and callbacks.time_budget.stopped)
-    diverged = callbacks.non_finite.stopped
+    return _finish(model, run, backup, backup_callback, workdir, state, {
+        "training_steps": int(model.optimizer.iterations.numpy()),
+        "steps_per_epoch": steps_per_epoch,
+        "training_seconds": seconds,
+        "padding_fraction": padding["total"],
+        "padding_fraction_detail": padding,
+        "fixed_shapes": fixed,
+    })
+
+
+def _finish(model, run, backup, backup_callback, workdir, state, figures):
+    """After fitting: the best weights loaded, the backup removed unless the run can be
+    resumed, and the summary of the training."""
+    stopped_by_budget = bool(run.time_budget and run.time_budget.stopped)
+    diverged = run.non_finite.stopped
+    best_path = workdir / BEST_WEIGHTS
     if best_path.exists():
         model.load_weights(best_path)  # optimizer variables too: training is over
     elif diverged:
         raise NonFiniteLossError(
-            f"{callbacks.non_finite.message()}; no epoch ended with a finite validation "
-            f"loss, so there are no good weights to keep"
+            f"{run.non_finite.message()}; no epoch ended with a finite validation loss, so "
+            f"there are no good weights to keep"
         )
-    resumable = time_budget_stopped or diverged
+    resumable = stopped_by_budget or diverged
     if not resumable:
         backup.remove()
-    best_epoch = callbacks.best.best_epoch
     history = backup_callback.history
+    best_epoch = run.best.best_epoch
     return {
         "history": history,
         "epochs": len(history.get("loss", [])),
-        "training_steps": training_steps,
-        "steps_per_epoch": steps_per_epoch,
+        **figures,
         "resumed_from_step": state.step if state else None,
-        "training_seconds": seconds,
-        "target_tokens_trained": callbacks.throughput.tokens,
-        "target_tokens_per_second": callbacks.throughput.tokens_per_second(),
-        "stopped_by_time_budget": time_budget_stopped,
-        "stopped_by_non_finite_loss": callbacks.non_finite.report(),
-        "non_finite_message": callbacks.non_finite.message() if diverged else None,
+        "target_tokens_trained": run.throughput.tokens,
+        "target_tokens_per_second": run.throughput.tokens_per_second(),
+        "stopped_by_time_budget": stopped_by_budget,
+        "stopped_by_non_finite_loss": run.non_finite.report(),
+        "non_finite_message": run.non_finite.message() if diverged else None,
         "resumable": resumable,
         "best_epoch": best_epoch + 1 if best_epoch is not None else None,
-        "padding_fraction": padding["total"],
-        "padding_fraction_detail": padding,
-        "fixed_shapes": fixed,
     }
 
 
@@ -303,49 +296,36 @@ def write_test_translations(path, pairs, report):
             handle.write(f"{pair.source}\t{reference}\t{hypothesis}\n")
 
 
-def evaluate_split(translator, pairs, batch_size, decoding=None, fixed_shapes=False):
-    """Scores of `translator` on `pairs`: BLEU, chrF, AER, masked loss and accuracy.
-
-    Args:
-        batch_size: int. Pairs per batch of the loss (translation uses
-            `evaluate_translator`'s own batch size).
-        decoding: dict of `Translator.translate` options (method, beam_width, ...);
-            None: greedy search.
-        fixed_shapes: bool. Score the loss on fixed-shape batches (every pair kept).
-    """
-    report = evaluate_translator(translator, pairs, decoding=decoding)
-    encoded = encode_pairs(translator, pairs)
-    batches = make_dataset(encoded, batch_size, fixed_shapes=fixed_shapes, drop_remainder=False)
-    losses = evaluate_loss(translator.model, batches)
-    report.update(loss=losses["loss"], accuracy=losses["accuracy"])
-    return report
-
-
 def machine_description():
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
-        **tensorflow_versions(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
     }
 
 
-def train_and_evaluate(config, workdir, verbose=2, callbacks=()):
+def train_and_evaluate(config, workdir, data=None, verbose=2, callbacks=()):
     """Runs one whole experiment and writes its model and report into `workdir`.
 
     Args:
         config: `Config`.
         workdir: directory to write into (created if needed).
+        data: `PreparedData` to train and test on; None: `prepare_data(config)`.
+            Several experiments on one split (an ablation) prepare it once.
         verbose: Keras `fit` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
         callbacks: extra Keras callbacks for `fit` (e.g. a learning-rate schedule).
 
     Returns:
         `(translator, data, report)`: the trained model, the split data, and the
-        report dict also written to `workdir/report.json`.
+        report dict also written to `workdir/report.json` (under multi-worker training
+        by the chief only; the other workers write into a temporary directory that is
+        removed at the end).
     """
     started = time.perf_counter()
-    config = config.validate()
+    workdir = pathlib.Path(os.path.abspath(workdir))
     problem = atomic.replacement_problem(workdir)
     if problem:  # the model is saved by renaming a directory in its place
         raise ModelDirError(f"{workdir} {problem}")
@@ -354,63 +334,34 @@ def train_and_evaluate(config, workdir, verbose=2, callbacks=()):
         strategy = choose_strategy(config.strategy)
     except ValueError as error:  # no TPU, no TF_CONFIG, ...: a setting that cannot work
         raise ConfigError(str(error)) from None
-    # The chief's output directory is locked before the data is read, so that a second
-    # run into it fails at once (other workers write into directories of their own).
-    lock = atomic.lock_directory(workdir, "training") if is_chief(strategy) else contextlib.nullcontext()
-    with lock:
-        data = prepare_data(config)
-        translator, report = run_experiment(
-            config, data, workdir, verbose=verbose, started=started, strategy=strategy,
-            callbacks=callbacks,
-        )
+    workdir = output_dir(workdir, strategy)
+    # Locked before the data is read, so that a second run into it fails at once.
+    with atomic.lock_directory(workdir, "training"):
+        data = data or prepare_data(config)
+        # What killed writes of an earlier run left here (this run holds the lock).
+        for directory in (workdir, workdir / BEST_WEIGHTS.parent):
+            atomic.remove_leftovers(directory)
+        atomic.remove_leftovers(workdir.parent, of=workdir.name)
+        translator = build_translator(config, data.train, strategy)  # seeds the initialization
+        training = train(config, translator, data, workdir, verbose=verbose, callbacks=callbacks)
+        report = _report(config, translator, data, workdir, training, strategy, started)
+    if not is_chief(strategy):
+        shutil.rmtree(workdir, ignore_errors=True)  # a non-chief worker's throwaway copy
     return translator, data, report
 
 
-def run_experiment(config, data, workdir, verbose=2, started=None, strategy=None, callbacks=()):
-    """Trains a fresh model on already prepared `data` and evaluates it on `data.test`.
-
-    Several experiments on the same split (an ablation) call this once each after one
-    `prepare_data`.
-
-    Args:
-        config: `Config`; its data settings are not used here.
-        data: `PreparedData` from `prepare_data`.
-        workdir: directory for the model, logs and report (created if needed).
-        verbose: Keras `fit` verbosity.
-        started: `time.perf_counter()` at the start of the whole run, for `wall_time_s`.
-        strategy: `tf.distribute.Strategy`; None: `choose_strategy(config.strategy)`.
-        callbacks: extra Keras callbacks for `train`.
-
-    Returns:
-        `(translator, report)`; the report is also written to `workdir/report.json`
-        (under multi-worker training by the chief only; the other workers write into
-        a temporary directory that is removed at the end).
-    """
-    started = time.perf_counter() if started is None else started
-    config = config.validate()
-    strategy = strategy or choose_strategy(config.strategy)
-    workdir = pathlib.Path(os.path.abspath(output_dir(pathlib.Path(workdir), strategy)))
-    with atomic.lock_directory(workdir, "training"):
-        return _run_experiment(config, data, workdir, verbose, started, strategy, callbacks)
-
-
-def _run_experiment(config, data, workdir, verbose, started, strategy, callbacks):
-    # What killed writes of an earlier run left here (this run holds the lock).
-    for directory in (workdir, workdir / BEST_WEIGHTS.parent):
-        atomic.remove_leftovers(directory)
-    atomic.remove_leftovers(workdir.parent, of=workdir.name)
-    translator = build_translator(config, data.train, strategy)  # seeds the initialization
-    training = train(config, translator, data, workdir, verbose=verbose, callbacks=callbacks)
+def _report(config, translator, data, workdir, training, strategy, started):
+    """Saves the model, scores it on the test split and writes the report; after a
+    non-finite loss, writes the report of the failed run and raises instead."""
+    summary = {k: v for k, v in training.items() if k != "history"}
     if training["stopped_by_non_finite_loss"]:
         # Keep the evidence and the last good weights; do not evaluate or save a model
         # (a model saved here before stays whole, with its own config.json).
-        report = {k: v for k, v in training.items() if k != "history"}
-        report.update(history=training["history"], config=dataclasses.asdict(config))
+        report = {**summary, "history": training["history"], "config": dataclasses.asdict(config)}
         atomic.atomic_write_text(workdir / REPORT_FILE, json.dumps(report, indent=2))
         raise NonFiniteLossError(
             f"{training['non_finite_message']}; the last good weights are kept in "
-            f"{workdir / BEST_WEIGHTS} and the last good training state in "
-            f"{workdir / BACKUP_DIR}"
+            f"{workdir / BEST_WEIGHTS} and the last good training state in {workdir / BACKUP_DIR}"
         )
     try:
         save_translator(translator, workdir, config)
@@ -419,15 +370,11 @@ def _run_experiment(config, data, workdir, verbose, started, strategy, callbacks
             f"cannot save the model into {workdir}: {error.strerror or error}; the "
             f"previous content of {workdir} is unchanged"
         ) from None
-
-    test = evaluate_split(
-        translator, data.test, config.batch_size, decoding_options(config),
-        fixed_shapes=training["fixed_shapes"],
-    )
+    decoding = decoding_options(config)
+    test = evaluate_split(translator, data.test, config.batch_size, decoding, training["fixed_shapes"])
     write_test_translations(workdir / TRANSLATIONS_FILE, data.test, test)
     atomic.atomic_write_text(workdir / HISTORY_FILE, json.dumps(training["history"], indent=2))
-    plots.save(plots.plot_history(training["history"], title=f"{data.corpus.name}"), workdir / "history.png")
-
+    plots.save(plots.plot_history(training["history"], title=data.corpus.name), workdir / "history.png")
     report = {
         "data": data.corpus.name,
         "origin": data.corpus.origin,
@@ -438,18 +385,13 @@ def _run_experiment(config, data, workdir, verbose, started, strategy, callbacks
             "target": len(translator.target_vocabulary),
         },
         "parameters": int(translator.model.count_params()),
-        "bleu": test["bleu"],
-        "chrf": test["chrf"],
-        "unk_share": test["unk_share"],
-        "bleu_detail": test["bleu_detail"],
-        "bleu_signature": test["bleu_signature"],
-        "chrf_signature": test["chrf_signature"],
+        **{k: test[k] for k in ("bleu", "chrf", "unk_share", "bleu_detail", "bleu_signature", "chrf_signature")},
         "test_loss": test["loss"],
         "test_accuracy": test["accuracy"],
         "alignment_error_rate": test.get("alignment_error_rate"),
         "translation_sentences_per_second": test["sentences_per_second"],
-        "decoding": decoding_options(config),
-        **{k: v for k, v in training.items() if k != "history"},
+        "decoding": decoding,
+        **summary,
         "wall_time_s": time.perf_counter() - started,
         "machine": machine_description(),
         "strategy": describe_strategy(strategy),
@@ -457,6 +399,4 @@ def _run_experiment(config, data, workdir, verbose, started, strategy, callbacks
         "config": dataclasses.asdict(config),
     }
     atomic.atomic_write_text(workdir / REPORT_FILE, json.dumps(report, indent=2))
-    if not is_chief(strategy):
-        shutil.rmtree(workdir, ignore_errors=True)  # a non-chief worker's throwaway copy
-    return translator, report
+    return report
