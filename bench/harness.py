@@ -81,7 +81,7 @@ def quick_settings():
 
 def _prepare(settings):
     from nmt_keras.data.corpora import load_corpus, split_pairs
-    from nmt_keras.data.text import learn_vocabulary
+    from nmt_keras.data.tokenizers import learn_vocabulary
 
     corpus = load_corpus(settings["data"], settings["direction"])
     splits = split_pairs(
@@ -110,7 +110,6 @@ def _build(variant, settings, source_words, target_words, kernels="auto"):
         model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]))  # the tutorial's
         return model, model
     from nmt_keras.config import Config
-    from nmt_keras.fast import resolve_kernels
     from nmt_keras.inference.translator import Translator
     from nmt_keras.training.distribute import make_optimizer
 
@@ -118,9 +117,9 @@ def _build(variant, settings, source_words, target_words, kernels="auto"):
         embedding_dim=settings["embedding_dim"], units=settings["units"], decoder=variant,
         attention=ATTENTION[variant], max_output_length=settings["max_length"], kernels=kernels,
     )
-    translator = Translator(source_words, target_words, config)
+    translator = Translator(source_words, target_words, config, for_training=True)
     # What `train` uses.
-    optimizer = make_optimizer(settings["learning_rate"], kernels=resolve_kernels(kernels))
+    optimizer = make_optimizer(settings["learning_rate"], kernels=translator.model.kernels)
     translator.model.compile(optimizer=optimizer)
     return translator, translator.model
 

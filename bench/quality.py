@@ -88,7 +88,7 @@ def _split(settings):
 
 
 def _scores(hypotheses, test, seconds):
-    from nmt_keras.data.text import standardize_texts
+    from nmt_keras.data.tokenizers import standardize_texts
     from nmt_keras.evaluation import bleu_and_chrf, unk_share
 
     scores = bleu_and_chrf(hypotheses, standardize_texts([p.target for p in test]))
@@ -106,7 +106,7 @@ def run_reference(settings):
     from bench import reference
     from nmt_keras.constants import PAD_ID
     from nmt_keras.data.batching import encode_pairs
-    from nmt_keras.data.text import learn_vocabulary
+    from nmt_keras.data.tokenizers import learn_vocabulary
     from nmt_keras.training.callbacks import TimeBudget
 
     keras.utils.set_random_seed(settings["seed"])

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from nmt_keras.constants import END_ID, PAD_ID, START_ID
-from nmt_keras.data.text import add_start_end, vocabulary_of, word_vectorizer
+from nmt_keras.data.tokenizers import add_start_end, vocabulary_of, word_vectorizer
 
 # Attention heads of the cross-attention: one, as in the tutorial.
 NUM_HEADS = 1

@@ -62,14 +62,14 @@ EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 STREAM_BATCHES = 16
 # The errors reported in one line with EXIT_BAD_INPUT, by the module that defines each.
 # A module that was never imported raised none of its errors, so `main` looks up only
-# loaded ones (importing nmt_keras.training.resume would load TensorFlow).
+# loaded ones (importing nmt_keras.training.callbacks would load TensorFlow).
 BAD_INPUT_ERRORS = (
     ("nmt_keras.config", "ConfigError"),
     ("nmt_keras.cli", "InputError"),
     ("nmt_keras.atomic", "DirectoryInUseError"),
     ("nmt_keras.data.corpora", "CorpusError"),
     ("nmt_keras.saving", "ModelDirError"),
-    ("nmt_keras.training.resume", "ResumeError"),
+    ("nmt_keras.training.callbacks", "ResumeError"),
     ("nmt_keras.inference.export", "ExportError"),
 )
 # The error of a training stopped by a NaN or infinite loss (EXIT_TRAINING_FAILED).
@@ -281,7 +281,7 @@ def _check_data(config):
 def run_demo(args):
     config = options_from_args(args, demo_config())
     _check_output(args.output)
-    from nmt_keras import demo
+    import nmt_keras.demo as demo
 
     verbose, callbacks = _training_output(config)
     report = demo.run_demo(args.output, config, verbose=verbose, callbacks=callbacks)
@@ -361,7 +361,7 @@ def run_translate(args):
     saved = check_model_dir(args.model_dir)  # before the slow load; None for a .keras file
     decoding = None if saved is None else _decoding(args, options, saved)
 
-    from nmt_keras import plots
+    import nmt_keras.plots as plots
     from nmt_keras.inference.translator import translate_batches
     from nmt_keras.saving import load_translator
 

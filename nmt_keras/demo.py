@@ -10,7 +10,7 @@ import collections
 import pathlib
 import shutil
 
-from nmt_keras import plots
+import nmt_keras.plots as plots
 from nmt_keras.config import demo_config
 from nmt_keras.inference.translator import translate_all
 from nmt_keras.training.train import BACKUP_DIR, REPORT_FILE, train_and_evaluate

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from nmt_keras.constants import TRANSLATE_BATCH_SIZE, UNK_TOKEN
 from nmt_keras.data.batching import encode_pairs, make_dataset
-from nmt_keras.data.text import standardize_texts
+from nmt_keras.data.tokenizers import standardize_texts
 from nmt_keras.inference.translator import translate_all
 
 # Teacher-forced attention is computed this many sentence pairs at a time.

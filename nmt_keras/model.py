@@ -1,4 +1,6 @@
-"""`Seq2Seq`: the encoder-decoder network and how it trains (token ids in, logits out).
+"""`Seq2Seq`: the encoder-decoder network and how it trains (token ids in, logits out):
+the masked loss and accuracy, the metrics that average them exactly, and the choice of
+kernels (`resolve_kernels`).
 
 Text in and out (vectorizers, search, detokenization) is `nmt_keras.inference.Translator`.
 """
@@ -9,17 +11,10 @@ import tensorflow as tf
 
 from nmt_keras.compat import BuiltBeforeFit
 from nmt_keras.config import Config
-from nmt_keras.constants import NUM_SPECIAL_TOKENS, PAD_ID
-from nmt_keras.fast import resolve_kernels
-from nmt_keras.layers import Decoder, Encoder, LuongDecoder
-from nmt_keras.losses import (
-    LastValue,
-    TokenMean,
-    keras_cross_entropy,
-    masked_correct,
-    masked_loss_sums,
-)
-from nmt_keras.training.schedules import sampling_probability
+from nmt_keras.constants import KERNELS, NUM_SPECIAL_TOKENS, PAD_ID
+from nmt_keras.layers.blocks import sampling_probability
+from nmt_keras.layers.decoder import Decoder
+from nmt_keras.layers.encoder import Encoder
 
 # Inputs: source ids `(batch, source_len)` and decoder inputs `(batch, target_len)`.
 INPUT_SHAPES = ((None, None), (None, None))
@@ -44,6 +39,8 @@ class Seq2Seq(BuiltBeforeFit, keras.Model):
             sizes, attention, decoder, cell, dropout, objective, kernels.
         shared_ids: list of int, or None. For each source id, the target id of the same
             word, or -1: what the source prior (`source_prior=True`) marks.
+        for_training: bool. Built to be trained: `kernels="auto"` then picks the fused
+            kernels on a CPU (see `resolve_kernels`).
 
     Example:
     >>> model = Seq2Seq(100, 120, Config(embedding_dim=8, units=16))
@@ -51,7 +48,10 @@ class Seq2Seq(BuiltBeforeFit, keras.Model):
     >>> logits = model((np.array([[2, 7, 3]]), np.array([[2, 9]])))   # (1, 2, 120)
     """
 
-    def __init__(self, source_vocab_size, target_vocab_size, settings=None, shared_ids=None, **kwargs):
+    def __init__(
+        self, source_vocab_size, target_vocab_size, settings=None, shared_ids=None, for_training=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if settings is None or isinstance(settings, dict):
             settings = Config.from_dict(settings or {}, source="Seq2Seq settings")
@@ -60,8 +60,8 @@ class Seq2Seq(BuiltBeforeFit, keras.Model):
         self.target_vocab_size = target_vocab_size
         self.shared_ids = None if shared_ids is None else [int(i) for i in shared_ids]
         config = self.config
-        kernels = resolve_kernels(config.kernels)
-        self.kernels = kernels  # "keras" or "fused", as resolved for this machine
+        kernels = resolve_kernels(config.kernels, for_training)
+        self.kernels = kernels  # "keras" or "fused", as resolved for this machine and use
         shared = dict(
             cell=config.cell, dropout=config.dropout, embedding_init=config.embedding_init,
             kernels=kernels,
@@ -76,17 +76,17 @@ class Seq2Seq(BuiltBeforeFit, keras.Model):
             maxout_units=config.maxout_units, source_prior=config.source_prior,
             name="decoder", **shared,
         )
+        DecoderClass = Decoder
         if config.decoder == "luong":
+            from nmt_keras.layers.luong_decoder import LuongDecoder as DecoderClass
+
             decoder_options["input_feeding"] = config.input_feeding
-        Decoders = {"bahdanau": Decoder, "luong": LuongDecoder}
-        self.decoder = Decoders[config.decoder](
-            target_vocab_size, config.embedding_dim, config.units, **decoder_options
-        )
+        self.decoder = DecoderClass(target_vocab_size, config.embedding_dim, config.units, **decoder_options)
         if kernels == "fused":
             from nmt_keras.fast import sparse_cross_entropy as cross_entropy
         else:
             cross_entropy = keras_cross_entropy
-        self.cross_entropy = cross_entropy
+        self.cross_entropy = cross_entropy  # function(logits, labels) -> (tokens,)
         self.loss_tracker = TokenMean(name="loss")
         self.accuracy_tracker = TokenMean(name="accuracy")
         self.token_counter = keras.metrics.Sum(name="target_tokens")
@@ -268,6 +268,131 @@ class Seq2Seq(BuiltBeforeFit, keras.Model):
             "settings": self.config.model_settings(),
             "shared_ids": None if self.shared_ids is None else list(self.shared_ids),
         }
+
+
+def resolve_kernels(kernels="auto", for_training=True):
+    """"keras" or "fused" for a `kernels` setting.
+
+    "auto" picks the fused kernels of `nmt_keras.fast` for a model built to train on a
+    CPU, and Keras' own on a GPU (where Keras' GRU runs cuDNN's kernel) and for a model
+    built to translate: the fused kernels speed up the backward pass, and a forward pass
+    runs as fast with Keras' layers (docs/performance.md, "Kernels for translation").
+    """
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}, got {kernels!r}")
+    if kernels != "auto":
+        return kernels
+    return "fused" if for_training and not tf.config.list_logical_devices("GPU") else "keras"
+
+
+# ----------------------------------------------------------------- loss and metrics
+
+
+def keras_cross_entropy(logits, labels):
+    """`-log softmax(logits)[label]` per row: TensorFlow's fused op."""
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def token_cross_entropy(labels, logits, label_smoothing=0.0, cross_entropy=keras_cross_entropy):
+    """Per-token training loss and plain cross-entropy.
+
+    With label smoothing `e`, the target distribution is `(1 - e)` on the gold word plus
+    `e` spread uniformly over the vocabulary: per token,
+    `(1 - e) * (-log p_gold) + e * mean_k(-log p_k)`.
+
+    Args:
+        labels: int `(...)`, the gold next tokens.
+        logits: `(..., vocab_size)`; computed in float32.
+        label_smoothing: float in [0, 1).
+        cross_entropy: function(logits `(tokens, vocab)`, labels `(tokens,)`) ->
+            `(tokens,)`, the plain cross-entropy.
+
+    Returns:
+        `(loss, cross_entropy)`, float32 `(...)`: the label-smoothed training loss and
+        the plain `-log p_gold` (equal without smoothing). Padding is not masked here.
+    """
+    logits = tf.cast(logits, tf.float32)
+    vocab_size = tf.shape(logits)[-1]
+    flat_logits = tf.reshape(logits, [-1, vocab_size])  # (tokens, vocab_size)
+    flat_labels = tf.reshape(tf.cast(labels, tf.int64), [-1])  # (tokens,)
+    plain = tf.reshape(cross_entropy(flat_logits, flat_labels), tf.shape(labels))
+    if not label_smoothing:
+        return plain, plain
+    # mean_k(-log p_k) = logsumexp(logits) - mean_k(logits), and
+    # logsumexp(logits) = -log p_gold + gold logit.
+    gold_logit = tf.gather(logits, tf.cast(labels, tf.int64), axis=-1, batch_dims=len(labels.shape))
+    uniform = plain + gold_logit - tf.reduce_mean(logits, axis=-1)
+    return (1.0 - label_smoothing) * plain + label_smoothing * uniform, plain
+
+
+def masked_loss_sums(labels, logits, label_smoothing=0.0, cross_entropy=keras_cross_entropy):
+    """Loss sums over real (non-padding) tokens, and their count.
+
+    Padding (`PAD_ID`) is excluded from both the sums and the count, so a batch's mean
+    loss does not depend on how much padding it carries.
+
+    Args:
+        labels: int `(...)`, the gold next tokens, `PAD_ID`-padded.
+        logits: `(..., vocab_size)`.
+        label_smoothing: float in [0, 1).
+
+    Returns:
+        `(loss_sum, cross_entropy_sum, token_count)`, float32 scalars: the training loss
+        (label-smoothed) summed, the plain cross-entropy summed (what is reported), and
+        the number of real tokens.
+    """
+    loss, plain = token_cross_entropy(labels, logits, label_smoothing, cross_entropy)
+    mask = tf.cast(labels != PAD_ID, tf.float32)
+    return tf.reduce_sum(loss * mask), tf.reduce_sum(plain * mask), tf.reduce_sum(mask)
+
+
+def masked_cross_entropy(labels, logits, label_smoothing=0.0):
+    """`(loss_sum, token_count)`: the training loss summed over real (non-padding)
+    tokens, and their number (`masked_loss_sums` without the plain sum)."""
+    loss_sum, _, token_count = masked_loss_sums(labels, logits, label_smoothing)
+    return loss_sum, token_count
+
+
+def masked_correct(labels, logits):
+    """Number of real tokens whose arg-max prediction is right, and the token count."""
+    mask = labels != PAD_ID
+    predictions = tf.argmax(logits, axis=-1, output_type=labels.dtype)
+    correct = tf.logical_and(mask, tf.equal(predictions, labels))
+    return tf.reduce_sum(tf.cast(correct, tf.float32)), tf.reduce_sum(tf.cast(mask, tf.float32))
+
+
+@keras.saving.register_keras_serializable(package="nmt_keras")
+class TokenMean(keras.metrics.Metric):
+    """Running `sum(numerators) / sum(denominators)`: an exact per-token mean over an
+    epoch, unlike the mean of per-batch means (batches hold different token counts)."""
+
+    def __init__(self, name="token_mean", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, numerator, denominator):
+        self.total.assign_add(tf.cast(numerator, self.dtype))
+        self.count.assign_add(tf.cast(denominator, self.dtype))
+
+    def result(self):
+        return tf.math.divide_no_nan(self.total, self.count)
+
+
+@keras.saving.register_keras_serializable(package="nmt_keras")
+class LastValue(keras.metrics.Metric):
+    """Reports the last value it was given (e.g. the current scheduled-sampling
+    probability at the end of an epoch)."""
+
+    def __init__(self, name="last_value", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value", aggregation="mean")
+
+    def update_state(self, value):
+        self.value.assign(tf.cast(value, self.dtype))
+
+    def result(self):
+        return tf.identity(self.value)
 
 
 def unpack_batch(data):

@@ -1,10 +1,10 @@
-"""Figures: attention heatmaps and training curves (matplotlib, saved as PNG or shown)."""
+"""Attention heatmaps (matplotlib, saved as PNG or shown). The training curves are
+`nmt_keras.training.train.plot_history`."""
 
 import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import MaxNLocator
 
 # Figure size grows with the sentence: inches per token, within these bounds.
 _INCHES_PER_TOKEN = 0.45
@@ -75,30 +75,6 @@ def translation_heatmap(result, index=0, title=None, gold_links=None):
         title=title,
         gold_links=gold_links,
     )
-
-
-def plot_history(history, title=None):
-    """Loss and masked accuracy per epoch, training and validation, side by side.
-
-    Args:
-        history: dict of lists as in `keras.callbacks.History.history`.
-    """
-    fig, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in ((loss_ax, "loss", "masked cross-entropy"), (accuracy_ax, "accuracy", "masked token accuracy")):
-        for prefix, style in (("", "-o"), ("val_", "--s")):
-            values = history.get(prefix + key)
-            if values:
-                epochs = range(1, len(values) + 1)
-                ax.plot(epochs, values, style, label=("validation " if prefix else "training ") + key)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 def save(fig, path):

@@ -29,7 +29,7 @@ registered with `keras.saving.register_keras_serializable(package="nmt_keras")` 
 `Translator`'s config holds its vocabularies, so the file loads with `safe_mode=True`:
 
     import keras
-    import nmt_keras.inference.translator  # registers the nmt_keras classes
+    import nmt_keras.fast, nmt_keras.inference.translator  # register the nmt_keras classes
     translator = keras.saving.load_model("model.keras", safe_mode=True)
 """
 
@@ -39,7 +39,6 @@ import pathlib
 import zipfile
 
 import nmt_keras
-from nmt_keras import atomic
 from nmt_keras.config import MAX_VOCAB, Config, ConfigError
 
 TRANSLATOR_FILE = "translator.json"
@@ -129,6 +128,8 @@ def save_translator(translator, model_dir, config=None):
         nmt_keras.atomic.DirectoryInUseError: another process holds `model_dir`'s lock.
         OSError: a write failed (`model_dir` is then unchanged).
     """
+    import nmt_keras.atomic as atomic  # writing only: reading a model needs none of it
+
     model_dir = pathlib.Path(model_dir)
     record = {
         "format": FORMAT,
@@ -149,6 +150,8 @@ def save_keras(translator, path):
     """Writes `translator` (config with vocabularies, weights, optimizer state) to one
     `.keras` file, through a fsynced temporary file and a rename."""
     import keras
+
+    import nmt_keras.atomic as atomic
 
     path = pathlib.Path(path)
     if path.suffix != KERAS_SUFFIX:
@@ -173,6 +176,7 @@ def load_keras(path):
     """
     import keras
 
+    import nmt_keras.fast  # noqa: F401, registers FusedAdam, the optimizer a file may record
     from nmt_keras.inference.translator import Translator
 
     path = pathlib.Path(path)

@@ -18,10 +18,10 @@ import pytest
 
 from nmt_keras import atomic, saving
 from nmt_keras.config import Config
-from nmt_keras.data.text import learn_vocabulary
+from nmt_keras.data.tokenizers import learn_vocabulary
 from nmt_keras.inference.translator import Translator, translate_all
 from nmt_keras.saving import CONFIG_FILE, MODEL_FILES, WEIGHTS_FILE, load_translator, save_translator
-from nmt_keras.training.resume import STATE_FILE, Backup, TrainingState
+from nmt_keras.training.callbacks import STATE_FILE, Backup, TrainingState
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOURCES = ["el gato negro", "la casa blanca", "el perro come pan"]
@@ -327,7 +327,7 @@ def test_saving_into_a_directory_another_process_writes_is_refused(locked, other
     (dict(format=7), "not a record of format 1"),
 ], ids=["weights-elsewhere", "step-text", "history-text", "callback-list", "format"])
 def test_a_backup_record_is_checked_before_it_is_used(tmp_path, change, problem):
-    from nmt_keras.training.resume import ResumeError
+    from nmt_keras.training.callbacks import ResumeError
 
     backup = Backup(tmp_path / "backup")
     backup.save(dense_model(), state_at(2))
@@ -341,7 +341,7 @@ def test_a_backup_record_is_checked_before_it_is_used(tmp_path, change, problem)
 
 def test_a_backup_restores_known_callback_attributes_only():
     from nmt_keras.training.callbacks import EarlyStopping
-    from nmt_keras.training.resume import BackupCallback
+    from nmt_keras.training.callbacks import BackupCallback
 
     stopping = EarlyStopping(patience=3)
     state = TrainingState(step=4, epoch=1, history={}, weights_file="state-4.weights.h5",

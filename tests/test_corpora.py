@@ -16,7 +16,7 @@ import pytest
 from nmt_keras.constants import DIRECTIONS
 from nmt_keras.data import corpora
 from nmt_keras.data.corpora import CorpusError, SentencePair
-from nmt_keras.data.text import tokenize_words
+from nmt_keras.data.tokenizers import tokenize_words
 
 SPA_ENG_ARCHIVE = (
     pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "spa-eng.zip"

@@ -6,8 +6,9 @@ import pytest
 import tensorflow as tf
 
 from nmt_keras.constants import END_ID, PAD_ID
-from nmt_keras.inference.beam_search import beam_search, length_penalty
 from nmt_keras.inference.search import (
+    beam_search,
+    length_penalty,
     NEVER_EMITTED,
     SearchResult,
     greedy_search,

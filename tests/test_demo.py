@@ -41,7 +41,7 @@ def test_handwritten_sentences_are_new_but_in_vocabulary():
     """The demo's own sentences use only corpus words (bar the deliberate unknown one)
     and are not copies of corpus sentences."""
     from nmt_keras.data.corpora import load_corpus
-    from nmt_keras.data.text import standardize_texts
+    from nmt_keras.data.tokenizers import standardize_texts
 
     sources = [p.source for p in load_corpus("synthetic", "to-english").pairs]
     corpus_sources = set(sources)

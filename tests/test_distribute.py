@@ -27,7 +27,7 @@ from nmt_keras.data.batching import (
     padding_fraction,
 )
 from nmt_keras.data.corpora import load_corpus
-from nmt_keras.data.text import learn_vocabulary
+from nmt_keras.data.tokenizers import learn_vocabulary
 from nmt_keras.inference.translator import Translator
 from nmt_keras.training.distribute import (
     choose_strategy,
@@ -230,7 +230,7 @@ def _tiny_config(**changes):
 
 
 def test_mixed_bfloat16_trains_with_float32_logits_attention_and_loss(corpus_sample):
-    from nmt_keras.losses import masked_cross_entropy
+    from nmt_keras.model import masked_cross_entropy
     from nmt_keras.training.train import build_translator
 
     pairs, _, _ = corpus_sample

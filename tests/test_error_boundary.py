@@ -19,7 +19,7 @@ import pytest
 
 from nmt_keras.cli import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE
 from nmt_keras.config import Config
-from nmt_keras.data.text import learn_vocabulary
+from nmt_keras.data.tokenizers import learn_vocabulary
 from nmt_keras.inference.translator import Translator
 from nmt_keras.saving import CONFIG_FILE, TRANSLATOR_FILE, save_translator
 

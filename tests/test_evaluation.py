@@ -45,7 +45,7 @@ def test_evaluate_loss_takes_the_model_and_averages_over_real_tokens(seeded):
     import tensorflow as tf
 
     from nmt_keras.evaluation import evaluate_loss
-    from nmt_keras.losses import masked_correct, masked_cross_entropy
+    from nmt_keras.model import masked_correct, masked_cross_entropy
     from test_variants import SOURCES, TARGETS, make_translator
 
     translator = make_translator(units=8, embedding_dim=8)

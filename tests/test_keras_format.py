@@ -150,7 +150,7 @@ def test_every_layer_class_is_registered():
         LuongDecoder,
         OutputLayer,
     )
-    from nmt_keras.losses import LastValue, TokenMean
+    from nmt_keras.model import LastValue, TokenMean
     from nmt_keras.model import Seq2Seq
 
     classes = (

@@ -15,8 +15,9 @@ import pytest
 import tensorflow as tf
 
 from nmt_keras.config import Config
-from nmt_keras.fast import FusedGRU, FusedGRUCell, resolve_kernels
-from nmt_keras.fast.gru import check_fusable
+from nmt_keras.fast import FusedGRU, FusedGRUCell
+from nmt_keras.model import resolve_kernels
+from nmt_keras.fast import check_fusable
 from nmt_keras.inference.translator import Translator
 from nmt_keras.training.distribute import make_optimizer
 
@@ -115,12 +116,21 @@ def test_settings_the_fused_gru_does_not_compute_are_refused(setting):
         check_fusable(keras.layers.GRUCell(4, **setting))
 
 
-def test_auto_kernels_are_fused_on_this_cpu_only_machine():
+def test_auto_kernels_are_fused_for_training_on_this_cpu_and_keras_for_translation():
+    """A forward pass runs as fast with Keras' layers (docs/performance.md): a model
+    built to translate (as `load_translator` builds it) uses them; one built to train
+    (`build_translator`) the fused kernels. An explicit setting is kept either way."""
+    from nmt_keras.config import Config
+    from nmt_keras.inference.translator import Translator
+
     assert not tf.config.list_logical_devices("GPU")
-    assert resolve_kernels("auto") == "fused"
-    assert resolve_kernels("keras") == "keras"
-    with pytest.raises(ValueError, match="kernels"):
-        resolve_kernels("fast")
+    assert resolve_kernels("auto", for_training=True) == "fused"
+    assert resolve_kernels("auto", for_training=False) == "keras"
+    assert resolve_kernels("fused", for_training=False) == "fused"
+    small = Config(embedding_dim=4, units=4)
+    assert Translator(["a"], ["b"], small).model.kernels == "keras"
+    assert Translator(["a"], ["b"], small, for_training=True).model.kernels == "fused"
+    assert isinstance(Translator(["a"], ["b"], small, for_training=True).model.encoder.rnns[0].forward_layer, FusedGRU)
 
 
 SOURCES = ["el gato negro come", "la casa", "un perro grande y un gato", "come"]

@@ -15,7 +15,7 @@ import pytest
 
 from nmt_keras.config import Config
 from nmt_keras.data.batching import encode_pairs, make_dataset
-from nmt_keras.data.text import standardize_texts
+from nmt_keras.data.tokenizers import standardize_texts
 from nmt_keras.training.train import build_translator, prepare_data
 
 PAIRS = {

@@ -5,11 +5,10 @@ import pytest
 import tensorflow as tf
 
 from nmt_keras.constants import PAD_ID
-from nmt_keras.fast.cross_entropy import sparse_cross_entropy
-from nmt_keras.losses import (
+from nmt_keras.fast import sparse_cross_entropy
+from nmt_keras.model import (
     TokenMean,
     masked_correct,
-    masked_cross_entropy,
     masked_loss_sums,
     token_cross_entropy,
 )
@@ -32,7 +31,7 @@ def hand_cross_entropy(logits, label):
 
 
 def test_masked_cross_entropy_equals_a_hand_computation():
-    loss_sum, count = masked_cross_entropy(tf.constant(LABELS), tf.constant(LOGITS))
+    loss_sum, _, count = masked_loss_sums(tf.constant(LABELS), tf.constant(LOGITS))
     expected = [
         hand_cross_entropy(LOGITS[b, t], LABELS[b, t])
         for b in range(2)
@@ -45,11 +44,11 @@ def test_masked_cross_entropy_equals_a_hand_computation():
 
 
 def test_padding_is_excluded_from_numerator_and_denominator():
-    loss_sum, count = masked_cross_entropy(tf.constant(LABELS), tf.constant(LOGITS))
+    loss_sum, _, count = masked_loss_sums(tf.constant(LABELS), tf.constant(LOGITS))
     # Twice as much padding, with wild logits there: the mean must not move.
     labels = np.pad(LABELS, ((0, 0), (0, 3)), constant_values=PAD_ID)
     logits = np.concatenate([LOGITS, np.full((2, 3, 5), 50.0, np.float32)], axis=1)
-    padded_sum, padded_count = masked_cross_entropy(tf.constant(labels), tf.constant(logits))
+    padded_sum, _, padded_count = masked_loss_sums(tf.constant(labels), tf.constant(logits))
     assert padded_count.numpy() == count.numpy()
     np.testing.assert_allclose(padded_sum.numpy(), loss_sum.numpy(), rtol=1e-6)
 
@@ -100,8 +99,8 @@ def tensorflow_cross_entropy(labels, logits):
 def test_loss_sums_report_plain_cross_entropy_beside_the_smoothed_loss():
     labels, logits = tf.constant(LABELS), tf.constant(LOGITS)
     smoothed, plain, count = masked_loss_sums(labels, logits, label_smoothing=0.1)
-    expected_plain, _ = masked_cross_entropy(labels, logits)
-    expected_smoothed, _ = masked_cross_entropy(labels, logits, label_smoothing=0.1)
+    expected_plain, _, _ = masked_loss_sums(labels, logits)
+    expected_smoothed, _, _ = masked_loss_sums(labels, logits, label_smoothing=0.1)
     assert count.numpy() == 5.0
     np.testing.assert_allclose(plain.numpy(), expected_plain.numpy(), rtol=1e-6)
     np.testing.assert_allclose(smoothed.numpy(), expected_smoothed.numpy(), rtol=1e-6)

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from nmt_keras.training.distribute import make_optimizer
-from nmt_keras.fast.adam import FusedAdam
+from nmt_keras.fast import FusedAdam
 
 SHAPES = [(6, 4), (4,), (10, 3)]
 

@@ -20,12 +20,11 @@ from nmt_keras.cli import EXIT_BAD_INPUT, EXIT_TRAINING_FAILED, main
 from nmt_keras.config import Config
 from nmt_keras.data import corpora
 from nmt_keras.data.corpora import CorpusError
-from nmt_keras.data.text import learn_vocabulary
+from nmt_keras.data.tokenizers import learn_vocabulary
 from nmt_keras.inference.translator import translate_all
 from nmt_keras.saving import MODEL_FILES, SOURCE_VOCAB_FILE, WEIGHTS_FILE, ModelDirError
 from nmt_keras.training import train as training
-from nmt_keras.training.callbacks import NonFiniteLossError
-from nmt_keras.training.resume import STATE_FILE
+from nmt_keras.training.callbacks import STATE_FILE, NonFiniteLossError
 from nmt_keras.training.train import BACKUP_DIR, BEST_WEIGHTS, prepare_data, train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -437,14 +436,14 @@ def dense_model():
 
 
 def state_at(step):
-    from nmt_keras.training.resume import TrainingState
+    from nmt_keras.training.callbacks import TrainingState
 
     return TrainingState(step=step, epoch=0, history={}, callbacks={}, weights_file="",
                          settings={"units": 8})
 
 
 def test_a_write_that_dies_midway_leaves_the_previous_state(tmp_path, monkeypatch):
-    from nmt_keras.training.resume import Backup
+    from nmt_keras.training.callbacks import Backup
 
     model = dense_model()
     backup = Backup(tmp_path / "backup")
@@ -468,7 +467,7 @@ def test_a_write_that_dies_midway_leaves_the_previous_state(tmp_path, monkeypatc
 
 
 def test_resuming_with_other_settings_is_a_clear_error(tmp_path):
-    from nmt_keras.training.resume import Backup, ResumeError
+    from nmt_keras.training.callbacks import Backup, ResumeError
 
     backup = Backup(tmp_path / "backup")
     backup.save(dense_model(), state_at(2))

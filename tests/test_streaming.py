@@ -11,7 +11,7 @@ import keras
 import pytest
 
 from nmt_keras.config import Config
-from nmt_keras.data.text import learn_vocabulary
+from nmt_keras.data.tokenizers import learn_vocabulary
 from nmt_keras.inference.translator import Translator, translate_all
 from nmt_keras.saving import save_translator
 

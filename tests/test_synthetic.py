@@ -262,7 +262,7 @@ def test_every_spanish_word_of_the_lexicon_occurs(stripped):
 
 
 def test_tokens_match_the_standardizer_for_every_pair(corpus, stripped):
-    from nmt_keras.data.text import standardize_texts
+    from nmt_keras.data.tokenizers import standardize_texts
 
     texts = [p.spanish for p in corpus.pairs] + [p.english for p in corpus.pairs]
     expected = [es for es, _ in stripped] + [en for _, en in stripped]

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from nmt_keras.constants import END_ID, PAD_ID, SPECIAL_TOKENS, START_ID, UNK_ID
-from nmt_keras.data.text import (
+from nmt_keras.data.tokenizers import (
     add_start_end,
     learn_vocabulary,
     standardize_texts,

@@ -12,7 +12,6 @@ from nmt_keras import Translator, load_translator, save_translator
 from nmt_keras.cli import main
 from nmt_keras.config import Config, ConfigError
 from nmt_keras.constants import SPECIAL_TOKENS, UNK_ID
-from nmt_keras.data.text import standardize_texts
 from nmt_keras.data.tokenizers import (
     SPACE_TOKEN,
     SUFFIX_INDICATOR,
@@ -22,6 +21,7 @@ from nmt_keras.data.tokenizers import (
     learn_tokens,
     make_vectorizer,
     source_tokens,
+    standardize_texts,
 )
 from nmt_keras.saving import TRANSLATOR_FILE, ModelDirError
 from nmt_keras.training.train import prepare_data, train_and_evaluate

@@ -11,8 +11,8 @@ import tensorflow as tf
 import nmt_keras
 from nmt_keras import Seq2Seq, Translator, load_translator, save_translator
 from nmt_keras.constants import END_ID, PAD_ID
-from nmt_keras.data.text import learn_vocabulary
-from nmt_keras.losses import masked_loss_sums
+from nmt_keras.data.tokenizers import learn_vocabulary
+from nmt_keras.model import masked_loss_sums
 from nmt_keras.saving import TRANSLATOR_FILE, WEIGHTS_FILE, ModelDirError
 
 SOURCES = [

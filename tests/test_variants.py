@@ -9,10 +9,9 @@ import tensorflow as tf
 
 from nmt_keras import Translator
 from nmt_keras.constants import END_ID, PAD_ID, START_ID
-from nmt_keras.data.text import learn_vocabulary
-from nmt_keras.losses import masked_cross_entropy
-from nmt_keras.model import reverse_words
-from nmt_keras.training.schedules import DEFAULT_DECAY, sampling_probability, teacher_forcing_probability
+from nmt_keras.data.tokenizers import learn_vocabulary
+from nmt_keras.model import masked_loss_sums, reverse_words
+from nmt_keras.layers.blocks import DEFAULT_DECAY, sampling_probability, teacher_forcing_probability
 
 SOURCES = [
     "El gato negro come.",
@@ -95,8 +94,8 @@ def test_scheduled_sampling_with_probability_zero_is_exactly_teacher_forcing():
     source, target_in, target_out = translator.prepare_batch(SOURCES, TARGETS)
     forced = translator.model((source, target_in), training=False)
     sampled = decode_with_sampling(translator.model, source, target_in, 0.0)
-    forced_loss = masked_cross_entropy(target_out, forced)[0].numpy()
-    sampled_loss = masked_cross_entropy(target_out, sampled)[0].numpy()
+    forced_loss = masked_loss_sums(target_out, forced)[0].numpy()
+    sampled_loss = masked_loss_sums(target_out, sampled)[0].numpy()
     assert forced_loss == sampled_loss
     np.testing.assert_array_equal(forced.numpy(), sampled.numpy())
 
@@ -145,7 +144,7 @@ def test_current_sampling_probability_is_logged_each_epoch():
 def test_label_smoothing_matches_a_hand_computation():
     logits = np.array([[[2.0, 0.5, -1.0, 0.0]]], np.float32)
     labels = np.array([[1]])
-    loss_sum, count = masked_cross_entropy(labels, logits, label_smoothing=0.2)
+    loss_sum, _, count = masked_loss_sums(labels, logits, label_smoothing=0.2)
     log_p = logits[0, 0] - np.log(np.exp(logits[0, 0]).sum())
     expected = 0.8 * -log_p[1] + 0.2 * -log_p.mean()
     assert count.numpy() == 1.0

@@ -18,7 +18,7 @@ import keras  # noqa: E402
 from nmt_keras.config import Config  # noqa: E402
 from nmt_keras.data.batching import encode_pairs, make_dataset  # noqa: E402
 from nmt_keras.data.corpora import load_corpus  # noqa: E402
-from nmt_keras.data.text import learn_vocabulary  # noqa: E402
+from nmt_keras.data.tokenizers import learn_vocabulary  # noqa: E402
 from nmt_keras.inference.translator import Translator  # noqa: E402
 
 

@@ -59,7 +59,7 @@ Phenomena
 Alignment rules
 ---------------
 Alignments are `(spanish_index, english_index)` pairs over the standardized tokens of
-`nmt_keras.data.text.standardize_texts` (no start/end markers), 0-based, sorted; written in
+`nmt_keras.data.tokenizers.standardize_texts` (no start/end markers), 0-based, sorted; written in
 Pharaoh style "0-1 1-0 2-2" (Spanish first).
 
 * Content words align to their translation (nouns, adjectives, names, numbers, digits,

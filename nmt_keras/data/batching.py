@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from nmt_keras.constants import PAD_ID
-from nmt_keras.data.text import add_start_end
+from nmt_keras.data.tokenizers import add_start_end
 
 # Sentences are vectorized this many at a time when a corpus is first encoded.
 _ENCODE_CHUNK = 8192

@@ -23,7 +23,7 @@ UTF-8 text, one sentence pair per line, in the Anki/Tatoeba column order::
 The optional third column is Anki's attribution text (ignored) or, when
 ``alignment_column=True``, a Pharaoh word alignment ``"i-j i-j ..."`` in which ``i``
 indexes the tokens of column 2 and ``j`` those of column 1 (0-based, over the
-standardized tokens of `nmt_keras.data.text`). A leading UTF-8 byte order mark and Windows
+standardized tokens of `nmt_keras.data.tokenizers`). A leading UTF-8 byte order mark and Windows
 ``"\\r\\n"`` line ends are accepted; surrounding whitespace of each column is removed.
 There is no line-length limit, but there is a size limit: a file, an archive member
 (uncompressed) or a download larger than `max_bytes` (``--max-corpus-mb``) is refused

@@ -7,7 +7,9 @@ serving signatures, each taking a batch of raw sentences (`tf.string`, shape `(b
         -> text `(batch,)` str, tokens `(batch, target_len)` str ("" as padding),
            attention `(batch, target_len, source_len)` float32, source_tokens
            `(batch, source_len)` str (with the `[START]`/`[END]` markers the encoder
-           read), score `(batch,)` float32 (total log-probability, greedy search).
+           read), score `(batch,)` float32 (total log-probability), decoded as the
+           model's saved settings say (greedy or beam search, `unk_replace`), like
+           `Translator.translate` with its defaults.
     translate_beam(texts, beam_width, length_penalty)
         -> texts `(batch, beam_width)` str and scores `(batch, beam_width)` float32, the
            n-best list, best first, ranked by the GNMT length-normalized score; plus
@@ -42,7 +44,7 @@ import pathlib
 import keras
 import tensorflow as tf
 
-from nmt_keras import atomic
+import nmt_keras.atomic as atomic
 from nmt_keras.constants import PAD_ID
 from nmt_keras.inference.search import SearchResult
 
@@ -86,14 +88,27 @@ def _anything_to_translate(source_ids):
 
 
 def _translate_fn(translator):
+    """`translate(texts)`: the decoding saved with the model, as `Translator.translate`
+    does by default (greedy or beam search, and `unk_replace`)."""
     max_length = tf.constant(translator.max_output_length, tf.int32)
+    config = translator.config
+
+    def search(texts):
+        if config.beam_width == 1:
+            outputs = translator.greedy(texts, max_length)
+        else:
+            width = tf.constant(config.beam_width, tf.int32)
+            outputs = translator.beam(texts, max_length, width, tf.constant(config.length_penalty, tf.float32), tf.constant(1, tf.int32))
+        outputs = {name: outputs[name] for name in TRANSLATE_OUTPUTS}
+        return translator.replace_unknown(outputs) if config.unk_replace else outputs
 
     def translate(texts):
         source_ids = translator.tokenize_source(texts)  # (batch, source_len)
         outputs = tf.cond(
             _anything_to_translate(source_ids),
-            lambda: translator.greedy(texts, max_length),
-            lambda: _no_translation(translator, texts, source_ids),
+            lambda: search(texts),
+            lambda: {name: value for name, value in _no_translation(translator, texts, source_ids).items()
+                     if name in TRANSLATE_OUTPUTS},
         )
         return {name: outputs[name] for name in TRANSLATE_OUTPUTS}
 

@@ -1,9 +1,26 @@
-"""Greedy search and sampling: a trained model's decoding step, run until `[END]`.
+"""Search: a trained model's decoding step, run until `[END]`, on token ids
+(`nmt_keras.inference.Translator` turns text into ids and back).
 
 `greedy_search` (arg-max) and `sample_search` (temperature sampling) run as one symbolic
 `tf.while_loop` that stops as soon as every sentence of the batch has produced `[END]`
-(or `max_length` tokens). Beam search is `nmt_keras.inference.beam_search`. Both work
-on token ids; `nmt_keras.inference.Translator` turns text into ids and back.
+(or `max_length` tokens).
+
+Beam search
+-----------
+Each sentence keeps `beam_width` hypotheses. At every step each live hypothesis is
+extended by every word; the `beam_width` best extensions by total log-probability
+survive. A hypothesis that has produced `[END]` is finished: it stops growing (it is
+extended only by padding, at no cost) and keeps its score. The search stops when every
+hypothesis of every sentence has finished, or after `max_length` steps.
+
+Candidates are finally ranked by the GNMT length-normalized score (Wu et al. 2016)
+
+    score(Y) / lp(Y),    lp(Y) = ((5 + |Y|) / 6) ** alpha
+
+(`alpha = 0` ranks by total log-probability). The greedy hypothesis is always one of
+the final candidates: plain beam search can prune the prefix of the greedy translation
+and end with something the model scores lower, and adding the greedy translation (one
+cheap extra pass) makes sure beam search never returns a worse-scoring translation.
 """
 
 import collections
@@ -129,3 +146,178 @@ def sample_search(model, source_ids, max_length, temperature, seed):
         )
 
     return _search(model, source_ids, max_length, draw)
+
+
+# ----------------------------------------------------------------------- beam search
+
+# GNMT length penalty constants: lp(Y) = ((LP_BASE + |Y|) / (LP_BASE + 1)) ** alpha.
+LP_BASE = 5.0
+
+# best: a SearchResult for the top-ranked hypothesis (score = its total log-probability);
+# n_best_ids int64 (batch, n_best, target_len); n_best_scores float32 (batch, n_best),
+# the length-normalized ranking scores, best first.
+BeamResult = collections.namedtuple("BeamResult", ["best", "n_best_ids", "n_best_scores"])
+
+
+def length_penalty(lengths, alpha):
+    """GNMT length penalty `((5 + length) / 6) ** alpha`."""
+    return tf.pow((LP_BASE + tf.cast(lengths, tf.float32)) / (LP_BASE + 1.0), alpha)
+
+
+def _pad_time(tensor, length, axis):
+    """Pads `tensor` with zeros along `axis` up to `length`."""
+    padding = [[0, 0]] * len(tensor.shape)
+    padding[axis] = [0, length - tf.shape(tensor)[axis]]
+    return tf.pad(tensor, padding)
+
+
+def beam_search(model, source_ids, max_length, beam_width, alpha, n_best):
+    """Beam search for a batch of sources.
+
+    Args:
+        model: a `nmt_keras.model.Seq2Seq`.
+        source_ids: int `(batch, source_len)` with `[START]`/`[END]`, `PAD_ID`-padded.
+        max_length: int scalar, the maximum number of output tokens.
+        beam_width: int scalar >= 1.
+        alpha: float scalar, the length-penalty exponent.
+        n_best: int scalar in [1, beam_width].
+
+    Returns:
+        `BeamResult`.
+    """
+    batch = tf.shape(source_ids)[0]
+    source_len = tf.shape(source_ids)[1]
+    k = beam_width
+    state, memory = model.start(source_ids)
+    # Every sentence's state and memory k times: (batch, ...) -> (batch * k, ...).
+    state, memory = tf.nest.map_structure(
+        lambda tensor: None if tensor is None else tf.repeat(tensor, k, axis=0), (state, memory)
+    )
+    vocab_size = model.target_vocab_size
+
+    words_per_source = tf.reduce_sum(tf.cast(source_ids != PAD_ID, tf.int32), axis=1) - 2
+    finished = tf.tile((words_per_source <= 0)[:, None], [1, k])  # (batch, k)
+    # Only beam 0 is alive at the start; the others would duplicate it.
+    first_beam = tf.one_hot(tf.zeros([batch], tf.int32), k, on_value=0.0, off_value=NEG_INF)
+    scores = tf.where(finished, tf.zeros_like(first_beam), first_beam)  # (batch, k)
+    lengths = tf.zeros([batch, k], tf.int32)
+    # Extending a finished hypothesis: padding only, at no cost.
+    padding_only = tf.one_hot(PAD_ID, vocab_size, on_value=0.0, off_value=NEG_INF)  # (vocab,)
+    beam_offsets = (tf.range(batch) * k)[:, None]  # (batch, 1)
+
+    def keep_going(step, *state):
+        finished = state[2]  # (tokens, carry, finished, ...)
+        return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+    def one_step(step, tokens, carry, finished, scores, lengths, token_array, parent_array, attention_array):
+        logits, carry, weights = model.next_logits(tokens, carry, memory)
+        log_probs = tf.nn.log_softmax(suppress_tokens(logits, NEVER_EMITTED))
+        log_probs = tf.reshape(log_probs, [batch, k, vocab_size])
+        log_probs = tf.where(finished[:, :, None], padding_only, log_probs)
+        candidates = tf.reshape(scores[:, :, None] + log_probs, [batch, k * vocab_size])
+        scores, index = tf.math.top_k(candidates, k=k)  # (batch, k)
+        parents = index // vocab_size
+        next_tokens = tf.cast(index % vocab_size, tf.int64)
+        was_finished = tf.gather(finished, parents, batch_dims=1)
+        lengths = tf.gather(lengths, parents, batch_dims=1) + tf.cast(~was_finished, tf.int32)
+        finished = tf.logical_or(was_finished, next_tokens == END_ID)
+        flat_parents = tf.reshape(parents + beam_offsets, [-1])  # (batch * k,)
+        carry = tf.nest.map_structure(lambda s: tf.gather(s, flat_parents), carry)
+        weights = tf.reshape(tf.gather(weights, flat_parents), [batch, k, -1])
+        weights = tf.where(was_finished[:, :, None], tf.zeros_like(weights), weights)
+        return (
+            step + 1,
+            tf.reshape(next_tokens, [-1]),
+            carry,
+            finished,
+            scores,
+            lengths,
+            token_array.write(step, next_tokens),
+            parent_array.write(step, parents),
+            attention_array.write(step, weights),
+        )
+
+    loop_vars = (
+        tf.constant(0),
+        tf.fill([batch * k], tf.cast(START_ID, tf.int64)),
+        state,
+        finished,
+        scores,
+        lengths,
+        tf.TensorArray(tf.int64, size=0, dynamic_size=True, element_shape=[None, None]),
+        tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[None, None]),
+        tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[None, None, None]),
+    )
+    outputs = tf.while_loop(keep_going, one_step, loop_vars)
+    _, _, _, _, scores, lengths, token_array, parent_array, attention_array = outputs
+    # No step at all (every source empty, or max_length 0): nothing to backtrack, and
+    # stacking an empty TensorArray of unknown element shape would fail.
+    sequences, attention = tf.cond(
+        token_array.size() > 0,
+        lambda: _backtrack(
+            token_array.stack(), parent_array.stack(), attention_array.stack(), batch, k, source_len
+        ),
+        lambda: (tf.zeros([batch, k, 0], tf.int64), tf.zeros([batch, k, 0, source_len], tf.float32)),
+    )  # (batch, k, steps), (batch, k, steps, source_len)
+
+    # The greedy translation joins the candidates (see the module docstring).
+    greedy = greedy_search(model, source_ids, max_length)
+    steps = tf.maximum(tf.shape(sequences)[2], tf.shape(greedy.token_ids)[1])
+    sequences = _pad_time(sequences, steps, axis=2)
+    attention = _pad_time(attention, steps, axis=2)
+    greedy_ids = _pad_time(greedy.token_ids, steps, axis=1)[:, None, :]  # (batch, 1, steps)
+    greedy_attention = _pad_time(greedy.attention, steps, axis=1)[:, None]
+    greedy_length = tf.reduce_sum(tf.cast(greedy.token_ids != PAD_ID, tf.int32), axis=1)
+    duplicate = tf.reduce_any(tf.reduce_all(tf.equal(sequences, greedy_ids), axis=2), axis=1)
+    greedy_score = tf.where(duplicate, NEG_INF, greedy.score)
+
+    all_ids = tf.concat([sequences, greedy_ids], axis=1)  # (batch, k + 1, steps)
+    all_attention = tf.concat([attention, greedy_attention], axis=1)
+    all_scores = tf.concat([scores, greedy_score[:, None]], axis=1)  # (batch, k + 1)
+    all_lengths = tf.concat([lengths, greedy_length[:, None]], axis=1)
+    ranking = all_scores / length_penalty(all_lengths, alpha)
+    n_best_scores, order = tf.math.top_k(ranking, k=n_best)  # (batch, n_best)
+    n_best_ids = tf.gather(all_ids, order, batch_dims=1)  # (batch, n_best, steps)
+    best = SearchResult(
+        token_ids=_trim_padding(n_best_ids[:, 0]),
+        attention=tf.gather(all_attention, order[:, 0], batch_dims=1),
+        score=tf.gather(all_scores, order[:, 0], batch_dims=1),
+    )
+    best = best._replace(attention=best.attention[:, : tf.shape(best.token_ids)[1]])
+    return BeamResult(best, n_best_ids, n_best_scores)
+
+
+def _backtrack(tokens, parents, attention, batch, k, source_len):
+    """Follows the parent pointers back from the final beams.
+
+    Args:
+        tokens: `(steps, batch, k)`, parents: `(steps, batch, k)`,
+        attention: `(steps, batch, k, source_len)`.
+
+    Returns:
+        sequences `(batch, k, steps)` and their attention `(batch, k, steps, source_len)`.
+    """
+
+    def back_step(carry, inputs):
+        beam, _, _ = carry
+        step_tokens, step_parents, step_attention = inputs
+        token = tf.gather(step_tokens, beam, batch_dims=1)  # (batch, k)
+        weights = tf.gather(step_attention, beam, batch_dims=1)  # (batch, k, source_len)
+        return tf.gather(step_parents, beam, batch_dims=1), token, weights
+
+    start = (
+        tf.tile(tf.range(k)[None, :], [batch, 1]),
+        tf.zeros([batch, k], tf.int64),
+        tf.zeros([batch, k, source_len], tf.float32),
+    )
+    _, sequences, weights = tf.scan(
+        back_step, (tokens, parents, attention), initializer=start, reverse=True
+    )
+    return tf.transpose(sequences, [1, 2, 0]), tf.transpose(weights, [1, 2, 0, 3])
+
+
+def _trim_padding(token_ids):
+    """Drops trailing columns that are padding in every row."""
+    used = tf.reduce_any(token_ids != PAD_ID, axis=0)  # (steps,)
+    length = tf.reduce_max(tf.where(used, tf.range(1, tf.shape(used)[0] + 1), 0))
+    return token_ids[:, :length]

@@ -28,10 +28,9 @@ from nmt_keras.constants import (
     TRANSLATE_BATCH_SIZE,
     UNK_TOKEN,
 )
-from nmt_keras.data.text import add_start_end, vocabulary_of
+from nmt_keras.data.tokenizers import add_start_end, vocabulary_of
 from nmt_keras.data import tokenizers
-from nmt_keras.fast import adam  # noqa: F401, registers FusedAdam: a saved translator's optimizer
-from nmt_keras.inference import beam_search, search
+from nmt_keras.inference import search
 from nmt_keras.model import Seq2Seq, shared_word_ids
 
 # (batch,) sentences and the maximum output length: the inputs of every search graph.
@@ -49,8 +48,10 @@ class Translator(keras.layers.Layer):
         source_words: list of str. Source tokens without the special tokens (words,
             word pieces or characters, as `config.tokenizer` says).
         target_words: list of str. Target tokens without the special tokens.
-        config: `Config` (its model and text settings are used), or None for the
+        config: `Config` (the settings saved with a model are used), or None for the
             defaults.
+        for_training: bool. The model will be trained: `kernels="auto"` then picks the
+            fused CPU kernels (`nmt_keras.model.resolve_kernels`).
         **settings: `Config` fields to override, e.g. `units=16`.
 
     Example:
@@ -61,7 +62,7 @@ class Translator(keras.layers.Layer):
     >>> translator.translate(["el gato"])["text"]
     """
 
-    def __init__(self, source_words, target_words, config=None, **settings):
+    def __init__(self, source_words, target_words, config=None, for_training=False, **settings):
         layer_options = {k: settings.pop(k) for k in ("name", "trainable", "dtype") if k in settings}
         super().__init__(**layer_options)
         config = dataclasses.replace(config or Config(), **settings)
@@ -79,7 +80,8 @@ class Translator(keras.layers.Layer):
             if config.source_prior else None
         )
         self.model = Seq2Seq(
-            len(self.source_vocabulary), len(self.target_vocabulary), config, shared, name="seq2seq"
+            len(self.source_vocabulary), len(self.target_vocabulary), config, shared, for_training,
+            name="seq2seq",
         )
         self.model.build()
         self.built = True
@@ -249,7 +251,7 @@ class Translator(keras.layers.Layer):
 
     def _beam(self, texts, max_length, beam_width, length_penalty, n_best):
         source_ids = self.tokenize_source(texts)
-        result = beam_search.beam_search(
+        result = search.beam_search(
             self.model, source_ids, max_length, beam_width, length_penalty, n_best
         )
         outputs = self.outputs(texts, source_ids, result.best)

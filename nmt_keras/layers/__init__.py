@@ -7,16 +7,27 @@
     luong_decoder.py        LuongDecoder            Luong's order: update, then attend
     blocks.py               Bridge, OutputLayer,    pieces both decoders share
                             the step loops
+
+`from nmt_keras.layers import Decoder` works for every class above; each module is
+imported on first use, so a model of Bahdanau's design never imports Luong's.
 """
 
-from nmt_keras.layers.bahdanau_attention import BahdanauAttention
-from nmt_keras.layers.blocks import Bridge, OutputLayer
-from nmt_keras.layers.decoder import Decoder
-from nmt_keras.layers.encoder import Encoder
-from nmt_keras.layers.luong_attention import LuongAttention
-from nmt_keras.layers.luong_decoder import LuongDecoder
+import importlib as _importlib
 
-__all__ = [
-    "BahdanauAttention", "Bridge", "Decoder", "Encoder", "LuongAttention", "LuongDecoder",
-    "OutputLayer",
-]
+_MODULES = {
+    "BahdanauAttention": "bahdanau_attention",
+    "Bridge": "blocks",
+    "Decoder": "decoder",
+    "Encoder": "encoder",
+    "LuongAttention": "luong_attention",
+    "LuongDecoder": "luong_decoder",
+    "OutputLayer": "blocks",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        return getattr(_importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,12 +3,12 @@
     make_embedding       a word embedding with the chosen initialization
     recurrent_layer      keras.layers.GRU / LSTM, or the fused GRU (`kernels="fused"`)
     recurrent_cell       keras.layers.GRUCell / LSTMCell, or the fused GRU cell
-    make_attention       an attention layer from its name ("bahdanau", "luong-general", ...)
     Bridge               encoder final states -> the decoder's initial state
     OutputLayer          decoder output o_t -> logits (plain, or maxout; source prior)
     Memory               what a decoder attends over, computed once per source batch
     teacher_forced_steps runs a decoder's `step` over the gold previous words
     scheduled_sampling_steps  the same, sometimes feeding the decoder's own sample
+    sampling_probability      how often it does, by training step
 
 A recurrent state is always a tuple of tensors: `(h,)` for a GRU, `(h, c)` for an LSTM;
 `h` comes first.
@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from nmt_keras.constants import ATTENTION_TYPES, CELLS, EMBEDDING_INITS, KERNELS
+from nmt_keras.constants import CELLS, EMBEDDING_INITS, KERNELS
 
 # Maxout takes the maximum over pieces of this size (Bahdanau et al. use pairs).
 MAXOUT_POOL = 2
@@ -88,18 +88,6 @@ def recurrent_cell(cell, kernels):
 def state_count(cell):
     """Tensors in one recurrent state: 1 for a GRU (h), 2 for an LSTM (h, c)."""
     return {"gru": 1, "lstm": 2}[cell]
-
-
-def make_attention(kind, units, name="attention"):
-    """An attention layer from its name, one of `ATTENTION_TYPES`."""
-    require_choice("attention", "kind", kind, ATTENTION_TYPES)
-    if kind == "bahdanau":
-        from nmt_keras.layers.bahdanau_attention import BahdanauAttention
-
-        return BahdanauAttention(units, name=name)
-    from nmt_keras.layers.luong_attention import LuongAttention
-
-    return LuongAttention(kind.split("-", 1)[1], units=units, name=name)
 
 
 @keras.saving.register_keras_serializable(package="nmt_keras")
@@ -344,3 +332,42 @@ def sample_from_logits(logits, uniform):
     cumulative = tf.cumsum(tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1), axis=-1)
     below = tf.reduce_sum(tf.cast(cumulative < uniform[:, None], tf.int64), axis=-1)
     return tf.minimum(below, tf.cast(tf.shape(logits)[-1] - 1, tf.int64))
+
+
+# ------------------------------------------------------------------ the schedules
+# Scheduled sampling (Bengio, Vinyals, Jaitly and Shazeer, 2015): how often the
+# decoder is fed its own previous prediction instead of the gold word during training.
+#
+# Bengio et al. decay the probability eps_i of feeding the *gold* word with the training
+# step i; the probability of feeding the model's own sample is `1 - eps_i`, capped at
+# `maximum` (a model fed only its own guesses early in training learns little):
+#
+#     linear           eps_i = max(0, 1 - k * i)        k > 0: slope per step
+#     exponential      eps_i = k ** i                   0 < k < 1
+#     inverse-sigmoid  eps_i = k / (k + exp(i / k))     k >= 1
+
+# Default decay constant of each schedule (chosen so the sampling probability reaches
+# about one half after roughly 5,000 steps); `Config.validate` checks given ones.
+DEFAULT_DECAY = {"linear": 1e-4, "exponential": 0.99986, "inverse-sigmoid": 600.0}
+
+
+def teacher_forcing_probability(schedule, step, decay=None):
+    """eps_i, the probability of feeding the gold word at training step `step`
+    (`decay` None: the schedule's default)."""
+    if decay is None and schedule in DEFAULT_DECAY:
+        decay = DEFAULT_DECAY[schedule]
+    i = tf.cast(step, tf.float32)
+    if schedule == "linear":
+        return tf.maximum(0.0, 1.0 - decay * i)
+    if schedule == "exponential":
+        return tf.pow(tf.constant(decay, tf.float32), i)
+    if schedule == "inverse-sigmoid":
+        return decay / (decay + tf.exp(tf.minimum(i / decay, 80.0)))  # no overflow
+    return tf.constant(1.0)
+
+
+def sampling_probability(schedule, step, decay=None, maximum=0.25):
+    """`min(maximum, 1 - eps_i)`: the probability of feeding the model's own sample."""
+    return tf.minimum(
+        tf.constant(maximum, tf.float32), 1.0 - teacher_forcing_probability(schedule, step, decay)
+    )

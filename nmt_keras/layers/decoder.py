@@ -3,18 +3,31 @@
 import keras
 from keras import ops
 
+from nmt_keras.constants import ATTENTION_TYPES
+from nmt_keras.layers.bahdanau_attention import BahdanauAttention
 from nmt_keras.layers.blocks import (
     Bridge,
     Memory,
     OutputLayer,
-    make_attention,
     make_embedding,
     recurrent_cell,
+    require_choice,
     require_positive,
     require_rate,
     scheduled_sampling_steps,
     teacher_forced_steps,
 )
+
+
+def make_attention(kind, units, name="attention"):
+    """An attention layer from its name, one of `ATTENTION_TYPES`: Bahdanau's additive
+    score, or one of Luong's ("luong-general", ...), imported only then."""
+    require_choice("attention", "kind", kind, ATTENTION_TYPES)
+    if kind == "bahdanau":
+        return BahdanauAttention(units, name=name)
+    from nmt_keras.layers.luong_attention import LuongAttention
+
+    return LuongAttention(kind.split("-", 1)[1], units=units, name=name)
 
 
 @keras.saving.register_keras_serializable(package="nmt_keras")

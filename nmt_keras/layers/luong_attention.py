@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from nmt_keras.layers.bahdanau_attention import BahdanauAttention
+from nmt_keras.layers.bahdanau_attention import masked_softmax
 from nmt_keras.layers.blocks import require_positive
 
 SCORES = ("dot", "general", "concat")
@@ -20,8 +20,8 @@ class LuongAttention(keras.layers.Layer):
         general:  score(h_t, h_j) = h_t^T W_a h_j
         concat:   score(h_t, h_j) = v^T tanh(W_a [h_t; h_j])
 
-    then the masked softmax over source positions and the weighted sum: `call` is
-    `BahdanauAttention.call`. `concat` is computed as `v^T tanh(W_q h_t + W_k h_j)`, the same
+    then the masked softmax over source positions and the weighted sum. `concat` is
+    computed as `v^T tanh(W_q h_t + W_k h_j)`, the same
     function with `W_a = [W_q W_k]`; `keys(values)` computes the query-free part
     (`W_a h_j` for general, `W_k h_j` for concat) once per source batch.
 
@@ -86,8 +86,27 @@ class LuongAttention(keras.layers.Layer):
             return ops.sum(hidden * ops.cast(self.v, hidden.dtype), axis=-1)
         return ops.matmul(query, ops.transpose(keys, (0, 2, 1)))  # h_t^T (W_a) h_j
 
-    # keys -> score -> masked softmax -> weighted sum: the same steps as Bahdanau's.
-    call = BahdanauAttention.call
+    def call(self, query, values, keys=None, source_mask=None):
+        """Attends from `query` over `values`.
+
+        Args:
+            query: `(batch, query_dim)` or `(batch, target_len, query_dim)`, h_t.
+            values: `(batch, source_len, value_dim)`, the annotations h_j.
+            keys: `keys(values)`, or None to compute them here.
+            source_mask: bool `(batch, source_len)`, True at real positions, or None.
+
+        Returns:
+            context: `(batch, [target_len,] value_dim)`.
+            weights: float32 `(batch, [target_len,] source_len)`.
+        """
+        keys = self.keys(values) if keys is None else keys
+        one_step = len(query.shape) == 2
+        query = ops.expand_dims(query, 1) if one_step else query  # (batch, target_len, query_dim)
+        weights = masked_softmax(self.score(query, keys), source_mask)  # (batch, target_len, source_len)
+        context = ops.matmul(ops.cast(weights, values.dtype), values)  # (batch, target_len, value_dim)
+        if one_step:
+            return ops.squeeze(context, 1), ops.squeeze(weights, 1)
+        return context, weights
 
     def compute_mask(self, *args, **kwargs):
         return None

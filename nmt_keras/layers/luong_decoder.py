@@ -7,7 +7,6 @@ from nmt_keras.layers.blocks import (
     Bridge,
     Memory,
     OutputLayer,
-    make_attention,
     make_embedding,
     recurrent_layer,
     require_positive,
@@ -15,6 +14,7 @@ from nmt_keras.layers.blocks import (
     scheduled_sampling_steps,
     teacher_forced_steps,
 )
+from nmt_keras.layers.decoder import make_attention
 
 
 @keras.saving.register_keras_serializable(package="nmt_keras")

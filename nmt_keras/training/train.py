@@ -7,7 +7,7 @@ The run writes into `workdir` (see `nmt_keras.saving` for the model files):
     report.json                    test BLEU, chrF, loss, accuracy, speed, sizes
     test_translations.tsv          source, reference, hypothesis for every test pair
     checkpoints/best.weights.h5    best weights so far (validation loss), during training
-    backup/                        state to resume an interrupted run (`nmt_keras.training.resume`);
+    backup/                        state to resume an interrupted run (`nmt_keras.training.callbacks`);
                                    removed when training ends normally, kept when it was
                                    cut short (time budget, non-finite loss, a kill)
     logs/                          TensorBoard event files
@@ -34,7 +34,7 @@ import time
 import keras
 import tensorflow as tf
 
-from nmt_keras import atomic, plots
+import nmt_keras.atomic as atomic
 from nmt_keras.config import ConfigError, decoding_options
 from nmt_keras.constants import BYTES_PER_MB
 from nmt_keras.data.batching import (
@@ -50,6 +50,8 @@ from nmt_keras.evaluation import evaluate_split
 from nmt_keras.inference.translator import Translator
 from nmt_keras.saving import ModelDirError, save_translator
 from nmt_keras.training.callbacks import (
+    Backup,
+    BackupCallback,
     BestCheckpoint,
     EarlyStopping,
     LinearDecay,
@@ -68,7 +70,6 @@ from nmt_keras.training.distribute import (
     mixed_precision_policy,
     output_dir,
 )
-from nmt_keras.training.resume import Backup, BackupCallback
 
 REPORT_FILE = "report.json"
 HISTORY_FILE = "history.json"
@@ -119,7 +120,7 @@ def build_translator(config, train_pairs, strategy=None):
     target_words = learn_tokens(config.tokenizer, [p.target for p in train_pairs], config.max_vocab_size)
     policy = mixed_precision_policy(strategy, config.precision)
     with strategy.scope(), dtype_policy(policy):
-        translator = Translator(source_words, target_words, config)
+        translator = Translator(source_words, target_words, config, for_training=True)
         model = translator.model
         optimizer = make_optimizer(config.learning_rate, config.clipnorm, policy, model.kernels)
         model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
@@ -296,6 +297,33 @@ def write_test_translations(path, pairs, report):
             handle.write(f"{pair.source}\t{reference}\t{hypothesis}\n")
 
 
+def plot_history(history, title=None):
+    """Loss and masked accuracy per epoch, training and validation, side by side.
+
+    Args:
+        history: dict of lists as in `keras.callbacks.History.history`.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in ((loss_ax, "loss", "masked cross-entropy"), (accuracy_ax, "accuracy", "masked token accuracy")):
+        for prefix, style in (("", "-o"), ("val_", "--s")):
+            values = history.get(prefix + key)
+            if values:
+                epochs = range(1, len(values) + 1)
+                ax.plot(epochs, values, style, label=("validation " if prefix else "training ") + key)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def machine_description():
     return {
         "platform": platform.platform(),
@@ -374,7 +402,11 @@ def _report(config, translator, data, workdir, training, strategy, started):
     test = evaluate_split(translator, data.test, config.batch_size, decoding, training["fixed_shapes"])
     write_test_translations(workdir / TRANSLATIONS_FILE, data.test, test)
     atomic.atomic_write_text(workdir / HISTORY_FILE, json.dumps(training["history"], indent=2))
-    plots.save(plots.plot_history(training["history"], title=data.corpus.name), workdir / "history.png")
+    import matplotlib.pyplot as plt
+
+    figure = plot_history(training["history"], title=data.corpus.name)
+    figure.savefig(workdir / "history.png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
     report = {
         "data": data.corpus.name,
         "origin": data.corpus.origin,

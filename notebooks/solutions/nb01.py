@@ -7,11 +7,11 @@ import unicodedata
 import numpy as np
 
 from nmt_keras import constants
-from nmt_keras.data import text
+from nmt_keras.data import tokenizers
 
 
 def standardize(sentence):
-    """Exercise 1: one sentence -> its standardized form, like `text.standardize`."""
+    """Exercise 1: one sentence -> its standardized form, like `tokenizers.standardize`."""
     sentence = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in sentence)
     sentence = unicodedata.normalize("NFKD", sentence).lower()
     sentence = "".join(c for c in sentence if unicodedata.category(c) != "Mn")
@@ -26,7 +26,7 @@ def learn_vocabulary(sentences, max_tokens=None):
     """Exercise 2: the most frequent words first, ties alphabetically, at most
     `max_tokens - 4` of them (the special ids take the first four)."""
     counts = collections.Counter(
-        word for line in text.standardize_texts(list(sentences)) for word in line.split()
+        word for line in tokenizers.standardize_texts(list(sentences)) for word in line.split()
     )
     words = sorted(counts, key=lambda word: (-counts[word], word))
     if max_tokens is not None:

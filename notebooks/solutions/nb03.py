@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from nmt_keras import losses
+from nmt_keras.model import masked_cross_entropy
 from nmt_keras.constants import PAD_ID
 
 
@@ -37,7 +37,7 @@ def accumulated_gradients(model, parts):
     for source_ids, target_in, target_out in parts:
         with tf.GradientTape() as tape:
             logits = model((source_ids, target_in), training=False)
-            loss_sum, _ = losses.masked_cross_entropy(target_out, logits)
+            loss_sum, _ = masked_cross_entropy(target_out, logits)
             loss = loss_sum / total_tokens
         gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, model.trainable_variables)]
         total = gradients if total is None else [a + b for a, b in zip(total, gradients)]

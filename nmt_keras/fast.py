@@ -1,5 +1,18 @@
-"""A GRU with a hand-written backward pass, as drop-in Keras layers for CPUs.
+"""Fast kernels for training on a CPU: drop-in replacements for Keras pieces, chosen
+once when a model is built (`nmt_keras.model.resolve_kernels`), each computing the same
+function as the original with the same weights (tests check values and gradients):
 
+    FusedGRU                 `keras.layers.GRU` with a hand-written backward pass
+    sparse_cross_entropy     softmax cross-entropy from one softmax pass
+    FusedAdam                `keras.optimizers.Adam` with one fused update kernel
+    FusedGRUCell, gru_step   one GRU step with whole-gate splits
+
+The teaching layers never branch on them: `kernels="fused"` is passed to the layers,
+which pick the recurrent layer and cell through `nmt_keras.layers.blocks`, and picks the
+loss (`nmt_keras.model`) and the optimizer (`nmt_keras.training.distribute`).
+
+The GRU
+-------
 `FusedGRU` is a `keras.layers.GRU` and `FusedGRUCell` a `keras.layers.GRUCell`: same
 constructor, same weights, same config and the same function (Keras' GRU with
 `reset_after=True`). Only the arithmetic differs.
@@ -29,6 +42,12 @@ outputs, final states and every gradient against Keras' layers.
 
 import keras
 import tensorflow as tf
+
+from nmt_keras.compat import adam_slots
+
+# Below this gold-word probability, -log(p) loses precision (float32's smallest normal
+# number is ~1.2e-38), so the loss is recomputed from a log-sum-exp instead.
+MIN_GOLD_PROBABILITY = 1e-30
 
 
 def check_fusable(cell):
@@ -67,15 +86,13 @@ class FusedGRUCell(keras.layers.GRUCell):
 @keras.saving.register_keras_serializable(package="nmt_keras")
 class FusedGRU(keras.layers.GRU):
     """`keras.layers.GRU` that runs whole sequences with the hand-written forward and
-    backward loops of this module (and one step with `FusedGRUCell`). Everything else,
-    masks, `go_backwards`, `Bidirectional`, `return_state`, `zero_output_for_mask`,
-    serialization, is Keras' own."""
+    backward loops of this module. Everything else, its cell (Keras' `GRUCell`, which
+    holds the weights), masks, `go_backwards`, `Bidirectional`, `return_state`,
+    `zero_output_for_mask`, serialization, is Keras' own."""
 
     def __init__(self, units, **kwargs):
         super().__init__(units, **kwargs)
         check_fusable(self.cell)
-        # The same object with the same weights and config; only its step changes.
-        self.cell.__class__ = FusedGRUCell
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         """What `keras.layers.RNN.inner_loop` returns: `(last_output, outputs, states)`."""
@@ -246,3 +263,111 @@ def _gru_recurrence(projected, initial_state, recurrent_kernel, recurrent_bias, 
         return d_projected, d_initial, d_recurrent_kernel, d_recurrent_bias, None
 
     return states, gradient
+
+
+# ---------------------------------------------------------------- cross-entropy
+
+
+@tf.custom_gradient
+def sparse_cross_entropy(logits, labels):
+    """`-log softmax(logits)[label]` per row, and its gradient `softmax - one_hot`.
+
+    The same function as `tf.nn.sparse_softmax_cross_entropy_with_logits`, computed
+    from one `tf.nn.softmax` (a oneDNN kernel on x86 CPUs), whose result the gradient
+    reuses: one pass over the logits instead of two (see `docs/performance.md`). A test
+    checks values and gradients against TensorFlow's op.
+
+    Args:
+        logits: float32 `(tokens, vocab_size)`.
+        labels: int `(tokens,)`.
+
+    Returns:
+        float32 `(tokens,)`.
+    """
+    probabilities = tf.nn.softmax(logits, axis=-1)  # (tokens, vocab_size)
+    gold = tf.gather(probabilities, labels, axis=1, batch_dims=1)  # (tokens,)
+
+    def from_probabilities():
+        return -tf.math.log(gold)
+
+    def from_logits():  # a gold probability too small for float32's log
+        gold_logit = tf.gather(logits, labels, axis=1, batch_dims=1)
+        return tf.reduce_logsumexp(logits, axis=-1) - gold_logit
+
+    loss = tf.cond(
+        tf.reduce_all(gold > MIN_GOLD_PROBABILITY), from_probabilities, from_logits
+    )
+
+    def gradient(upstream):  # upstream: (tokens,)
+        rows = tf.range(tf.shape(labels, out_type=labels.dtype)[0], dtype=labels.dtype)
+        gold_positions = tf.stack([rows, labels], axis=1)  # (tokens, 2)
+        scaled = probabilities * upstream[:, None]  # (tokens, vocab_size)
+        return tf.tensor_scatter_nd_sub(scaled, gold_positions, upstream), None
+
+    return loss, gradient
+
+
+# ------------------------------------------------------------------------ Adam
+
+
+@keras.saving.register_keras_serializable(package="nmt_keras")
+class FusedAdam(keras.optimizers.Adam):
+    """`keras.optimizers.Adam` with the update done by TensorFlow's `ResourceApplyAdam`.
+
+    Keras' Adam updates each variable with about ten separate element-wise operations,
+    each a pass over memory; for the translator's large matrices (the embeddings and
+    the vocabulary projection) that is a sizeable share of a CPU training step. `ResourceApplyAdam` does the same update in
+    one pass:
+
+        lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
+        m    = beta_1 * m + (1 - beta_1) * g
+        v    = beta_2 * v + (1 - beta_2) * g^2
+        w    = w - lr_t * m / (sqrt(v) + epsilon)
+
+    which is Keras' Adam formula, so both give the same weights up to float rounding
+    (a test checks it), and the optimizer's variables (`iterations`, momentums,
+    velocities) are the same, so checkpoints and backups are interchangeable.
+
+    Sparse gradients (`tf.IndexedSlices`, from embedding lookups) go through Keras'
+    own update, because Keras treats them in a way no fused kernel reproduces: it
+    squares each slice before the slices of a repeated word are summed, so the second
+    moment of an embedding row gets the sum of the squared per-occurrence gradients
+    rather than the square of their sum (TensorFlow's dense `ResourceApplyAdam`, like
+    the textbook algorithm, uses the latter), and the difference changes what the model
+    learns (docs/performance.md, "Adam"). With `amsgrad=True`, or
+    for variables the kernel does not take, it also falls back to Keras' update.
+
+    Args: those of `keras.optimizers.Adam`.
+
+    Example:
+    >>> optimizer = FusedAdam(learning_rate=1e-3)
+    >>> weights = keras.Variable(np.ones((2, 3), "float32"))
+    >>> optimizer.apply_gradients([(np.ones((2, 3), "float32"), weights)])
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        target = variable.value if isinstance(variable, keras.Variable) else variable
+        if (
+            self.amsgrad
+            or isinstance(gradient, tf.IndexedSlices)
+            or not isinstance(target, tf.Variable)
+        ):
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = target.dtype
+        momentum, velocity = (slot.value for slot in adam_slots(self, variable))
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        return tf.raw_ops.ResourceApplyAdam(
+            var=target.handle,
+            m=momentum.handle,
+            v=velocity.handle,
+            beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype),
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(gradient, dtype),
+            use_locking=False,
+        )
