@@ -299,10 +299,10 @@ def run_train(args):
 
     verbose, callbacks = _training_output(config)
     _, _, report = train_and_evaluate(config, args.output, verbose=verbose, callbacks=callbacks)
-    print(
-        f"test BLEU {report['bleu']:.1f}, chrF {report['chrf']:.1f} on "
-        f"{report['pairs']['test']} held-out pairs; model saved in {args.output}"
-    )
+    from nmt_keras.evaluation import describe_scores
+
+    print(f"test {describe_scores(report)} on {report['pairs']['test']} held-out pairs; "
+          f"model saved in {args.output}")
     print(
         f"padding: {report['padding_fraction']:.1%} of the source and target positions "
         f"in the training batches"
@@ -410,7 +410,7 @@ def run_evaluate(args):
     from nmt_keras.atomic import atomic_write_text
     from nmt_keras.config import decoding_options
     from nmt_keras.saving import load_translator
-    from nmt_keras.evaluation import evaluate_split
+    from nmt_keras.evaluation import describe_scores, evaluate_split
     from nmt_keras.training.train import REPORT_FILE, prepare_data
 
     translator = load_translator(args.model_dir)
@@ -430,8 +430,8 @@ def run_evaluate(args):
     }
     output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output / REPORT_FILE, json.dumps(report, indent=2))
-    print(f"{args.split}: BLEU {report['bleu']:.1f}, chrF {report['chrf']:.1f} on {len(pairs)} pairs; "
-          f"report written to {output / REPORT_FILE}")
+    print(f"{args.split}: {describe_scores(report)} on {len(pairs)} pairs; report written to "
+          f"{output / REPORT_FILE}")
 
 
 def run_export(args):

@@ -25,6 +25,7 @@ import typing
 
 from nmt_keras.constants import (
     ATTENTION_TYPES,
+    CASINGS,
     CELLS,
     DECODERS,
     DIRECTIONS,
@@ -62,9 +63,14 @@ MODEL = "model"
 TEXT = "text"
 # How the model decodes unless told otherwise, saved with the model too.
 DECODING = "decoding"
-# The decoding of saved settings that record none (models of nmt_keras 0.2.0): what
-# `translate` did with such a model.
-UNRECORDED_DECODING = {"beam_width": 1, "length_penalty": 0.0, "unk_replace": True}
+# Settings saved under another name by nmt_keras 0.2.0: old name -> name.
+RENAMED_SETTINGS = {"cell": "cell_type"}
+# What saved settings of nmt_keras 0.2.0 did not record: their tokens were standardized,
+# and `translate` decoded greedily with `[UNK]` replaced.
+UNRECORDED_SETTINGS = {
+    "casing": "lower", "beam_width": 1, "length_penalty": 0.0, "unk_replace": True,
+    "block_repeats": False,
+}
 
 
 class ConfigError(ValueError):
@@ -141,6 +147,11 @@ class Config:
         "word", "tokens: words, wordpiece subwords learned on the training split, or "
         "characters (about 5x longer sentences: raise --max-output-length)",
         choices=TOKENIZERS, group="text", part=TEXT)
+    casing: str = option(
+        "cased", "cased: tokens keep case, accents and where punctuation attaches, and "
+        "translations are text as a person writes it; lower: the TensorFlow tutorial's "
+        "standardized tokens (lower case, no accents, punctuation spaced off)",
+        choices=CASINGS, group="text", part=TEXT)
     max_vocab_size: int | None = option(
         5000, "tokens per language, special tokens included (wordpiece: the target "
         "size)", low=5, high=MAX_VOCAB, group="text", none_means="every training token")
@@ -167,8 +178,8 @@ class Config:
     input_feeding: bool = option(
         False, "luong decoder: feed the attentional vector to the next step (slower)",
         group="model", part=MODEL)
-    cell: str = option(
-        "gru", "recurrent cell, encoder and decoder", choices=CELLS, group="model",
+    cell_type: str = option(
+        "gru", "recurrent cell, encoder and decoder", choices=CELLS, group="model", flag="--cell",
         part=MODEL)
     encoder_layers: int = option(
         1, "stacked encoder RNN layers", low=1, high=16, group="model", part=MODEL)
@@ -253,6 +264,10 @@ class Config:
     unk_replace: bool = option(
         True, "replace each [UNK] of an output by the source word its attention weighs "
         "most (Luong et al. 2015)", commands=DECODE, group="decoding", part=DECODING)
+    block_repeats: bool = option(
+        True, "never output a loop: 2 to 4 tokens repeated at once or one token three times "
+        "in a row (word and wordpiece tokens; characters repeat as spelling needs)",
+        commands=DECODE, group="decoding", part=DECODING)
 
     # --- hardware -------------------------------------------------------------------------
     strategy: str = option(
@@ -326,7 +341,7 @@ class Config:
         return self._parts(MODEL, TEXT, DECODING)
 
     def decoding_settings(self):
-        """`beam_width`, `length_penalty` and `unk_replace`."""
+        """`beam_width`, `length_penalty`, `unk_replace` and `block_repeats`."""
         return self._parts(DECODING)
 
     def _parts(self, *parts):
@@ -338,9 +353,10 @@ class Config:
     @classmethod
     def from_saved(cls, settings, source="settings"):
         """A Config from the settings saved with a model (`saved_settings`), checked like
-        `from_dict`; settings that record no decoding get `UNRECORDED_DECODING`."""
+        `from_dict`; settings that do not record a casing or a decoding (nmt_keras
+        0.2.0) get those of `UNRECORDED_SETTINGS`."""
         if isinstance(settings, dict):
-            settings = {**UNRECORDED_DECODING, **settings}
+            settings = {**UNRECORDED_SETTINGS, **settings}
         return cls.from_dict(settings, source)
 
     @classmethod
@@ -352,6 +368,7 @@ class Config:
         """
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: expected a JSON object, got {type(values).__name__}")
+        values = {RENAMED_SETTINGS.get(key, key): value for key, value in values.items()}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -404,7 +421,8 @@ class TranslateOptions:
             ConfigError: sampling together with beam search, or more best hypotheses
                 than beams.
         """
-        options = {"max_length": self.max_length, "unk_replace": settings.unk_replace}
+        options = {"max_length": self.max_length, "unk_replace": settings.unk_replace,
+                   "block_repeats": settings.block_repeats}
         if self.temperature is not None:
             if self.n_best > 1 or "beam_width" in given:
                 raise ConfigError("choose either --temperature (sampling) or --beam-width / "

@@ -56,6 +56,10 @@ EMBEDDING_INITS = ("uniform", "normal")
 # Keras' own, the fused CPU kernels, or "auto" (fused when no GPU is visible).
 KERNELS = ("auto", "keras", "fused")
 TOKENIZERS = ("word", "wordpiece", "char")
+# What the tokens keep of the text: everything ("cased": case, accents, how punctuation
+# attaches; outputs are text as a person writes it), or the TensorFlow tutorial's
+# standardized form ("lower": lower case, no Latin accents, punctuation spaced off).
+CASINGS = ("cased", "lower")
 SCHEDULES = ("none", "linear", "exponential", "inverse-sigmoid")  # scheduled sampling
 LEARNING_RATE_SCHEDULES = ("constant", "linear")
 STRATEGIES = ("auto", "tpu", "mirrored", "multi-worker", "default")

@@ -12,6 +12,7 @@ import shutil
 
 import nmt_keras.plots as plots
 from nmt_keras.config import demo_config
+from nmt_keras.evaluation import describe_scores
 from nmt_keras.inference.translator import translate_all
 from nmt_keras.training.train import BACKUP_DIR, REPORT_FILE, train_and_evaluate
 
@@ -126,8 +127,7 @@ def run_demo(output_dir=DEFAULT_OUTPUT, config=None, verbose=2, callbacks=()):
 def summary(report, output_dir):
     """A few lines for the terminal."""
     lines = [
-        f"test BLEU {report['bleu']:.1f}, chrF {report['chrf']:.1f}, "
-        f"token accuracy {report['test_accuracy']:.3f}"
+        f"test {describe_scores(report)}, token accuracy {report['test_accuracy']:.3f}"
         + (
             f", attention AER {report['alignment_error_rate']:.3f}"
             if report.get("alignment_error_rate") is not None

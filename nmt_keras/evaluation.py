@@ -1,11 +1,12 @@
 """Evaluation: BLEU and chrF with sacreBLEU, and alignment error rate of attention.
 
-Scores are computed on *standardized* text (the project's `standardize`: lower-cased,
-accents removed, punctuation split off) on both sides, like the TensorFlow tutorial's
-preprocessing, so a score measures translation, not casing or detokenization. This holds
-for every tokenizer: wordpiece and char outputs are detokenized back into that same
-standardized form (`nmt_keras.data.tokenizers.detokenize`), and the references are
-standardized here, independently of the model's tokenizer.
+Translations are scored as machine translation is scored (`translation_scores`):
+sacreBLEU's BLEU and chrF of the output as the translator writes it (detokenized, cased)
+against the raw references, with sacreBLEU's signatures. Beside them, labelled
+`bleu_standardized` and `chrf_standardized`, the same output scored after both sides
+are standardized (the project's `standardize`: lower case, Latin accents dropped,
+punctuation spaced off), the TensorFlow tutorial's form: what a model of casing "lower"
+and the tutorial's design write, so comparisons with them use it.
 """
 
 import time
@@ -21,15 +22,17 @@ from nmt_keras.inference.translator import translate_all
 
 # Teacher-forced attention is computed this many sentence pairs at a time.
 _ATTENTION_BATCH = 64
+# The longest word sequence whose immediate repetition `loops` counts.
+LOOP_NGRAM = 4
 
 
 def bleu_and_chrf(hypotheses, references):
-    """Corpus BLEU (sacreBLEU defaults, 13a tokenization) and chrF, both 0-100, with
-    sacreBLEU's signatures (the exact metric settings, for reproducibility).
+    """Corpus BLEU (sacreBLEU defaults: 13a tokenization, case-sensitive) and chrF, both
+    0-100, with sacreBLEU's signatures (the exact metric settings, for reproducibility).
 
     Args:
-        hypotheses: list of str, standardized model outputs.
-        references: list of str, the standardized reference of each hypothesis.
+        hypotheses: list of str, model outputs.
+        references: list of str, the reference of each hypothesis, in the same form.
     """
     if len(hypotheses) != len(references):
         raise ValueError(
@@ -37,8 +40,8 @@ def bleu_and_chrf(hypotheses, references):
         )
     if not references:
         raise ValueError("cannot score an empty test set")
-    # The texts are already standardized and tokenized; `force` acknowledges that
-    # (sacreBLEU would otherwise warn about "tokenized periods").
+    # Standardized texts are tokenized already; `force` acknowledges that (sacreBLEU
+    # would otherwise warn about "tokenized periods").
     bleu = sacrebleu.metrics.BLEU(force=True)
     chrf = sacrebleu.metrics.CHRF()
     bleu_score = bleu.corpus_score(hypotheses, [references])
@@ -50,6 +53,40 @@ def bleu_and_chrf(hypotheses, references):
         "bleu_signature": str(bleu.get_signature()),
         "chrf_signature": str(chrf.get_signature()),
     }
+
+
+def translation_scores(hypotheses, references):
+    """`bleu_and_chrf` of the outputs as written against the raw references, and
+    `bleu_standardized` / `chrf_standardized` with both sides standardized first."""
+    standardized = bleu_and_chrf(standardize_texts(hypotheses), standardize_texts(references))
+    return {
+        **bleu_and_chrf(hypotheses, references),
+        "bleu_standardized": standardized["bleu"],
+        "chrf_standardized": standardized["chrf"],
+    }
+
+
+def describe_scores(report):
+    """The scores of a report in one phrase, each labelled."""
+    return (
+        f"BLEU {report['bleu']:.1f}, chrF {report['chrf']:.1f} (sacreBLEU: translations as "
+        f"written, raw references); standardized BLEU {report['bleu_standardized']:.1f}, "
+        f"chrF {report['chrf_standardized']:.1f}"
+    )
+
+
+def loops(text):
+    """True if `text` loops: among its words (punctuation ignored), a sequence of 2 to
+    `LOOP_NGRAM` words occurs twice in immediate succession ("go to go to") or one word
+    three times in a row ("no no no")."""
+    words = [word for word in text.split() if any(character.isalnum() for character in word)]
+    for end in range(len(words)):
+        if end >= 2 and words[end] == words[end - 1] == words[end - 2]:
+            return True
+        for n in range(2, LOOP_NGRAM + 1):
+            if end + 1 >= 2 * n and words[end + 1 - n : end + 1] == words[end + 1 - 2 * n : end + 1 - n]:
+                return True
+    return False
 
 
 def unk_share(hypotheses):
@@ -127,22 +164,23 @@ def evaluate_translator(translator, pairs, batch_size=TRANSLATE_BATCH_SIZE, deco
     and scores them.
 
     Returns:
-        dict with `bleu`, `chrf`, `bleu_signature`, `unk_share` (outputs with `[UNK]`),
-        `num_sentences`, `translation_seconds`, `sentences_per_second`,
-        `alignment_error_rate` (only when every pair has a gold alignment), and
-        `hypotheses`/`references` lists.
+        dict with those of `translation_scores`, `unk_share` (outputs with `[UNK]`),
+        `loop_share` (outputs that `loops`), `num_sentences`, `translation_seconds`,
+        `sentences_per_second`, `alignment_error_rate` (only when every pair has a gold
+        alignment), and the `hypotheses` and raw `references`.
     """
     if not pairs:
         raise ValueError("cannot evaluate on an empty set of pairs")
-    references = standardize_texts([p.target for p in pairs])
+    references = [p.target for p in pairs]
     started = time.perf_counter()
     hypotheses = translate_all(
         translator, [p.source for p in pairs], batch_size=batch_size, **(decoding or {})
     )
     seconds = time.perf_counter() - started
-    report = bleu_and_chrf(hypotheses, references)
+    report = translation_scores(hypotheses, references)
     report.update(
         unk_share=unk_share(hypotheses),
+        loop_share=sum(map(loops, standardize_texts(hypotheses))) / len(hypotheses),
         num_sentences=len(pairs),
         translation_seconds=seconds,
         sentences_per_second=len(pairs) / seconds,

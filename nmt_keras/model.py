@@ -36,7 +36,7 @@ class Seq2Seq(BuiltBeforeFit, keras.Model):
         source_vocab_size: int. Source vocabulary size, special tokens included.
         target_vocab_size: int. Target vocabulary size.
         settings: `Config`, or a dict of its model settings (`Config.model_settings()`):
-            sizes, attention, decoder, cell, dropout, objective, kernels.
+            sizes, attention, decoder, cell type, dropout, objective, kernels.
         shared_ids: list of int, or None. For each source id, the target id of the same
             word, or -1: what the source prior (`source_prior=True`) marks.
         for_training: bool. Built to be trained: `kernels="auto"` then picks the fused
@@ -63,7 +63,7 @@ class Seq2Seq(BuiltBeforeFit, keras.Model):
         kernels = resolve_kernels(config.kernels, for_training)
         self.kernels = kernels  # "keras" or "fused", as resolved for this machine and use
         shared = dict(
-            cell=config.cell, dropout=config.dropout, embedding_init=config.embedding_init,
+            cell_type=config.cell_type, dropout=config.dropout, embedding_init=config.embedding_init,
             kernels=kernels,
         )
         self.encoder = Encoder(
@@ -120,7 +120,7 @@ class Seq2Seq(BuiltBeforeFit, keras.Model):
         """
         encoder_ids = reverse_words(source_ids) if self.config.reverse_source else source_ids
         annotations, final_state = self.encoder(encoder_ids, training=training)
-        prior = self.source_prior(source_ids) if self.config.source_prior else None
+        prior = self.word_prior(source_ids) if self.config.source_prior else None
         return annotations, final_state, encoder_ids != PAD_ID, prior
 
     def start(self, source_ids):
@@ -149,14 +149,14 @@ class Seq2Seq(BuiltBeforeFit, keras.Model):
         source_ids, target_in = inputs
         annotations, final_state, mask, prior = self.encode(source_ids, training=training)
         logits, weights = self.decoder(
-            target_in, annotations, final_state, source_mask=mask, source_prior=prior,
+            target_in, annotations, final_state, source_mask=mask, prior=prior,
             training=training,
         )
         if return_attention:
             return logits, self.source_order(weights, source_ids)
         return logits
 
-    def source_prior(self, source_ids):
+    def word_prior(self, source_ids):
         """`(batch, source_len)` ids -> `(batch, target_vocab)`: 1.0 for each target word
         that also occurs in the source sentence."""
         shared = tf.constant(self.shared_ids or [-1] * self.source_vocab_size, tf.int64)
@@ -189,7 +189,7 @@ class Seq2Seq(BuiltBeforeFit, keras.Model):
         static = self.needs_static_shapes()
         target_mask = None if static else target_out != PAD_ID
         logits, _ = self.decoder(
-            target_in, annotations, final_state, source_mask=mask, source_prior=prior,
+            target_in, annotations, final_state, source_mask=mask, prior=prior,
             sampling_probability=sampling_probability, target_mask=target_mask,
             training=training,
         )

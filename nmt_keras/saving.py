@@ -50,9 +50,12 @@ CONFIG_FILE = "config.json"
 MODEL_FILES = (TRANSLATOR_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, WEIGHTS_FILE, CONFIG_FILE)
 KERAS_SUFFIX = ".keras"
 # The model-directory format this version writes and reads.
-FORMAT = 2
+FORMAT = 3
+# The formats this version reads: format 2 (nmt_keras 0.2.0) records no decoding and names
+# the cell type "cell"; `Config.from_saved` reads both.
+READABLE_FORMATS = (2, 3)
 # The nmt_keras release that wrote each older format.
-FORMAT_RELEASES = {1: "0.1.0"}
+FORMAT_RELEASES = {1: "0.1.0", 2: "0.2.0"}
 # The keys of translator.json.
 TRANSLATOR_KEYS = ("format", "nmt_keras_version", "settings")
 
@@ -232,7 +235,7 @@ def _check_weights_size(model_dir, settings):
     GRU, 4 for an LSTM), float32, which every such model stores.
     """
     words = sum(len(_read_words(model_dir / name)) for name in (SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE))
-    gates = 4 if settings.cell == "lstm" else 3
+    gates = 4 if settings.cell_type == "lstm" else 3
     needed = FLOAT32_BYTES * (words * settings.embedding_dim + gates * settings.units**2)
     size = (model_dir / WEIGHTS_FILE).stat().st_size
     if size < needed:
@@ -301,12 +304,13 @@ def read_settings(path):
     path = pathlib.Path(path)
     record = _read_json(path)
     found = record.get("format", 1)
-    if type(found) is not int or found != FORMAT:
+    if type(found) is not int or found not in READABLE_FORMATS:
         release = FORMAT_RELEASES.get(found, "another release") if type(found) is int else "an unknown release"
         raise ModelDirError(
             f"{path.parent} is a model directory of format {_short(found)}, written by "
             f"nmt_keras {release}; this is nmt_keras {nmt_keras.__version__}, which reads "
-            f"format {FORMAT}: train the model again, or load it with nmt_keras {release}"
+            f"formats {' and '.join(map(str, READABLE_FORMATS))}: train the model again, or load "
+            f"it with nmt_keras {release}"
         )
     unknown = sorted(set(record) - set(TRANSLATOR_KEYS))
     if unknown:

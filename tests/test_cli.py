@@ -193,7 +193,7 @@ def toolkit_model_dir(tiny_tsv, tmp_path_factory):
 def test_train_records_every_model_option(toolkit_model_dir):
     settings = json.loads((toolkit_model_dir / "translator.json").read_text())["settings"]
     assert settings["attention"] == "luong-general" and settings["decoder"] == "luong"
-    assert settings["input_feeding"] and settings["cell"] == "lstm"
+    assert settings["input_feeding"] and settings["cell_type"] == "lstm"
     assert settings["encoder_layers"] == 2 and settings["reverse_source"]
     assert settings["maxout_units"] == 8
     assert settings["source_prior"] and settings["scheduled_sampling"] == "linear"

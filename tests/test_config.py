@@ -147,15 +147,15 @@ def test_the_settings_saved_with_a_model_are_the_fields_marked_so():
     assert "units" in config.model_settings() and "kernels" in config.model_settings()
     assert "epochs" not in config.model_settings() and "data" not in config.model_settings()
     saved = set(config.saved_settings())
-    assert saved == set(config.model_settings()) | {"tokenizer", "max_output_length"} | set(config.decoding_settings())
-    assert set(config.decoding_settings()) == {"beam_width", "length_penalty", "unk_replace"}
+    assert saved == set(config.model_settings()) | {"tokenizer", "casing", "max_output_length"} | set(config.decoding_settings())
+    assert set(config.decoding_settings()) == {"beam_width", "length_penalty", "unk_replace", "block_repeats"}
 
 
 def test_saved_settings_without_a_decoding_get_what_translate_did_with_them():
     settings = {k: v for k, v in Config(beam_width=4, unk_replace=False).saved_settings().items()
                 if k not in Config().decoding_settings()}
     assert Config.from_saved(settings).decoding_settings() == {
-        "beam_width": 1, "length_penalty": 0.0, "unk_replace": True}
+        "beam_width": 1, "length_penalty": 0.0, "unk_replace": True, "block_repeats": False}
     assert Config.from_saved(Config(beam_width=4).saved_settings()).beam_width == 4
 
 
@@ -185,12 +185,12 @@ def test_translate_options_that_would_be_ignored_or_cannot_work(change, given, p
 def test_translate_decodes_as_the_model_says_unless_flags_are_given():
     assert TranslateOptions().decoding(MODEL) == {
         "method": "beam", "max_length": None, "beam_width": 4, "n_best": 1, "length_penalty": 0.6,
-        "unk_replace": True,
+        "unk_replace": True, "block_repeats": True,
     }
     assert TranslateOptions().decoding(Config())["method"] == "greedy"
     assert TranslateOptions(n_best=3).decoding(Config()) == {
         "method": "beam", "max_length": None, "beam_width": 3, "n_best": 3, "length_penalty": 0.0,
-        "unk_replace": True,
+        "unk_replace": True, "block_repeats": True,
     }
     sampling = TranslateOptions(temperature=0.7, sample_seed=4).decoding(MODEL)
     assert (sampling["method"], sampling["seed"]) == ("sample", 4)

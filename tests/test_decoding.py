@@ -6,8 +6,12 @@ import pytest
 import tensorflow as tf
 
 from nmt_keras.constants import END_ID, PAD_ID
+from nmt_keras.evaluation import loops
 from nmt_keras.inference.search import (
     beam_search,
+    empty_window,
+    repeat_bans,
+    slide,
     length_penalty,
     NEVER_EMITTED,
     SearchResult,
@@ -145,7 +149,7 @@ def test_the_searches_run_on_the_model_alone(lightly_trained):
     model = lightly_trained.model
     source_ids = lightly_trained.tokenize_source(tf.constant(SOURCES))
     max_length = tf.constant(12)
-    expected = lightly_trained.translate(SOURCES, max_length=12)
+    expected = lightly_trained.translate(SOURCES, max_length=12, block_repeats=False)
     greedy = greedy_search(model, source_ids, max_length)
     assert isinstance(greedy, SearchResult)
     np.testing.assert_array_equal(greedy.token_ids.numpy(), expected["token_ids"])
@@ -154,9 +158,71 @@ def test_the_searches_run_on_the_model_alone(lightly_trained):
     sampled = sample_search(model, source_ids, max_length, tf.constant(1.0), tf.constant(7))
     np.testing.assert_array_equal(
         sampled.token_ids.numpy(),
-        lightly_trained.translate(SOURCES, max_length=12, method="sample", seed=7)["token_ids"],
+        lightly_trained.translate(SOURCES, max_length=12, method="sample", seed=7, block_repeats=False)["token_ids"],
     )
     beam = beam_search(model, source_ids, max_length, tf.constant(3), tf.constant(0.0), tf.constant(2))
-    expected_beam = lightly_trained.translate(SOURCES, max_length=12, method="beam", beam_width=3, n_best=2)
+    expected_beam = lightly_trained.translate(
+        SOURCES, max_length=12, method="beam", beam_width=3, n_best=2, block_repeats=False
+    )
     np.testing.assert_array_equal(beam.best.token_ids.numpy(), expected_beam["token_ids"])
     np.testing.assert_allclose(beam.n_best_scores.numpy(), expected_beam["n_best_score"], rtol=1e-5)
+
+
+def test_repeat_bans_name_the_token_that_would_end_a_loop():
+    window = empty_window(4)
+    rows = [[7, 7], [5, 6, 5], [1, 2, 3, 1, 2], [5, 6, 7, 8]]  # 7 7 | 5 6 5 | 1 2 3 1 2 | no loop ahead
+    for i, tokens in enumerate(rows):
+        for token in tokens:
+            window = tf.tensor_scatter_nd_update(window, [[i]], slide(window[i : i + 1], tf.constant([token], tf.int64)))
+    bans = repeat_bans(window).numpy()
+    assert sorted(set(bans[0]) - {-1}) == [7]  # a third 7
+    assert sorted(set(bans[1]) - {-1}) == [6]  # 5 6 5 6
+    assert sorted(set(bans[2]) - {-1}) == [3]  # 1 2 3 1 2 3
+    assert set(bans[3]) == {-1}
+
+
+class LoopingModel:
+    """A stand-in for `Seq2Seq` that prefers to say "5 6 5 6 ...": after [START] or 6 it
+    likes 5 best, after 5 it likes 6 best; `[END]` is always its third choice."""
+
+    target_vocab_size = 9
+
+    def start(self, source_ids):
+        return (tf.zeros([tf.shape(source_ids)[0], 1]),), None
+
+    def next_logits(self, tokens, state, memory):
+        likes = tf.where(tokens == 5, 6, 5)  # (batch,)
+        logits = tf.one_hot(likes, self.target_vocab_size, on_value=5.0, off_value=0.0)
+        logits += tf.one_hot(tf.fill(tf.shape(tokens), END_ID), self.target_vocab_size, on_value=2.0)
+        logits += tf.one_hot(tf.fill(tf.shape(tokens), 7), self.target_vocab_size, on_value=1.0)
+        return logits, state, tf.zeros([tf.shape(tokens)[0], 4])
+
+
+@pytest.mark.parametrize("search", ["greedy", "beam"])
+def test_blocking_repeats_keeps_a_looping_model_from_looping(search):
+    source_ids = tf.constant([[2, 9, 9, 3]], tf.int64)
+    run = {
+        "greedy": lambda block: greedy_search(LoopingModel(), source_ids, tf.constant(12), block),
+        "beam": lambda block: beam_search(LoopingModel(), source_ids, tf.constant(12), tf.constant(3),
+                                          tf.constant(0.0), tf.constant(1), block).best,
+    }[search]
+
+    def words(result):
+        return " ".join(str(t) for t in result.token_ids.numpy()[0] if t not in (PAD_ID, END_ID))
+
+    looping, blocked = words(run(tf.constant(False))), words(run(tf.constant(True)))
+    assert looping.startswith("5 6 5 6") and loops(looping)
+    assert blocked.startswith("5 6 5") and not loops(blocked), blocked
+
+
+@pytest.mark.parametrize("text, looping", [
+    ("i'm going to go to go to college .", True),
+    ("no no no .", True),
+    ("no no .", False),
+    ("go to , go to the park", True),  # punctuation is ignored
+    ("we will see .", False),
+    ("a b c d a b c d", True),
+    ("a b c d e a b c d e", False),  # five words: longer than LOOP_NGRAM
+])
+def test_loops_follow_the_definition(text, looping):
+    assert loops(text) is looping

@@ -24,7 +24,7 @@ VARIANTS = {
     "bahdanau-gru": {},
     "luong-lstm": {
         "decoder": "luong", "attention": "luong-general", "input_feeding": True,
-        "cell": "lstm", "encoder_layers": 2, "maxout_units": 8, "source_prior": True,
+        "cell_type": "lstm", "encoder_layers": 2, "maxout_units": 8, "source_prior": True,
         "reverse_source": True,
     },
 }

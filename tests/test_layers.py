@@ -75,8 +75,8 @@ def test_unknown_embedding_init_is_refused():
 
 
 def test_unknown_cell_or_kernels_are_refused():
-    with pytest.raises(ValueError, match="cell must be one of .*, got 'rnn'"):
-        Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell="rnn")
+    with pytest.raises(ValueError, match="cell_type must be one of .*, got 'rnn'"):
+        Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell_type="rnn")
     with pytest.raises(ValueError, match="kernels must be one of .*, got 'auto'"):
         Decoder(TARGET_VOCAB, EMBEDDING, UNITS, kernels="auto")  # resolved by the model
 
@@ -169,13 +169,13 @@ def test_decoder_is_causal_and_ignores_target_padding(seeded):
 DECODER_VARIANTS = {
     "bahdanau": lambda: Decoder(TARGET_VOCAB, EMBEDDING, UNITS),
     "bahdanau-lstm-general-maxout": lambda: Decoder(
-        TARGET_VOCAB, EMBEDDING, UNITS, attention="luong-general", cell="lstm", maxout_units=6
+        TARGET_VOCAB, EMBEDDING, UNITS, attention="luong-general", cell_type="lstm", maxout_units=6
     ),
     "bahdanau-fused": lambda: Decoder(TARGET_VOCAB, EMBEDDING, UNITS, kernels="fused"),
     "luong-general": lambda: LuongDecoder(TARGET_VOCAB, EMBEDDING, UNITS),
     "luong-general-fused": lambda: LuongDecoder(TARGET_VOCAB, EMBEDDING, UNITS, kernels="fused"),
     "luong-concat-lstm": lambda: LuongDecoder(
-        TARGET_VOCAB, EMBEDDING, UNITS, attention="luong-concat", cell="lstm"
+        TARGET_VOCAB, EMBEDDING, UNITS, attention="luong-concat", cell_type="lstm"
     ),
     "luong-input-feeding": lambda: LuongDecoder(
         TARGET_VOCAB, EMBEDDING, UNITS, attention="bahdanau", input_feeding=True
@@ -190,7 +190,7 @@ def test_decoder_step_reproduces_teacher_forced_call(seeded, variant):
     step-by-step cell."""
     cell = "lstm" if "lstm" in variant else "gru"
     kernels = "fused" if "fused" in variant else "keras"
-    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell=cell, kernels=kernels)
+    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell_type=cell, kernels=kernels)
     decoder = DECODER_VARIANTS[variant]()
     states, final, mask = encode(encoder)
     logits, weights = decoder(TARGET_IN, states, final, source_mask=mask)
@@ -204,7 +204,7 @@ def test_decoder_step_reproduces_teacher_forced_call(seeded, variant):
 
 @pytest.mark.parametrize("cell, bidirectional, layers", [("lstm", True, 1), ("gru", False, 2), ("lstm", False, 3)])
 def test_encoder_variants_shapes(seeded, cell, bidirectional, layers):
-    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell=cell, num_layers=layers, bidirectional=bidirectional)
+    encoder = Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell_type=cell, num_layers=layers, bidirectional=bidirectional)
     states, final_state = encoder(SOURCE_IDS)
     directions = 2 if bidirectional else 1
     per_state = UNITS * (2 if cell == "lstm" else 1)  # LSTM finals are [h; c]
@@ -354,13 +354,13 @@ def test_vocabulary_projection_runs_once_outside_the_loop(seeded):
             ),
         ),
         (
-            lambda: LuongDecoder(TARGET_VOCAB, EMBEDDING, UNITS, cell="lstm", input_feeding=True, maxout_units=4, source_prior=True),
+            lambda: LuongDecoder(TARGET_VOCAB, EMBEDDING, UNITS, cell_type="lstm", input_feeding=True, maxout_units=4, source_prior=True),
             lambda layer: layer(
                 TARGET_IN,
                 tf.reshape(tf.range(BATCH * SOURCE_LEN * 4, dtype=tf.float32) / 100, (BATCH, SOURCE_LEN, 4)),
                 tf.ones((BATCH, 6)) * 0.2,
                 source_mask=SOURCE_IDS != PAD_ID,
-                source_prior=tf.one_hot([1, 2, 3], TARGET_VOCAB),
+                prior=tf.one_hot([1, 2, 3], TARGET_VOCAB),
             ),
         ),
         (
@@ -368,7 +368,7 @@ def test_vocabulary_projection_runs_once_outside_the_loop(seeded):
             lambda layer: layer(tf.ones((BATCH, TARGET_LEN, 4)) * 0.3, tf.ones((BATCH, SOURCE_LEN, 4)) * 0.1),
         ),
         (
-            lambda: Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell="lstm", num_layers=2, bidirectional=False),
+            lambda: Encoder(SOURCE_VOCAB, EMBEDDING, UNITS, cell_type="lstm", num_layers=2, bidirectional=False),
             lambda layer: layer(SOURCE_IDS),
         ),
         (lambda: OutputLayer(TARGET_VOCAB, maxout_units=3), lambda layer: layer(tf.ones((2, 5)))),

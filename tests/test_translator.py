@@ -198,7 +198,7 @@ def test_the_model_dir_records_its_format_and_version(overfit_translator, tmp_pa
     translator, _ = overfit_translator
     save_translator(translator, tmp_path)
     record = json.loads((tmp_path / TRANSLATOR_FILE).read_text())
-    assert record["format"] == 2 and record["nmt_keras_version"] == nmt_keras.__version__
+    assert record["format"] == 3 and record["nmt_keras_version"] == nmt_keras.__version__
     assert record["settings"]["units"] == 32 and record["settings"]["tokenizer"] == "word"
     assert "epochs" not in record["settings"]  # model and text settings only
 
@@ -213,9 +213,9 @@ def test_a_model_dir_of_format_1_is_refused_naming_both_versions(overfit_transla
         load_translator(tmp_path)
     message = str(info.value)
     assert "format 1, written by nmt_keras 0.1.0" in message
-    assert f"this is nmt_keras {nmt_keras.__version__}, which reads format 2" in message
-    (tmp_path / TRANSLATOR_FILE).write_text(json.dumps({**record, "format": 3}))
-    with pytest.raises(ModelDirError, match="format 3, written by nmt_keras another release"):
+    assert f"this is nmt_keras {nmt_keras.__version__}, which reads formats 2 and 3" in message
+    (tmp_path / TRANSLATOR_FILE).write_text(json.dumps({**record, "format": 4}))
+    with pytest.raises(ModelDirError, match="format 4, written by nmt_keras another release"):
         load_translator(tmp_path)
 
 

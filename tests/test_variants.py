@@ -58,7 +58,7 @@ VARIANTS = {
     "luong+concat+input-feeding": {"decoder": "luong", "attention": "luong-concat", "input_feeding": True},
     "luong+bahdanau": {"decoder": "luong", "attention": "bahdanau"},
     "lstm+2-layers+maxout+prior+reverse": {
-        "cell": "lstm", "encoder_layers": 2, "maxout_units": 16, "source_prior": True,
+        "cell_type": "lstm", "encoder_layers": 2, "maxout_units": 16, "source_prior": True,
         "reverse_source": True,
     },
     "scheduled-sampling+label-smoothing+dropout": {
@@ -82,7 +82,7 @@ def decode_with_sampling(model, source, target_in, probability):
     """Teacher-forced logits of a `Seq2Seq`, with scheduled sampling at `probability`."""
     annotations, final_state, mask, prior = model.encode(source, training=False)
     logits, _ = model.decoder(
-        target_in, annotations, final_state, source_mask=mask, source_prior=prior,
+        target_in, annotations, final_state, source_mask=mask, prior=prior,
         sampling_probability=tf.constant(probability), training=False,
     )
     return logits
@@ -155,7 +155,7 @@ def test_source_prior_marks_shared_words_and_raises_their_probability():
     keras.utils.set_random_seed(2)
     translator = make_translator(source_prior=True)
     source, target_in, _ = translator.prepare_batch(["Ana come 15 panes."], ["x"])
-    prior = translator.model.source_prior(source).numpy()[0]
+    prior = translator.model.word_prior(source).numpy()[0]
     shared = {translator.target_vocabulary[i] for i in np.flatnonzero(prior)}
     assert shared == {"ana", "15", "."}
     with_prior = tf.nn.softmax(translator.model((source, target_in), training=False)).numpy()

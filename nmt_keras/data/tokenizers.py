@@ -1,17 +1,32 @@
-"""Tokenizers: how standardized text becomes tokens, for three kinds of token.
+"""Tokenizers: how text becomes tokens and tokens become text again, for three kinds of
+token and two casings.
 
-    word       the space-separated words of `standardize` (the default);
+    word       words and punctuation marks (the default);
     wordpiece  subwords: a WordPiece vocabulary learned from the training split with
                tensorflow-text's `bert_vocab_from_dataset`; a word that is not in the
                vocabulary is split into pieces, "##" marking a piece that continues a word
                ("gatitos" -> "gat ##itos");
-    char       the characters of the standardized text, the space kept as a token of its
-               own, written `SPACE_TOKEN` ("▁") so it shows in vocabularies and plots.
+    char       the characters of the text, the space kept as a token of its own, written
+               `SPACE_TOKEN` ("▁") so it shows in vocabularies and plots.
 
-Every kind starts from the same standardized text (lower-cased, accents dropped,
-punctuation split off), so the detokenized output of every kind is comparable with the
-standardized reference: wordpiece joins "##" pieces to their word, char joins characters
-and turns `SPACE_TOKEN` back into spaces. Each kind's vocabulary is a list of tokens
+The casing says what the tokens keep of the text:
+
+    cased      everything (the default): case, accents, and where punctuation attaches.
+               The text is normalized (`normalize`: control characters out, Unicode NFC,
+               runs of whitespace as one space) and cut into words and standalone
+               characters (punctuation, symbols, the characters of scripts written
+               without spaces); a standalone character written against its neighbour
+               carries `JOINER` ("￭") on that side: "¿Vio Ana?" -> "¿￭ Vio Ana ￭?".
+               `detokenize` joins the tokens with spaces and removes each joiner with
+               the space beside it, so detokenize(tokenize(s)) == normalize(s): output is
+               text as a person writes it, sentence case, names and accents included.
+    lower      the TensorFlow tutorial's standardized text (`standardize`, below:
+               lower case, Latin accents dropped, punctuation spaced off); output is
+               standardized text too.
+
+Words are the same pieces in both casings (a standalone character is a token of its own
+either way), so a gold word alignment indexes the tokens of both. Each kind's vocabulary
+is a list of tokens
 *without* the special tokens; the id layout is always that of `nmt_keras.constants`
 (PAD 0, UNK 1, START 2, END 3, then the tokens in order).
 
@@ -22,14 +37,14 @@ SavedModel: `TextVectorization` for words, and
 
 Example:
 >>> kind = "wordpiece"
->>> tokens = learn_tokens(kind, train_texts, max_vocab_size=8000)   # list of str
+>>> tokens = learn_tokens(kind, train_texts, max_vocab_size=8000)   # list of str, cased
 >>> vectorizer = make_vectorizer(kind, tokens)
 >>> ids = vectorizer(tf.constant(["Los gatitos."]))     # ragged int64 (batch, (num_tokens))
->>> vectorizer.split(tf.constant(["Los gatitos."]))      # e.g. [["los", "gat", "##itos", "."]]
->>> detokenize(kind, tf.constant([["los", "gat", "##itos", "."]]))   # ["los gatitos ."]
+>>> vectorizer.split(tf.constant(["Los gatitos."]))      # e.g. [["Los", "gat", "##itos", "￭."]]
+>>> detokenize(kind, tf.constant([["Los", "gat", "##itos", "￭."]]))   # ["Los gatitos."]
 
-Standardization
----------------
+The tutorial's standardization (casing "lower")
+-----------------------------------------------
 One rule turns raw text into tokens, for both languages and for every corpus:
 
 1. control and format characters (NUL, zero-width, direction marks) become spaces;
@@ -58,6 +73,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from nmt_keras.constants import (
+    CASINGS,
     END_ID,
     END_TOKEN,
     NUM_SPECIAL_TOKENS,
@@ -108,28 +124,89 @@ def standardize_texts(texts):
     return [t.decode("utf-8") for t in out]
 
 
-def tokenize_words(texts, batch_size=4096):
-    """Yields the standardized token list of each text, batching the TensorFlow calls."""
+# ------------------------------------------------------------------ cased tokens
+
+# Marks the side on which a standalone character is written against its neighbour.
+JOINER = "\uffed"  # "￭"
+# A token of its own in the cased tokens: a character that is not a letter, mark, digit,
+# apostrophe (any of them: a word keeps "don't") or space, or one of a script written
+# without spaces, with its marks.
+_CASED_STANDALONE = (
+    r"[^\p{L}\p{M}\p{N}\s'\x{2018}\x{2019}\x{02BC}]"
+    r"|[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]\p{M}*"
+)
+
+
+@keras.saving.register_keras_serializable(package="nmt_keras")
+def normalize(text):
+    """The text the cased tokens keep: control and format characters and `JOINER` as
+    spaces, Unicode NFC, runs of whitespace as one space, no space at the ends."""
+    text = tf.strings.regex_replace(text, f"{_CONTROL_AND_FORMAT}|{JOINER}", " ")
+    text = tf_text.normalize_utf8(text, "NFC")
+    return tf.strings.strip(tf.strings.regex_replace(text, _WHITESPACE_RUN, " "))
+
+
+def _next(flags):
+    """Ragged bools `(batch, (n))` -> each row shifted left by one, False at the end."""
+    return tf.concat([flags[:, 1:], tf.zeros_like(flags[:, :1])], axis=1)
+
+
+@keras.saving.register_keras_serializable(package="nmt_keras")
+def cased_words(texts):
+    """`(batch,)` strings -> ragged cased tokens `(batch, (num_tokens))`: the words and
+    standalone characters of `normalize(texts)`, each standalone character marked with
+    `JOINER` on the side where no space separates it from its neighbour."""
+    tokens, starts, ends = tf_text.regex_split_with_offsets(
+        normalize(texts), _WHITESPACE_RUN + "|" + _CASED_STANDALONE, _CASED_STANDALONE
+    )
+    standalone = tokens.with_flat_values(tf.strings.regex_full_match(tokens.flat_values, _CASED_STANDALONE))
+    # touches[i]: no space between token i - 1 and token i.
+    touches = tf.concat([tf.zeros_like(standalone[:, :1]), starts[:, 1:] == ends[:, :-1]], axis=1)
+    # The joiner goes on the standalone side of each touching pair: the right token if it
+    # is standalone, else the left one.
+    left = (touches & standalone).flat_values
+    right = (_next(touches) & ~_next(standalone) & standalone).flat_values
+    values = tokens.flat_values
+    values = tf.where(left, JOINER + values, values)
+    return tokens.with_flat_values(tf.where(right, values + JOINER, values))
+
+
+def words(texts, casing="cased"):
+    """`(batch,)` strings -> ragged word-level tokens of `casing`."""
+    check_casing(casing)
+    return cased_words(texts) if casing == "cased" else tf.strings.split(standardize(texts))
+
+
+def check_casing(casing):
+    """Raises ValueError naming `casing` unless it is one of `CASINGS`."""
+    if casing not in CASINGS:
+        raise ValueError(f"unknown casing {casing!r}; choose one of {CASINGS}")
+    return casing
+
+
+def tokenize_words(texts, batch_size=4096, casing="cased"):
+    """Yields the word-level token list of each text, batching the TensorFlow calls."""
     texts = list(texts)
     for start in range(0, len(texts), batch_size):
-        for line in standardize_texts(texts[start : start + batch_size]):
-            yield line.split()
+        for row in words(tf.constant(texts[start : start + batch_size], tf.string), casing).to_list():
+            yield [token.decode("utf-8") for token in row]
 
 
-def learn_vocabulary(texts, max_tokens=None, min_count=1):
+def learn_vocabulary(texts, max_tokens=None, min_count=1, casing="cased"):
     """Learns a word vocabulary from `texts` (call it on the training split only).
 
     Returns the list of words, most frequent first (ties broken alphabetically, so the
     result is deterministic), without the special tokens.
 
     Args:
-        texts: iterable of str. Raw sentences; standardized here.
+        texts: iterable of str. Raw sentences; tokenized here.
         max_tokens: int or None. Size limit of the *whole* vocabulary, special tokens
             included (like `TextVectorization(max_tokens=...)`). Defaults to no limit.
         min_count: int. Words seen fewer times are left out (they become `[UNK]`).
+        casing: one of `CASINGS`.
     """
     counts = Counter()
-    for tokens in tokenize_words(texts):
+    for tokens in tokenize_words(texts, casing=casing):
         counts.update(tokens)
     for special in SPECIAL_TOKENS:
         counts.pop(special, None)
@@ -146,17 +223,18 @@ def learn_vocabulary(texts, max_tokens=None, min_count=1):
     return words
 
 
-def word_vectorizer(words, name=None):
-    """Builds a `TextVectorization` whose ids are `[pad, [UNK], [START], [END], *words]`.
+def word_vectorizer(tokens, name=None, casing="cased"):
+    """Builds a `TextVectorization` whose ids are `[pad, [UNK], [START], [END], *tokens]`.
 
     Output is ragged int64 ids of shape `(batch, (num_words))`, without start/end ids;
     `add_start_end` adds them.
     """
-    words = [w for w in words if w not in SPECIAL_TOKENS]
+    tokens = [w for w in tokens if w not in SPECIAL_TOKENS]
+    cased = check_casing(casing) == "cased"
     layer = keras.layers.TextVectorization(
-        standardize=standardize,
-        split="whitespace",
-        vocabulary=list(SPECIAL_TOKENS[NUM_SPECIAL_TOKENS - 2 :]) + words,
+        standardize=None if cased else standardize,
+        split=cased_words if cased else "whitespace",
+        vocabulary=list(SPECIAL_TOKENS[NUM_SPECIAL_TOKENS - 2 :]) + tokens,
         ragged=True,
         name=name,
     )
@@ -217,17 +295,18 @@ def check_kind(kind):
 # ------------------------------------------------------------------------- learning
 
 
-def learn_tokens(kind, texts, max_vocab_size=None):
+def learn_tokens(kind, texts, max_vocab_size=None, casing="cased"):
     """Learns the token vocabulary of `kind` from `texts` (call it on the training split).
 
     Args:
         kind: one of `TOKENIZER_KINDS`.
-        texts: list of str, raw sentences (standardized here).
+        texts: list of str, raw sentences (tokenized here).
         max_vocab_size: int or None. Size of the whole vocabulary, special tokens
             included. word and char: the most frequent tokens are kept (None: all);
             wordpiece: the learner's target size (None: `DEFAULT_WORDPIECE_VOCAB_SIZE`).
             The learner always keeps every character seen, alone and as a "##"
             continuation, so a tiny target can be exceeded.
+        casing: one of `CASINGS`.
 
     Returns:
         list of str, the tokens without the special tokens; their ids follow the
@@ -241,15 +320,18 @@ def learn_tokens(kind, texts, max_vocab_size=None):
         )
     texts = list(texts)
     if kind == "word":
-        return learn_vocabulary(texts, max_vocab_size)
+        return learn_vocabulary(texts, max_vocab_size, casing=casing)
     if kind == "char":
-        return _learn_characters(texts, max_vocab_size)
-    return _learn_wordpieces(texts, max_vocab_size or DEFAULT_WORDPIECE_VOCAB_SIZE)
+        return _learn_characters(texts, max_vocab_size, casing)
+    return _learn_wordpieces(texts, max_vocab_size or DEFAULT_WORDPIECE_VOCAB_SIZE, casing)
 
 
-def _standardized(texts):
+def _lines(texts, casing):
+    """The text each kind cuts up: standardized ("lower") or normalized ("cased")."""
+    clean = normalize if check_casing(casing) == "cased" else standardize
     for start in range(0, len(texts), _LEARN_BATCH):
-        yield from standardize_texts(texts[start : start + _LEARN_BATCH])
+        for line in clean(tf.constant(texts[start : start + _LEARN_BATCH], tf.string)).numpy():
+            yield line.decode("utf-8")
 
 
 def _storable(token):
@@ -257,9 +339,9 @@ def _storable(token):
     return token not in SPECIAL_TOKENS and len((token + "x").splitlines()) == 1
 
 
-def _learn_characters(texts, max_vocab_size):
+def _learn_characters(texts, max_vocab_size, casing):
     counts = Counter()
-    for line in _standardized(texts):
+    for line in _lines(texts, casing):
         counts.update(line.replace(_SPACE, SPACE_TOKEN))
     tokens = sorted((c for c in counts if _storable(c)), key=lambda c: (-counts[c], c))
     if max_vocab_size is not None:
@@ -267,12 +349,16 @@ def _learn_characters(texts, max_vocab_size):
     return tokens
 
 
-def _learn_wordpieces(texts, vocab_size):
+def _learn_wordpieces(texts, vocab_size, casing):
     from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
 
-    lines = list(_standardized(texts))
-    if not any(lines):
+    tokens = list(tokenize_words(texts, casing=casing))
+    if not any(tokens):
         return []
+    # Standalone characters (with their joiners) are whole tokens of their own; the
+    # learner cuts the words into pieces.
+    standalone = Counter(t for row in tokens for t in row if not _is_word(t))
+    lines = [" ".join(t for t in row if _is_word(t)) for row in tokens]
     dataset = tf.data.Dataset.from_tensor_slices(tf.constant(lines, tf.string)).batch(
         _LEARN_BATCH
     )
@@ -284,23 +370,29 @@ def _learn_wordpieces(texts, vocab_size):
         bert_tokenizer_params={"lower_case": False},
         learn_params={"lower_thresh": WORDPIECE_MIN_COUNT, "joiner": SUFFIX_INDICATOR},
     )
-    return [piece for piece in pieces if _storable(piece)]
+    whole = sorted(standalone, key=lambda t: (-standalone[t], t))
+    return [piece for piece in dict.fromkeys(whole + pieces) if _storable(piece)]
+
+
+def _is_word(token):
+    """False for a punctuation mark or symbol, with or without joiners."""
+    return any(character.isalnum() for character in token)
 
 
 # ---------------------------------------------------------------------- text -> ids
 
 
-def make_vectorizer(kind, tokens, name=None):
+def make_vectorizer(kind, tokens, name=None, casing="cased"):
     """The Keras layer mapping `(batch,)` strings to ragged int64 ids `(batch, (len))`
-    (without `[START]`/`[END]`; see `nmt_keras.data.tokenizers.add_start_end`).
+    (without `[START]`/`[END]`; see `add_start_end`).
 
     word: `word_vectorizer` (a `TextVectorization`); the others: a
     `SubwordVectorizer`. Both have `get_vocabulary()` (special tokens first).
     """
     check_kind(kind)
     if kind == "word":
-        return word_vectorizer(tokens, name=name)
-    return SubwordVectorizer(kind, tokens, name=name)
+        return word_vectorizer(tokens, name=name, casing=casing)
+    return SubwordVectorizer(kind, tokens, casing=casing, name=name)
 
 
 @keras.saving.register_keras_serializable(package="nmt_keras")
@@ -313,13 +405,16 @@ class SubwordVectorizer(keras.layers.Layer):
     Args:
         kind: "wordpiece" or "char".
         tokens: list of str, the vocabulary without the special tokens.
+        casing: one of `CASINGS`. Defaults to "lower", the only casing of the files
+            written before casings existed.
     """
 
-    def __init__(self, kind, tokens, **kwargs):
+    def __init__(self, kind, tokens, casing="lower", **kwargs):
         super().__init__(**kwargs)
         if check_kind(kind) == "word":
             raise ValueError("words are vectorized by word_vectorizer")
         self.kind = kind
+        self.casing = check_casing(casing)
         self.tokens = [t for t in tokens if t not in SPECIAL_TOKENS]
         self.lookup = keras.layers.StringLookup(
             vocabulary=[START_TOKEN, END_TOKEN] + self.tokens,
@@ -349,12 +444,10 @@ class SubwordVectorizer(keras.layers.Layer):
 
     def split(self, texts):
         """`(batch,)` strings -> ragged str tokens `(batch, (num_tokens))`."""
-        text = standardize(texts)
         if self.kind == "char":
-            text = tf.strings.regex_replace(text, _SPACE, SPACE_TOKEN)
-            return tf.strings.unicode_split(text, "UTF-8")
-        words = tf.strings.split(text)  # (batch, (num_words))
-        pieces = self.wordpiece.tokenize(words)  # (batch, (num_words), (num_pieces))
+            text = normalize(texts) if self.casing == "cased" else standardize(texts)
+            return tf.strings.unicode_split(tf.strings.regex_replace(text, _SPACE, SPACE_TOKEN), "UTF-8")
+        pieces = self.wordpiece.tokenize(words(texts, self.casing))  # (batch, (num_words), (num_pieces))
         return pieces.merge_dims(1, 2)
 
     def __call__(self, texts, **kwargs):
@@ -375,47 +468,46 @@ class SubwordVectorizer(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(kind=self.kind, tokens=list(self.tokens))
+        config.update(kind=self.kind, tokens=list(self.tokens), casing=self.casing)
         return config
 
 
 # ---------------------------------------------------------------------- ids -> text
 
 
-def detokenize(kind, tokens):
-    """Token strings -> clean text, inside or outside a `tf.function`.
+def detokenize(kind, tokens, casing="cased"):
+    """Token strings -> text, inside or outside a `tf.function`.
 
     Args:
         kind: one of `TOKENIZER_KINDS`.
         tokens: str `(batch, len)`, "" for padding and for special tokens.
+        casing: one of `CASINGS`.
 
     Returns:
-        str `(batch,)`: words separated by single spaces, punctuation spaced as by
-        `standardize` (so it compares with standardized references), no leading or
-        trailing space. word: the tokens joined with spaces; wordpiece: "##" pieces
-        glued to the piece before them; char: the characters joined, `SPACE_TOKEN` ->
-        " ".
+        str `(batch,)`, no leading or trailing space. word: the tokens joined with
+        spaces; wordpiece: "##" pieces glued to the piece before them; char: the
+        characters joined, `SPACE_TOKEN` -> " ". Cased tokens then lose their joiners
+        with the space beside each, so punctuation attaches as written ("¿Vio Ana?");
+        "lower" tokens keep the spacing of `standardize` ("¿ vio ana ?").
     """
     check_kind(kind)
     tokens = tf.ragged.boolean_mask(tokens, tokens != PAD_TOKEN)
-    if kind == "word":
-        return tf.strings.reduce_join(tokens, axis=-1, separator=_SPACE)
+    text = tf.strings.reduce_join(tokens, axis=-1, separator="" if kind == "char" else _SPACE)
     if kind == "wordpiece":
-        text = tf.strings.reduce_join(tokens, axis=-1, separator=_SPACE)
         # A continuation glues to what precedes it (a stray leading one just loses "##").
         text = tf.strings.regex_replace(text, "(^| )" + SUFFIX_INDICATOR, "")
-    else:
-        text = tf.strings.reduce_join(tokens, axis=-1, separator="")
+    if kind == "char":
         text = tf.strings.regex_replace(text, SPACE_TOKEN, _SPACE)
-    text = tf.strings.regex_replace(text, _WHITESPACE_RUN, _SPACE)
-    return tf.strings.strip(text)
+    if check_casing(casing) == "cased":
+        text = tf.strings.regex_replace(text, f" ?{JOINER} ?", "")
+    return tf.strings.strip(tf.strings.regex_replace(text, _WHITESPACE_RUN, _SPACE))
 
 
-def source_tokens(kind, vectorizer, texts):
+def source_tokens(kind, vectorizer, texts, casing="cased"):
     """`(batch,)` strings -> ragged str `(batch, (num_tokens))`, the tokens the encoder
-    reads: standardized words as written (an unknown word keeps its spelling), word
-    pieces, or characters."""
+    reads: words as written (an unknown word keeps its spelling), word pieces, or
+    characters."""
     check_kind(kind)
     if kind == "word":
-        return tf.strings.split(standardize(texts))
+        return words(texts, casing)
     return vectorizer.split(texts)

@@ -93,12 +93,14 @@ def _translate_fn(translator):
     max_length = tf.constant(translator.max_output_length, tf.int32)
     config = translator.config
 
+    block = translator.blocks_repeats()
+
     def search(texts):
         if config.beam_width == 1:
-            outputs = translator.greedy(texts, max_length)
+            outputs = translator.greedy(texts, max_length, block)
         else:
-            width = tf.constant(config.beam_width, tf.int32)
-            outputs = translator.beam(texts, max_length, width, tf.constant(config.length_penalty, tf.float32), tf.constant(1, tf.int32))
+            width, alpha = tf.constant(config.beam_width), tf.constant(config.length_penalty)
+            outputs = translator.beam(texts, max_length, block, width, alpha, tf.constant(1))
         outputs = {name: outputs[name] for name in TRANSLATE_OUTPUTS}
         return translator.replace_unknown(outputs) if config.unk_replace else outputs
 
@@ -126,7 +128,8 @@ def _translate_beam_fn(translator):
             source_ids = translator.tokenize_source(texts)  # (batch, source_len)
 
         def search():
-            outputs = translator.beam(texts, max_length, beam_width, length_penalty, beam_width)
+            block = translator.blocks_repeats()
+            outputs = translator.beam(texts, max_length, block, beam_width, length_penalty, beam_width)
             n_best_text = outputs["n_best_text"]  # ragged (batch, (beam_width)), all rows full
             if isinstance(n_best_text, tf.RaggedTensor):
                 n_best_text = n_best_text.to_tensor(default_value="")

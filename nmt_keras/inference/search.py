@@ -5,6 +5,11 @@
 `tf.while_loop` that stops as soon as every sentence of the batch has produced `[END]`
 (or `max_length` tokens).
 
+Every search can block repeats (`block_repeats`): a token is never chosen if it would
+end a loop, that is make the last 2 to `REPEAT_NGRAM` tokens repeat the ones just
+before them ("go to go to") or put one token three times in a row. Each sentence (each
+beam) keeps its last `REPEAT_WINDOW` tokens for it; `repeat_bans` reads them.
+
 Beam search
 -----------
 Each sentence keeps `beam_width` hypotheses. At every step each live hypothesis is
@@ -31,6 +36,10 @@ from nmt_keras.constants import END_ID, NEG_INF, PAD_ID, START_ID
 
 # Token ids a search may never emit: padding and [START] are never targets.
 NEVER_EMITTED = (PAD_ID, START_ID)
+# The longest token sequence whose immediate repetition `block_repeats` prevents, and
+# how many of the last tokens that takes.
+REPEAT_NGRAM = 4
+REPEAT_WINDOW = 2 * REPEAT_NGRAM - 1
 
 # token_ids int64 (batch, target_len); attention float32 (batch, target_len, source_len);
 # score float32 (batch,): the total log-probability of the output.
@@ -53,7 +62,42 @@ def suppress_tokens(logits, token_ids):
     return logits + banned * tf.cast(NEG_INF, logits.dtype)  # (batch, vocab_size)
 
 
-def _search(model, source_ids, max_length, choose):
+def empty_window(rows):
+    """The token window before any token: distinct negative ids, which match nothing."""
+    return tf.tile(-tf.range(1, REPEAT_WINDOW + 1, dtype=tf.int64)[None], [rows, 1])
+
+
+def repeat_bans(window):
+    """The tokens that would end a loop after `window`.
+
+    Args:
+        window: int64 `(rows, REPEAT_WINDOW)`, each row's last tokens, the latest last.
+
+    Returns:
+        int64 `(rows, REPEAT_NGRAM)`: per row, for a third token in a row and for each
+        n-gram of 2 to `REPEAT_NGRAM` tokens, the token that would complete it, or -1.
+    """
+    bans = [tf.where(window[:, -1] == window[:, -2], window[:, -1], -1)]  # a third in a row
+    for n in range(2, REPEAT_NGRAM + 1):
+        # window[-n] would repeat the n-gram window[-2n+1 .. -n] after window[-n+1 ..]
+        repeats = tf.reduce_all(window[:, -(2 * n - 1) : -n] == window[:, -(n - 1) :], axis=1)
+        bans.append(tf.where(repeats, window[:, -n], -1))
+    return tf.stack(bans, axis=1)
+
+
+def suppress_repeats(logits, window, block):
+    """`logits` `(rows, vocab_size)` with the `repeat_bans` of `window` set to NEG_INF
+    where `block` (a bool scalar) is True."""
+    banned = tf.reduce_max(tf.one_hot(repeat_bans(window), tf.shape(logits)[-1], dtype=logits.dtype), axis=1)
+    return logits + banned * tf.cast(block, logits.dtype) * tf.cast(NEG_INF, logits.dtype)
+
+
+def slide(window, tokens):
+    """The window after `tokens` `(rows,)`: the oldest token out, `tokens` in."""
+    return tf.concat([window[:, 1:], tokens[:, None]], axis=1)
+
+
+def _search(model, source_ids, max_length, choose, block_repeats=False):
     """The shared step-by-step search: `choose(log_probs, step)` picks each next token.
 
     Args:
@@ -62,6 +106,7 @@ def _search(model, source_ids, max_length, choose):
         source_ids: int `(batch, source_len)` with `[START]`/`[END]`, `PAD_ID`-padded.
         max_length: int scalar tensor, the maximum number of output tokens.
         choose: function(log_probs `(batch, vocab)`, step) -> int64 `(batch,)`.
+        block_repeats: bool scalar. Never choose a token that would end a loop.
 
     Returns:
         `SearchResult`. token_ids end with `END_ID` then `PAD_ID` padding (no `END_ID`
@@ -75,12 +120,13 @@ def _search(model, source_ids, max_length, choose):
     words_per_source = tf.reduce_sum(tf.cast(source_ids != PAD_ID, tf.int32), axis=1) - 2
     done = words_per_source <= 0  # (batch,)
 
-    def keep_going(step, tokens, state, done, score, token_array, attention_array):
+    def keep_going(step, tokens, window, state, done, score, token_array, attention_array):
         return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(done)))
 
-    def one_step(step, tokens, state, done, score, token_array, attention_array):
+    def one_step(step, tokens, window, state, done, score, token_array, attention_array):
         logits, state, weights = model.next_logits(tokens, state, memory)
-        log_probs = tf.nn.log_softmax(suppress_tokens(logits, NEVER_EMITTED))
+        logits = suppress_repeats(suppress_tokens(logits, NEVER_EMITTED), window, block_repeats)
+        log_probs = tf.nn.log_softmax(logits)
         next_tokens = choose(log_probs, step)  # (batch,)
         next_tokens = tf.where(done, tf.cast(PAD_ID, tf.int64), next_tokens)
         chosen = tf.gather(log_probs, next_tokens, axis=1, batch_dims=1)  # (batch,)
@@ -90,6 +136,7 @@ def _search(model, source_ids, max_length, choose):
         return (
             step + 1,
             next_tokens,
+            slide(window, next_tokens),
             state,
             done,
             score,
@@ -100,13 +147,14 @@ def _search(model, source_ids, max_length, choose):
     loop_vars = (
         tf.constant(0),
         tf.fill([batch], tf.cast(START_ID, tf.int64)),
+        empty_window(batch),
         state,
         done,
         tf.zeros([batch], tf.float32),
         tf.TensorArray(tf.int64, size=0, dynamic_size=True, element_shape=[None]),
         tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[None, None]),
     )
-    _, _, _, _, score, token_array, attention_array = tf.while_loop(keep_going, one_step, loop_vars)
+    _, _, _, _, _, score, token_array, attention_array = tf.while_loop(keep_going, one_step, loop_vars)
     token_steps = stack_steps(token_array, [batch])  # (target_len, batch)
     attention_steps = stack_steps(attention_array, [batch, source_len])
     token_ids = tf.reshape(tf.transpose(token_steps), [batch, -1])  # (batch, target_len)
@@ -116,18 +164,18 @@ def _search(model, source_ids, max_length, choose):
     return SearchResult(token_ids, attention, score)
 
 
-def greedy_search(model, source_ids, max_length):
+def greedy_search(model, source_ids, max_length, block_repeats=False):
     """Greedy search: at each step emit the arg-max token and feed it back.
 
     See `_search` for the arguments and the result.
     """
     return _search(
         model, source_ids, max_length,
-        lambda log_probs, step: tf.argmax(log_probs, axis=-1, output_type=tf.int64),
+        lambda log_probs, step: tf.argmax(log_probs, axis=-1, output_type=tf.int64), block_repeats,
     )
 
 
-def sample_search(model, source_ids, max_length, temperature, seed):
+def sample_search(model, source_ids, max_length, temperature, seed, block_repeats=False):
     """Sampling: at each step draw the next token from softmax(logits / temperature).
 
     Temperatures below 1 sharpen the distribution (towards greedy search), above 1
@@ -145,7 +193,7 @@ def sample_search(model, source_ids, max_length, temperature, seed):
             [-1],
         )
 
-    return _search(model, source_ids, max_length, draw)
+    return _search(model, source_ids, max_length, draw, block_repeats)
 
 
 # ----------------------------------------------------------------------- beam search
@@ -171,7 +219,7 @@ def _pad_time(tensor, length, axis):
     return tf.pad(tensor, padding)
 
 
-def beam_search(model, source_ids, max_length, beam_width, alpha, n_best):
+def beam_search(model, source_ids, max_length, beam_width, alpha, n_best, block_repeats=False):
     """Beam search for a batch of sources.
 
     Args:
@@ -181,6 +229,7 @@ def beam_search(model, source_ids, max_length, beam_width, alpha, n_best):
         beam_width: int scalar >= 1.
         alpha: float scalar, the length-penalty exponent.
         n_best: int scalar in [1, beam_width].
+        block_repeats: bool scalar. Never extend a hypothesis into a loop.
 
     Returns:
         `BeamResult`.
@@ -209,9 +258,11 @@ def beam_search(model, source_ids, max_length, beam_width, alpha, n_best):
         finished = state[2]  # (tokens, carry, finished, ...)
         return tf.logical_and(step < max_length, tf.logical_not(tf.reduce_all(finished)))
 
-    def one_step(step, tokens, carry, finished, scores, lengths, token_array, parent_array, attention_array):
+    def one_step(step, tokens, carry, finished, scores, lengths, window, token_array, parent_array,
+                 attention_array):
         logits, carry, weights = model.next_logits(tokens, carry, memory)
-        log_probs = tf.nn.log_softmax(suppress_tokens(logits, NEVER_EMITTED))
+        logits = suppress_repeats(suppress_tokens(logits, NEVER_EMITTED), window, block_repeats)
+        log_probs = tf.nn.log_softmax(logits)
         log_probs = tf.reshape(log_probs, [batch, k, vocab_size])
         log_probs = tf.where(finished[:, :, None], padding_only, log_probs)
         candidates = tf.reshape(scores[:, :, None] + log_probs, [batch, k * vocab_size])
@@ -223,6 +274,7 @@ def beam_search(model, source_ids, max_length, beam_width, alpha, n_best):
         finished = tf.logical_or(was_finished, next_tokens == END_ID)
         flat_parents = tf.reshape(parents + beam_offsets, [-1])  # (batch * k,)
         carry = tf.nest.map_structure(lambda s: tf.gather(s, flat_parents), carry)
+        window = slide(tf.gather(window, flat_parents), tf.reshape(next_tokens, [-1]))
         weights = tf.reshape(tf.gather(weights, flat_parents), [batch, k, -1])
         weights = tf.where(was_finished[:, :, None], tf.zeros_like(weights), weights)
         return (
@@ -232,6 +284,7 @@ def beam_search(model, source_ids, max_length, beam_width, alpha, n_best):
             finished,
             scores,
             lengths,
+            window,
             token_array.write(step, next_tokens),
             parent_array.write(step, parents),
             attention_array.write(step, weights),
@@ -244,12 +297,13 @@ def beam_search(model, source_ids, max_length, beam_width, alpha, n_best):
         finished,
         scores,
         lengths,
+        empty_window(batch * k),
         tf.TensorArray(tf.int64, size=0, dynamic_size=True, element_shape=[None, None]),
         tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[None, None]),
         tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[None, None, None]),
     )
     outputs = tf.while_loop(keep_going, one_step, loop_vars)
-    _, _, _, _, scores, lengths, token_array, parent_array, attention_array = outputs
+    _, _, _, _, scores, lengths, _, token_array, parent_array, attention_array = outputs
     # No step at all (every source empty, or max_length 0): nothing to backtrack, and
     # stacking an empty TensorArray of unknown element shape would fail.
     sequences, attention = tf.cond(
@@ -261,7 +315,7 @@ def beam_search(model, source_ids, max_length, beam_width, alpha, n_best):
     )  # (batch, k, steps), (batch, k, steps, source_len)
 
     # The greedy translation joins the candidates (see the module docstring).
-    greedy = greedy_search(model, source_ids, max_length)
+    greedy = greedy_search(model, source_ids, max_length, block_repeats)
     steps = tf.maximum(tf.shape(sequences)[2], tf.shape(greedy.token_ids)[1])
     sequences = _pad_time(sequences, steps, axis=2)
     attention = _pad_time(attention, steps, axis=2)

@@ -33,8 +33,11 @@ from nmt_keras.data import tokenizers
 from nmt_keras.inference import search
 from nmt_keras.model import Seq2Seq, shared_word_ids
 
-# (batch,) sentences and the maximum output length: the inputs of every search graph.
-TEXTS_AND_LENGTH = [tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.int32)]
+# (batch,) sentences, the maximum output length and whether to block repeats: the inputs
+# of every search graph.
+TEXTS_AND_LENGTH = [
+    tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.bool),
+]
 
 
 @keras.saving.register_keras_serializable(package="nmt_keras")
@@ -70,9 +73,12 @@ class Translator(keras.layers.Layer):
         self.source_words = list(source_words)
         self.target_words = list(target_words)
         self.tokenizer = config.tokenizer
+        self.casing = config.casing
         self.max_output_length = config.max_output_length
-        self.source_vectorizer = tokenizers.make_vectorizer(config.tokenizer, self.source_words, name="source_vectorizer")
-        self.target_vectorizer = tokenizers.make_vectorizer(config.tokenizer, self.target_words, name="target_vectorizer")
+        self.source_vectorizer, self.target_vectorizer = (
+            tokenizers.make_vectorizer(config.tokenizer, tokens, f"{side}_vectorizer", config.casing)
+            for side, tokens in (("source", self.source_words), ("target", self.target_words))
+        )
         self.source_vocabulary = vocabulary_of(self.source_vectorizer)
         self.target_vocabulary = vocabulary_of(self.target_vectorizer)
         shared = (
@@ -125,7 +131,7 @@ class Translator(keras.layers.Layer):
     def source_tokens(self, texts):
         """`(batch,)` strings -> str `(batch, source_len)`: the tokens the encoder reads,
         between `[START]` and `[END]`, "" padded."""
-        tokens = tokenizers.source_tokens(self.tokenizer, self.source_vectorizer, texts)
+        tokens = tokenizers.source_tokens(self.tokenizer, self.source_vectorizer, texts, self.casing)
         batch = tokens.nrows()
         return tf.concat(
             [tf.fill([batch, 1], START_TOKEN), tokens, tf.fill([batch, 1], END_TOKEN)], axis=1
@@ -133,7 +139,7 @@ class Translator(keras.layers.Layer):
 
     def detokenize(self, tokens):
         """str tokens `(batch, len)`, "" padding -> `(batch,)` clean text."""
-        return tokenizers.detokenize(self.tokenizer, tokens)
+        return tokenizers.detokenize(self.tokenizer, tokens, self.casing)
 
     def ids_to_tokens(self, token_ids):
         """int `(batch, len)` -> str `(batch, len)`; special ids become "" except [UNK]."""
@@ -145,12 +151,12 @@ class Translator(keras.layers.Layer):
 
     def translate(
         self, texts, method=None, beam_width=None, length_penalty=None, unk_replace=None,
-        n_best=1, temperature=1.0, seed=0, max_length=None,
+        block_repeats=None, n_best=1, temperature=1.0, seed=0, max_length=None,
     ):
         """Translates a batch of sentences.
 
         The decoding defaults to the one saved with the model (`config.beam_width`,
-        `length_penalty`, `unk_replace`, which `train` evaluated the model with and
+        `length_penalty`, `unk_replace`, `block_repeats`, which `train` evaluated it with and
         `python -m nmt_keras translate` uses too); each argument overrides its setting.
 
         Args:
@@ -165,6 +171,8 @@ class Translator(keras.layers.Layer):
                 its attention weighs most (Luong et al. 2015, "Addressing the Rare Word
                 Problem"): unknown names and numbers are copied through. For "beam",
                 the best hypothesis only.
+            block_repeats: bool. Never output a loop (`nmt_keras.inference.search`);
+                never applied to characters, which repeat as spelling needs.
             n_best: int. Hypotheses returned per sentence for "beam" (<= beam_width).
             temperature: float > 0. For "sample".
             seed: int. For "sample": the same seed draws the same translations.
@@ -185,6 +193,7 @@ class Translator(keras.layers.Layer):
         beam_width = self.config.beam_width if beam_width is None else beam_width
         length_penalty = self.config.length_penalty if length_penalty is None else length_penalty
         unk_replace = self.config.unk_replace if unk_replace is None else unk_replace
+        block = self.blocks_repeats(block_repeats)
         method = method or ("beam" if beam_width > 1 else "greedy")
         texts = tf.constant(as_string_batch(texts), tf.string)
         max_length = self.max_output_length if max_length is None else int(max_length)
@@ -192,18 +201,18 @@ class Translator(keras.layers.Layer):
             raise ValueError(f"max_length must be >= 0, got {max_length}")
         max_length = tf.constant(max_length, tf.int32)
         if method == "greedy":
-            outputs = self.greedy(texts, max_length)
+            outputs = self.greedy(texts, max_length, block)
         elif method == "sample":
             if not temperature > 0:
                 raise ValueError(f"temperature must be > 0, got {temperature}")
             outputs = self.sample(
-                texts, max_length, tf.constant(temperature, tf.float32), tf.constant(seed, tf.int32)
+                texts, max_length, block, tf.constant(temperature, tf.float32), tf.constant(seed, tf.int32)
             )
         elif method == "beam":
             if not 1 <= n_best <= beam_width:
                 raise ValueError(f"need 1 <= n_best <= beam_width, got {n_best} and {beam_width}")
             outputs = self.beam(
-                texts, max_length, tf.constant(beam_width, tf.int32),
+                texts, max_length, block, tf.constant(beam_width, tf.int32),
                 tf.constant(length_penalty, tf.float32), tf.constant(n_best, tf.int32),
             )
         else:
@@ -211,6 +220,12 @@ class Translator(keras.layers.Layer):
         if unk_replace:
             outputs = self.replace_unknown(outputs)
         return to_numpy(outputs)
+
+    def blocks_repeats(self, block_repeats=None):
+        """The bool tensor the searches take: `block_repeats` (None: the saved setting),
+        never for character tokens."""
+        block = self.config.block_repeats if block_repeats is None else block_repeats
+        return tf.constant(bool(block) and self.tokenizer != "char")
 
     def replace_unknown(self, outputs):
         """`outputs` (a dict as `translate` returns, of tensors) with every `[UNK]`
@@ -239,20 +254,20 @@ class Translator(keras.layers.Layer):
             "score": result.score,
         }
 
-    def _greedy(self, texts, max_length):
+    def _greedy(self, texts, max_length, block_repeats):
         source_ids = self.tokenize_source(texts)
-        result = search.greedy_search(self.model, source_ids, max_length)
+        result = search.greedy_search(self.model, source_ids, max_length, block_repeats)
         return self.outputs(texts, source_ids, result)
 
-    def _sample(self, texts, max_length, temperature, seed):
+    def _sample(self, texts, max_length, block_repeats, temperature, seed):
         source_ids = self.tokenize_source(texts)
-        result = search.sample_search(self.model, source_ids, max_length, temperature, seed)
+        result = search.sample_search(self.model, source_ids, max_length, temperature, seed, block_repeats)
         return self.outputs(texts, source_ids, result)
 
-    def _beam(self, texts, max_length, beam_width, length_penalty, n_best):
+    def _beam(self, texts, max_length, block_repeats, beam_width, length_penalty, n_best):
         source_ids = self.tokenize_source(texts)
         result = search.beam_search(
-            self.model, source_ids, max_length, beam_width, length_penalty, n_best
+            self.model, source_ids, max_length, beam_width, length_penalty, n_best, block_repeats
         )
         outputs = self.outputs(texts, source_ids, result.best)
         outputs["n_best_text"] = self.detokenize(self.ids_to_tokens(result.n_best_ids))

@@ -61,33 +61,33 @@ def make_embedding(vocab_size, embedding_dim, init, name, mask_zero=False):
     )
 
 
-def recurrent_layer(cell, kernels):
+def recurrent_layer(cell_type, kernels):
     """The recurrent layer class: `keras.layers.GRU` or `LSTM`, or with
     `kernels="fused"` the GRU of `nmt_keras.fast` (same weights and function, faster
     on CPUs)."""
-    require_choice("recurrent layer", "cell", cell, CELLS)
+    require_choice("recurrent layer", "cell_type", cell_type, CELLS)
     require_choice("recurrent layer", "kernels", kernels, KERNELS[1:])
-    if cell == "gru" and kernels == "fused":
+    if cell_type == "gru" and kernels == "fused":
         from nmt_keras.fast import FusedGRU
 
         return FusedGRU
-    return {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[cell]
+    return {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[cell_type]
 
 
-def recurrent_cell(cell, kernels):
-    """The cell class of `recurrent_layer(cell, kernels)`, for step-by-step loops."""
-    require_choice("recurrent cell", "cell", cell, CELLS)
+def recurrent_cell(cell_type, kernels):
+    """The cell class of `recurrent_layer(cell_type, kernels)`, for step-by-step loops."""
+    require_choice("recurrent cell", "cell_type", cell_type, CELLS)
     require_choice("recurrent cell", "kernels", kernels, KERNELS[1:])
-    if cell == "gru" and kernels == "fused":
+    if cell_type == "gru" and kernels == "fused":
         from nmt_keras.fast import FusedGRUCell
 
         return FusedGRUCell
-    return {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}[cell]
+    return {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}[cell_type]
 
 
-def state_count(cell):
+def state_count(cell_type):
     """Tensors in one recurrent state: 1 for a GRU (h), 2 for an LSTM (h, c)."""
-    return {"gru": 1, "lstm": 2}[cell]
+    return {"gru": 1, "lstm": 2}[cell_type]
 
 
 @keras.saving.register_keras_serializable(package="nmt_keras")
@@ -101,17 +101,17 @@ class Bridge(keras.layers.Layer):
 
     Args:
         units: int. The decoder's state size.
-        cell: str. "gru" or "lstm".
+        cell_type: str. "gru" or "lstm".
     """
 
-    def __init__(self, units, cell="gru", **kwargs):
+    def __init__(self, units, cell_type="gru", **kwargs):
         super().__init__(**kwargs)
         require_positive("Bridge", units=units)
-        require_choice("Bridge", "cell", cell, CELLS)
+        require_choice("Bridge", "cell_type", cell_type, CELLS)
         self.units = units
-        self.cell = cell
+        self.cell_type = cell_type
         self.to_hidden = keras.layers.Dense(units, activation="tanh", name="to_hidden")
-        self.to_memory = keras.layers.Dense(units, name="to_memory") if cell == "lstm" else None
+        self.to_memory = keras.layers.Dense(units, name="to_memory") if cell_type == "lstm" else None
 
     def build(self, final_state_shape):
         self.to_hidden.build(final_state_shape)
@@ -125,7 +125,7 @@ class Bridge(keras.layers.Layer):
         return self.to_hidden(final_state), self.to_memory(final_state)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "cell": self.cell}
+        return {**super().get_config(), "units": self.units, "cell_type": self.cell_type}
 
 
 @keras.saving.register_keras_serializable(package="nmt_keras")

@@ -60,7 +60,7 @@ class Decoder(keras.layers.Layer):
         attention: str. The score: "bahdanau" (additive, default), or Luong's
             "luong-dot", "luong-general", "luong-concat" in Bahdanau's order.
         attention_units: int. Hidden size of the additive scorer. Defaults to `units`.
-        cell: str. "gru" (default) or "lstm".
+        cell_type: str. "gru" (default) or "lstm".
         maxout_units: int or None. Maxout deep output of this size; None: plain.
         source_prior: bool. Learned logit bonus for target words in the source.
         dropout: float. Dropout on the embeddings and on o_t.
@@ -83,7 +83,7 @@ class Decoder(keras.layers.Layer):
         units,
         attention="bahdanau",
         attention_units=None,
-        cell="gru",
+        cell_type="gru",
         maxout_units=None,
         source_prior=False,
         dropout=0.0,
@@ -103,7 +103,7 @@ class Decoder(keras.layers.Layer):
         self.units = units
         self.attention_type = attention
         self.attention_units = attention_units
-        self.cell_type = cell
+        self.cell_type = cell_type
         self.maxout_units = maxout_units
         self.source_prior = source_prior
         self.dropout = dropout
@@ -112,9 +112,9 @@ class Decoder(keras.layers.Layer):
 
         self.embedding = make_embedding(vocab_size, embedding_dim, embedding_init, name="embedding")
         self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
-        self.bridge = Bridge(units, cell, name="bridge")
+        self.bridge = Bridge(units, cell_type, name="bridge")
         self.attention = make_attention(attention, attention_units)
-        self.cell = recurrent_cell(cell, kernels)(units, name=f"{cell}_cell")
+        self.cell = recurrent_cell(cell_type, kernels)(units, name=f"{cell_type}_cell")
         self.output_layer = OutputLayer(
             vocab_size, maxout_units=maxout_units, source_prior=source_prior, dropout=dropout,
             name="output_layer",
@@ -129,19 +129,19 @@ class Decoder(keras.layers.Layer):
         self.cell.build((batch, self.embedding_dim + value_dim))
         self.output_layer.build((batch, None, self.units + value_dim + self.embedding_dim))
 
-    def start(self, annotations, final_state, source_mask, source_prior=None):
+    def start(self, annotations, final_state, source_mask, prior=None):
         """The initial state s_0 and the `Memory` every step attends over.
 
         Args:
             annotations: `(batch, source_len, value_dim)`, the encoder's h_j.
             final_state: `(batch, final_dim)`, the encoder's final states.
             source_mask: bool `(batch, source_len)`, True at real positions.
-            source_prior: `(batch, vocab_size)` 0/1, or None.
+            prior: `(batch, vocab_size)` 0/1, the target words in the source, or None.
 
         Returns:
             `(state, memory)`: the state tuple `(s_0,)` (GRU) or `(s_0, m_0)` (LSTM).
         """
-        memory = Memory(annotations, self.attention.keys(annotations), source_mask, source_prior)
+        memory = Memory(annotations, self.attention.keys(annotations), source_mask, prior)
         return self.bridge(final_state), memory
 
     def step(self, previous, state, memory, training=None):
@@ -170,7 +170,7 @@ class Decoder(keras.layers.Layer):
         annotations,
         final_state,
         source_mask=None,
-        source_prior=None,
+        prior=None,
         sampling_probability=None,
         target_mask=None,
         training=None,
@@ -182,7 +182,7 @@ class Decoder(keras.layers.Layer):
             annotations: `(batch, source_len, value_dim)`.
             final_state: `(batch, final_dim)`.
             source_mask: bool `(batch, source_len)`; None: no source padding.
-            source_prior: `(batch, vocab_size)` 0/1, or None.
+            prior: `(batch, vocab_size)` 0/1, the target words in the source, or None.
             sampling_probability: float scalar or None. With a value, scheduled
                 sampling (see `scheduled_sampling_steps`); None: teacher forcing.
             target_mask: bool `(batch, target_len)` or None. If given, logits are
@@ -195,7 +195,7 @@ class Decoder(keras.layers.Layer):
         """
         if source_mask is None:
             source_mask = ops.ones(ops.shape(annotations)[:2], dtype="bool")
-        state, memory = self.start(annotations, final_state, source_mask, source_prior)
+        state, memory = self.start(annotations, final_state, source_mask, prior)
         embedded = self.embedding_dropout(self.embedding(target_in), training=training)
         if sampling_probability is None:
             outputs, weights = teacher_forced_steps(self.step, embedded, state, memory, training)
@@ -204,7 +204,7 @@ class Decoder(keras.layers.Layer):
                 self.step, embedded, state, memory, self.embedding, self.output_layer,
                 sampling_probability, training,
             )
-        logits = self.output_layer(outputs, source_prior, target_mask=target_mask, training=training)
+        logits = self.output_layer(outputs, prior, target_mask=target_mask, training=training)
         return logits, weights
 
     def compute_mask(self, *args, **kwargs):
@@ -218,7 +218,7 @@ class Decoder(keras.layers.Layer):
             "units": self.units,
             "attention": self.attention_type,
             "attention_units": self.attention_units,
-            "cell": self.cell_type,
+            "cell_type": self.cell_type,
             "maxout_units": self.maxout_units,
             "source_prior": self.source_prior,
             "dropout": self.dropout,

@@ -40,7 +40,7 @@ class Encoder(keras.layers.Layer):
         embedding_dim: int. Size of each word embedding.
         units: int. RNN units per direction: annotations have `2 * units` features when
             bidirectional, `units` otherwise.
-        cell: str. "gru" (default) or "lstm".
+        cell_type: str. "gru" (default) or "lstm".
         num_layers: int. Stacked RNN layers. Defaults to 1.
         bidirectional: bool. Read the source in both directions. Defaults to True.
         dropout: float. Dropout on the embeddings and between stacked layers.
@@ -60,7 +60,7 @@ class Encoder(keras.layers.Layer):
         vocab_size,
         embedding_dim,
         units,
-        cell="gru",
+        cell_type="gru",
         num_layers=1,
         bidirectional=True,
         dropout=0.0,
@@ -77,7 +77,7 @@ class Encoder(keras.layers.Layer):
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.units = units
-        self.cell = cell
+        self.cell_type = cell_type
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.dropout = dropout
@@ -87,16 +87,16 @@ class Encoder(keras.layers.Layer):
         self.embedding = make_embedding(
             vocab_size, embedding_dim, embedding_init, mask_zero=True, name="embedding"
         )
-        RNN = recurrent_layer(cell, kernels)
+        RNN = recurrent_layer(cell_type, kernels)
         self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout_{i}") for i in range(num_layers)]
         self.rnns = []
         for i in range(num_layers):
             rnn = RNN(
                 units, return_sequences=True, return_state=True, zero_output_for_mask=True,
-                name=f"{cell}_{i}",
+                name=f"{cell_type}_{i}",
             )
             if bidirectional:
-                rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{cell}_{i}")
+                rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{cell_type}_{i}")
             self.rnns.append(rnn)
 
     @property
@@ -107,7 +107,7 @@ class Encoder(keras.layers.Layer):
     @property
     def final_state_dim(self):
         """Size of the concatenated final states that `call` returns."""
-        return self.output_dim * state_count(self.cell)
+        return self.output_dim * state_count(self.cell_type)
 
     def build(self, source_ids_shape):
         self.embedding.build(source_ids_shape)
@@ -144,7 +144,7 @@ class Encoder(keras.layers.Layer):
             "vocab_size": self.vocab_size,
             "embedding_dim": self.embedding_dim,
             "units": self.units,
-            "cell": self.cell,
+            "cell_type": self.cell_type,
             "num_layers": self.num_layers,
             "bidirectional": self.bidirectional,
             "dropout": self.dropout,

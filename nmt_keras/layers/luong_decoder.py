@@ -36,7 +36,7 @@ class LuongDecoder(keras.layers.Layer):
     like `Decoder`. Scheduled sampling also runs the loop.
 
     Args:
-        vocab_size, embedding_dim, units, attention_units, cell, maxout_units,
+        vocab_size, embedding_dim, units, attention_units, cell_type, maxout_units,
         source_prior, dropout, embedding_init, kernels: as for `Decoder`.
         attention: str. The score; defaults to "luong-general".
         input_feeding: bool. Feed h~_{t-1} into the RNN at step t.
@@ -57,7 +57,7 @@ class LuongDecoder(keras.layers.Layer):
         attention="luong-general",
         attention_units=None,
         input_feeding=False,
-        cell="gru",
+        cell_type="gru",
         maxout_units=None,
         source_prior=False,
         dropout=0.0,
@@ -78,7 +78,7 @@ class LuongDecoder(keras.layers.Layer):
         self.attention_type = attention
         self.attention_units = attention_units
         self.input_feeding = input_feeding
-        self.cell_type = cell
+        self.cell_type = cell_type
         self.maxout_units = maxout_units
         self.source_prior = source_prior
         self.dropout = dropout
@@ -87,9 +87,9 @@ class LuongDecoder(keras.layers.Layer):
 
         self.embedding = make_embedding(vocab_size, embedding_dim, embedding_init, name="embedding")
         self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
-        self.bridge = Bridge(units, cell, name="bridge")
+        self.bridge = Bridge(units, cell_type, name="bridge")
         # One recurrent layer: called on whole sequences, or its cell one step at a time.
-        self.rnn = recurrent_layer(cell, kernels)(units, return_sequences=True, name=cell)
+        self.rnn = recurrent_layer(cell_type, kernels)(units, return_sequences=True, name=cell_type)
         self.attention = make_attention(attention, attention_units)
         self.combine = keras.layers.Dense(units, activation="tanh", use_bias=False, name="W_c")
         self.output_layer = OutputLayer(
@@ -107,10 +107,10 @@ class LuongDecoder(keras.layers.Layer):
         self.combine.build((batch, None, value_dim + self.units))
         self.output_layer.build((batch, None, self.units))
 
-    def start(self, annotations, final_state, source_mask, source_prior=None):
+    def start(self, annotations, final_state, source_mask, prior=None):
         """The initial state and the `Memory`, as `Decoder.start`; with input feeding
         the state also carries h~_0 = 0."""
-        memory = Memory(annotations, self.attention.keys(annotations), source_mask, source_prior)
+        memory = Memory(annotations, self.attention.keys(annotations), source_mask, prior)
         state = self.bridge(final_state)
         if self.input_feeding:
             state = state + (ops.zeros_like(state[0]),)
@@ -150,7 +150,7 @@ class LuongDecoder(keras.layers.Layer):
         annotations,
         final_state,
         source_mask=None,
-        source_prior=None,
+        prior=None,
         sampling_probability=None,
         target_mask=None,
         training=None,
@@ -159,7 +159,7 @@ class LuongDecoder(keras.layers.Layer):
         as for `Decoder.call`."""
         if source_mask is None:
             source_mask = ops.ones(ops.shape(annotations)[:2], dtype="bool")
-        state, memory = self.start(annotations, final_state, source_mask, source_prior)
+        state, memory = self.start(annotations, final_state, source_mask, prior)
         embedded = self.embedding_dropout(self.embedding(target_in), training=training)
         if sampling_probability is not None:
             outputs, weights = scheduled_sampling_steps(
@@ -171,7 +171,7 @@ class LuongDecoder(keras.layers.Layer):
         else:
             hidden = self.rnn(embedded, initial_state=list(state), training=training)  # (batch, target_len, units)
             outputs, weights = self.attend(hidden, memory)
-        logits = self.output_layer(outputs, source_prior, target_mask=target_mask, training=training)
+        logits = self.output_layer(outputs, prior, target_mask=target_mask, training=training)
         return logits, weights
 
     def compute_mask(self, *args, **kwargs):
@@ -186,7 +186,7 @@ class LuongDecoder(keras.layers.Layer):
             "attention": self.attention_type,
             "attention_units": self.attention_units,
             "input_feeding": self.input_feeding,
-            "cell": self.cell_type,
+            "cell_type": self.cell_type,
             "maxout_units": self.maxout_units,
             "source_prior": self.source_prior,
             "dropout": self.dropout,

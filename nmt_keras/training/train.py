@@ -79,6 +79,11 @@ BACKUP_DIR = "backup"
 # Settings that may change when an interrupted run is resumed (train longer, or with
 # another budget); any other change makes the backup unusable (`ResumeError`).
 RESUMABLE_CHANGES = ("epochs", "time_budget", "patience", "backup_every")
+# The test scores of report.json (`nmt_keras.evaluation.evaluate_translator`).
+SCORES = (
+    "bleu", "chrf", "bleu_standardized", "chrf_standardized", "unk_share", "loop_share",
+    "bleu_detail", "bleu_signature", "chrf_signature",
+)
 
 
 @dataclasses.dataclass
@@ -116,8 +121,10 @@ def build_translator(config, train_pairs, strategy=None):
     """
     keras.utils.set_random_seed(config.seed)  # the initial weights depend on the seed only
     strategy = strategy or choose_strategy(config.strategy)
-    source_words = learn_tokens(config.tokenizer, [p.source for p in train_pairs], config.max_vocab_size)
-    target_words = learn_tokens(config.tokenizer, [p.target for p in train_pairs], config.max_vocab_size)
+    source_words, target_words = (
+        learn_tokens(config.tokenizer, texts, config.max_vocab_size, config.casing)
+        for texts in ([p.source for p in train_pairs], [p.target for p in train_pairs])
+    )
     policy = mixed_precision_policy(strategy, config.precision)
     with strategy.scope(), dtype_policy(policy):
         translator = Translator(source_words, target_words, config, for_training=True)
@@ -290,7 +297,7 @@ def _finish(model, run, backup, backup_callback, workdir, state, figures):
 
 
 def write_test_translations(path, pairs, report):
-    """TSV of source, reference (standardized), hypothesis for every evaluated pair."""
+    """TSV of source, reference, hypothesis for every evaluated pair."""
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("source\treference\thypothesis\n")
         for pair, reference, hypothesis in zip(pairs, report["references"], report["hypotheses"]):
@@ -417,7 +424,7 @@ def _report(config, translator, data, workdir, training, strategy, started):
             "target": len(translator.target_vocabulary),
         },
         "parameters": int(translator.model.count_params()),
-        **{k: test[k] for k in ("bleu", "chrf", "unk_share", "bleu_detail", "bleu_signature", "chrf_signature")},
+        **{k: test[k] for k in SCORES},
         "test_loss": test["loss"],
         "test_accuracy": test["accuracy"],
         "alignment_error_rate": test.get("alignment_error_rate"),
