@@ -89,8 +89,9 @@ def _prepare(settings):
     )
     train = splits.train[: settings["max_train_pairs"]] if settings["max_train_pairs"] else splits.train
     test = [p.source for p in splits.test[: settings["test_sentences"]]]
-    source_words = learn_vocabulary([p.source for p in train], settings["vocabulary"])
-    target_words = learn_vocabulary([p.target for p in train], settings["vocabulary"])
+    # The tutorial's standardized tokens for both designs, so both read the same batches.
+    source_words = learn_vocabulary([p.source for p in train], settings["vocabulary"], casing="lower")
+    target_words = learn_vocabulary([p.target for p in train], settings["vocabulary"], casing="lower")
     return corpus, train, test, source_words, target_words
 
 
@@ -116,6 +117,7 @@ def _build(variant, settings, source_words, target_words, kernels="auto"):
     config = Config(
         embedding_dim=settings["embedding_dim"], units=settings["units"], decoder=variant,
         attention=ATTENTION[variant], max_output_length=settings["max_length"], kernels=kernels,
+        casing="lower", block_repeats=False,  # the reference's tokens and plain greedy search
     )
     translator = Translator(source_words, target_words, config, for_training=True)
     # What `train` uses.

@@ -1,7 +1,10 @@
-"""`python -m bench.quality --minutes M`: translation quality per CPU-minute, side by side.
+"""`python -m bench.quality --minutes M [--direction from-english] [--side-by-side]`:
+translation quality per CPU-minute, the tutorial's design against nmt_keras.
 
-Trains, one after the other on this machine and from the same seeded split of spa-eng
-(the project's split: seed 0, 2,000 validation and 2,000 test pairs):
+Trains, one after the other on this machine (or with `--side-by-side` at the same time,
+each on one core with one TensorFlow thread: what a machine half as busy gives each) and
+from the same seeded split of spa-eng (the project's split: seed 0, 2,000 validation and
+2,000 test pairs; `--direction from-english` translates English into Spanish):
 
   (a) the reference (`bench/reference.py`, the TensorFlow tutorial's design) with the
       tutorial's own recipe: its own random 80/20 cut of the training pairs into train
@@ -13,11 +16,14 @@ Trains, one after the other on this machine and from the same seeded split of sp
       --data spa-eng --time-budget M` runs (`nmt_keras.config.recipe_for`);
 
 then translates the same 2,000 test pairs with each ((a) by greedy search, at most 50
-tokens; (b) as its recipe decodes) and scores them: BLEU and chrF (sacreBLEU, on
-standardized text), the share of outputs that contain `[UNK]`, sentences per second, and
-the training minutes actually used. For (b), BLEU is also given with `[UNK]` left in
-(when its recipe replaces `[UNK]` by the attended source word) and with plain greedy
-search (when its recipe decodes otherwise).
+tokens; (b) as `translate` does by default: the decoding its recipe saved) and scores
+them with sacreBLEU: BLEU and chrF of the outputs as written against the raw references,
+and, standardized (lower case, no accents, punctuation spaced off: the form (a) writes),
+the BLEU and chrF that compare the two; the share of outputs that contain `[UNK]` and
+that loop (`nmt_keras.evaluation.loops`), sentences per second, and the training
+minutes actually used. For (b), BLEU is also given with `[UNK]` left in (when its recipe
+replaces `[UNK]` by the attended source word) and with plain greedy search (when its
+recipe decodes otherwise).
 
 Every variant runs in its own subprocess. The report goes into `docs/performance.md`
 between the markers `<!-- quality:begin -->` and `<!-- quality:end -->` (or, with
@@ -57,10 +63,11 @@ TUTORIAL = {
 }
 
 
-def default_settings(minutes):
+def default_settings(minutes, direction="to-english"):
     return {
         "data": str(DEFAULT_DATA), "minutes": minutes, "seed": 0, "validation_size": 2000,
-        "test_size": 2000, "max_train_pairs": None, "overrides": {}, **TUTORIAL,
+        "test_size": 2000, "max_train_pairs": None, "overrides": {}, "direction": direction,
+        "threads": None, **TUTORIAL,
     }
 
 
@@ -81,20 +88,24 @@ def quick_settings(minutes):
 def _split(settings):
     from nmt_keras.data.corpora import load_corpus, split_pairs
 
-    corpus = load_corpus(settings["data"], "to-english")
+    corpus = load_corpus(settings["data"], settings["direction"])
     splits = split_pairs(corpus.pairs, settings["seed"], settings["validation_size"], settings["test_size"])
     train = splits.train[: settings["max_train_pairs"]] if settings["max_train_pairs"] else splits.train
     return train, splits.test
 
 
+SCORES = ("bleu", "chrf", "bleu_standardized", "chrf_standardized", "unk_share", "loop_share")
+
+
 def _scores(hypotheses, test, seconds):
     from nmt_keras.data.tokenizers import standardize_texts
-    from nmt_keras.evaluation import bleu_and_chrf, unk_share
+    from nmt_keras.evaluation import loops, translation_scores, unk_share
 
-    scores = bleu_and_chrf(hypotheses, standardize_texts([p.target for p in test]))
+    scores = translation_scores(hypotheses, [p.target for p in test])
     return {
-        "bleu": scores["bleu"], "chrf": scores["chrf"], "unk_share": unk_share(hypotheses),
-        "sentences_per_second": len(test) / seconds, "example": hypotheses[0],
+        **{key: scores[key] for key in SCORES if key in scores}, "unk_share": unk_share(hypotheses),
+        "loop_share": sum(map(loops, standardize_texts(hypotheses))) / len(hypotheses),
+        "sentences_per_second": len(test) / seconds, "examples": hypotheses[:3],
     }
 
 
@@ -115,8 +126,8 @@ def run_reference(settings):
     train = [p for p, k in zip(pairs, keep) if k]
     validation = [p for p, k in zip(pairs, keep) if not k]
     model = reference.ReferenceTranslator(
-        learn_vocabulary([p.source for p in train], settings["vocabulary"]),
-        learn_vocabulary([p.target for p in train], settings["vocabulary"]),
+        learn_vocabulary([p.source for p in train], settings["vocabulary"], casing="lower"),
+        learn_vocabulary([p.target for p in train], settings["vocabulary"], casing="lower"),
         settings["embedding_dim"], settings["units"],
     )
     model.build_with_dummy_batch()
@@ -168,11 +179,14 @@ def run_nmt_keras(settings, workdir):
     started = time.perf_counter()
     translated = evaluate_translator(translator, data.test, decoding=decoding)
     result = _scores(translated["hypotheses"], data.test, time.perf_counter() - started)
-    variations = {"with_unk_left_in": {**decoding, "unk_replace": False}, "greedy": {"method": "greedy"}}
+    variations = {
+        "with_unk_left_in": {**decoding, "unk_replace": False},
+        "greedy": {"method": "greedy", "unk_replace": False, "block_repeats": False},
+    }
     for name, other in variations.items():
         if other != decoding:
             scored = evaluate_translator(translator, data.test, decoding=other)
-            result[name] = {"bleu": scored["bleu"], "chrf": scored["chrf"], "unk_share": scored["unk_share"]}
+            result[name] = {key: scored[key] for key in SCORES}
     result.update(
         training_minutes=report["training_seconds"] / 60, epochs=report["epochs"],
         steps=report["training_steps"], stopped_by="time budget" if report["stopped_by_time_budget"]
@@ -194,67 +208,94 @@ def subprocess_main(argv):
     """`python -m bench.quality --variant V SETTINGS_JSON OUT_JSON WORKDIR`."""
     variant, settings_path, out_path, workdir = argv
     settings = json.loads(pathlib.Path(settings_path).read_text())
+    if settings["threads"]:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(settings["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(settings["threads"])
     result = run_variant(variant, settings, workdir)
+    result["cpu_affinity"] = sorted(os.sched_getaffinity(0))
     pathlib.Path(out_path).write_text(json.dumps(result, indent=2))
 
 
 # ------------------------------------------------------------------------ the parent
 
 
-def run(settings, workdir, log=print):
-    results = {}
-    for variant in VARIANTS:
+def run(settings, workdir, log=print, side_by_side=False):
+    """Runs each variant in a subprocess: one after the other, or with `side_by_side` both
+    at once, the i-th pinned to core i with one TensorFlow thread."""
+    settings = {**settings, "threads": 1 if side_by_side else settings["threads"]}
+    started, running = time.perf_counter(), {}
+    for core, variant in enumerate(VARIANTS):
         settings_path = pathlib.Path(workdir) / f"{variant}.settings.json"
-        out_path = pathlib.Path(workdir) / f"{variant}.json"
         settings_path.write_text(json.dumps(settings))
         log(f"[quality] {variant} ...")
-        started = time.perf_counter()
-        completed = subprocess.run(
-            [sys.executable, "-m", "bench.quality", "--variant", variant, str(settings_path),
-             str(out_path), str(pathlib.Path(workdir) / variant)],
-            capture_output=True, text=True, cwd=REPO,
-        )
-        if completed.returncode != 0:
-            raise RuntimeError(f"{variant} failed:\n{completed.stderr[-3000:]}")
-        results[variant] = json.loads(out_path.read_text())
+        command = [sys.executable, "-m", "bench.quality", "--variant", variant, str(settings_path),
+                   str(pathlib.Path(workdir) / f"{variant}.json"), str(pathlib.Path(workdir) / variant)]
+        pin = (lambda core=core: os.sched_setaffinity(0, {core})) if side_by_side else None
+        with open(pathlib.Path(workdir) / f"{variant}.log", "w") as log_file:
+            running[variant] = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
+                                                cwd=REPO, preexec_fn=pin)
+        if not side_by_side:
+            _finish(variant, running[variant], workdir)
+    results = {}
+    for variant, process in running.items():
+        _finish(variant, process, workdir)
+        results[variant] = json.loads((pathlib.Path(workdir) / f"{variant}.json").read_text())
         results[variant]["wall_seconds"] = time.perf_counter() - started
         r = results[variant]
-        log(f"[quality]   BLEU {r['bleu']:.1f}, chrF {r['chrf']:.1f}, [UNK] in {100 * r['unk_share']:.1f} % "
-            f"of outputs, {r['training_minutes']:.1f} min of training")
+        log(f"[quality] {variant}: standardized BLEU {r['bleu_standardized']:.1f}, BLEU {r['bleu']:.1f}, "
+            f"[UNK] in {100 * r['unk_share']:.1f} %, loops in {100 * r['loop_share']:.2f} % of "
+            f"outputs, {r['training_minutes']:.1f} min of training")
     return results
 
 
-def render(results, settings, command, machine, seconds):
+def _finish(variant, process, workdir):
+    if process.wait() != 0:
+        log = (pathlib.Path(workdir) / f"{variant}.log").read_text(errors="replace")
+        raise RuntimeError(f"{variant} failed:\n{log[-3000:]}")
+
+
+def render(results, settings, command, machine, seconds, side_by_side=False):
     """Markdown for the report section; paths of this machine in `command` are named as
     `common.portable_path` does."""
     a, b = results["reference"], results["nmt_keras"]
     rows = [("(a) reference, the tutorial's recipe", a), ("(b) nmt_keras, its recipe for the budget", b)]
+    how = ("side by side, each on one core with one TensorFlow thread" if side_by_side
+           else "one after the other")
     lines = [
         f"Measured by `{portable_command(command)}` on commit {commit()}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, in {seconds / 60:.0f} min: "
         f"{machine['platform']}, {machine['cpu_count']} CPUs, TensorFlow {machine['tensorflow']}, "
         f"Keras {machine['keras']}, load average at start {machine['load_average_at_start']}.",
         "",
-        f"Budget: {settings['minutes']:g} minutes of training each; the same "
-        f"{b['train_pairs'] + b['validation_pairs']:,} training and validation pairs and the same "
-        f"{settings['test_size']:,} test pairs (seed {settings['seed']}); (a) decodes by greedy "
-        f"search, (b) with `{json.dumps(b['decoding'], sort_keys=True)}`.",
+        f"spa-eng, {settings['direction']}; budget: {settings['minutes']:g} minutes of training each, "
+        f"{how}; the same {b['train_pairs'] + b['validation_pairs']:,} training and validation pairs "
+        f"and the same {settings['test_size']:,} test pairs (seed {settings['seed']}); (a) decodes by "
+        f"greedy search, (b) with `{json.dumps(b['decoding'], sort_keys=True)}`. BLEU and chrF are "
+        f"sacreBLEU's, \"standardized\" on lower-cased text without accents and with punctuation "
+        f"spaced off on both sides (the form (a) writes, so the one that compares them), \"as "
+        f"written\" on the output as it is against the raw references.",
         "",
-        "| | BLEU | chrF | outputs with [UNK] | sentences/s | training min | steps | stopped by |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| | BLEU standardized | chrF standardized | BLEU as written | chrF as written | outputs with [UNK] "
+        "| outputs that loop | sentences/s | training min | steps | stopped by |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for label, r in rows:
         lines.append(
-            f"| {label} | {r['bleu']:.1f} | {r['chrf']:.1f} | {100 * r['unk_share']:.1f} % "
-            f"| {r['sentences_per_second']:.0f} | {r['training_minutes']:.1f} | {r['steps']:,} | {r['stopped_by']} |"
+            f"| {label} | {r['bleu_standardized']:.1f} | {r['chrf_standardized']:.1f} | {r['bleu']:.1f} "
+            f"| {r['chrf']:.1f} | {100 * r['unk_share']:.1f} % | {100 * r['loop_share']:.2f} % "
+            f"| {r['sentences_per_second']:.0f} | {r['training_minutes']:.1f} | {r['steps']:,} "
+            f"| {r['stopped_by']} |"
         )
-    lines += ["", f"(b) - (a): {b['bleu'] - a['bleu']:+.1f} BLEU."]
-    labels = {"with_unk_left_in": "with `[UNK]` left in (`--no-unk-replace`)", "greedy": "with greedy search and `[UNK]` left in"}
+    lines += ["", f"(b) - (a), standardized: {b['bleu_standardized'] - a['bleu_standardized']:+.1f} BLEU."]
+    labels = {"with_unk_left_in": "with `[UNK]` left in", "greedy": "with plain greedy search and `[UNK]` left in"}
     for name, label in labels.items():
         if name in b:
             lines.append(
-                f"(b) {label}: BLEU {b[name]['bleu']:.1f}, chrF {b[name]['chrf']:.1f}, "
-                f"[UNK] in {100 * b[name]['unk_share']:.1f} % of outputs."
+                f"(b) {label}: standardized BLEU {b[name]['bleu_standardized']:.1f}, BLEU as written "
+                f"{b[name]['bleu']:.1f}, [UNK] in {100 * b[name]['unk_share']:.1f} %, loops in "
+                f"{100 * b[name]['loop_share']:.2f} % of outputs."
             )
     lines += ["", f"(b)'s recipe: `{json.dumps(b['recipe'], sort_keys=True)}`; "
               f"(a)'s: `{json.dumps(a['recipe'], sort_keys=True)}`.", ""]
@@ -283,6 +324,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=16.0, help="training budget per variant")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="path or file:// URL of spa-eng.zip")
+    parser.add_argument("--direction", choices=("to-english", "from-english"), default="to-english",
+                        help="to-english: Spanish -> English (default); from-english: the reverse")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="train both at once, each on one core with one TensorFlow thread")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke run of a minute or two")
     parser.add_argument("--output", help=f"report file (default: {PERFORMANCE_DOC}, or {QUICK_OUTPUT} with --quick)")
     parser.add_argument("--json", help="also write the raw results here")
@@ -293,13 +338,14 @@ def main(argv=None):
         print(f"python -m bench.quality: data file not found: {args.data} (pass --data PATH)", file=sys.stderr)
         return 2
     settings = quick_settings(args.minutes) if args.quick else default_settings(args.minutes)
-    settings["data"] = args.data
+    settings.update(data=args.data, direction=args.direction)
     machine = harness.machine()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nmt_quality_") as workdir:
-        results = run(settings, workdir, log=lambda m: print(m, flush=True))
+        results = run(settings, workdir, lambda m: print(m, flush=True), args.side_by_side)
     command = "python -m bench.quality " + " ".join(argv)
-    markdown = render(results, settings, command.strip(), machine, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    markdown = render(results, settings, command.strip(), machine, seconds, args.side_by_side)
     output = args.output or (QUICK_OUTPUT if args.quick else PERFORMANCE_DOC)
     write_report(markdown, output, args.quick)
     if args.json:

@@ -50,8 +50,9 @@ class ReferenceTranslator(keras.Model):
         self.target_words = list(target_words)
         self.embedding_dim = embedding_dim
         self.units = units
-        self.source_vectorizer = word_vectorizer(self.source_words, name="source_vectorizer")
-        self.target_vectorizer = word_vectorizer(self.target_words, name="target_vectorizer")
+        # The tutorial's standardized, lower-cased tokens.
+        self.source_vectorizer = word_vectorizer(self.source_words, "source_vectorizer", casing="lower")
+        self.target_vectorizer = word_vectorizer(self.target_words, "target_vectorizer", casing="lower")
         self.target_vocabulary = vocabulary_of(self.target_vectorizer)
         source_size = len(vocabulary_of(self.source_vectorizer))
         target_size = len(self.target_vocabulary)

@@ -249,20 +249,24 @@ def test_quality_benchmark_quick_run_reports_both_recipes(tiny_tsv, tmp_path):
     raw = tmp_path / "quality.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench.quality", "--quick", "--minutes", "0.05", "--data",
-         str(tiny_tsv), "--output", str(report), "--json", str(raw)],
+         str(tiny_tsv), "--output", str(report), "--json", str(raw), "--side-by-side",
+         "--direction", "from-english"],
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(raw.read_text())["results"]
-    for variant in ("reference", "nmt_keras"):
+    for core, variant in enumerate(("reference", "nmt_keras")):
         result = results[variant]
         assert 0.0 <= result["bleu"] <= 100.0 and 0.0 <= result["unk_share"] <= 1.0
+        assert 0.0 <= result["bleu_standardized"] <= 100.0 and 0.0 <= result["loop_share"] <= 1.0
+        assert result["cpu_affinity"] == [core]  # side by side: one core each
         assert result["steps"] >= 1 and result["sentences_per_second"] > 0
         assert result["stopped_by"] == "time budget"
     assert results["reference"]["recipe"]["steps_per_epoch"] == 10  # the quick version of the tutorial's 100
     text = report.read_text()
     assert "(a) reference, the tutorial's recipe" in text and "(b) nmt_keras" in text
-    assert "--quick" in text  # the command is in the report
+    assert "--quick" in text and "from-english" in text  # the command is in the report
+    assert "side by side, each on one core" in text
     assert str(tmp_path) not in text  # ... with its paths named the same on every machine
 
 

@@ -220,6 +220,15 @@ def test_translate_decodes_as_evaluated_and_like_the_api(toolkit_model_dir, caps
                          unk_replace=True) == by_cli
 
 
+def test_translate_prints_by_default_what_the_report_scored(toolkit_model_dir, capsys):
+    """test_translations.tsv holds the outputs that report.json scored (beam search,
+    `[UNK]` replaced, repeats blocked): `translate` with no decoding flag prints them."""
+    rows = [line.split("\t") for line in (toolkit_model_dir / "test_translations.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    assert rows
+    assert main(["translate", str(toolkit_model_dir), *(source for source, _, _ in rows)]) == 0
+    assert capsys.readouterr().out.splitlines() == [hypothesis for _, _, hypothesis in rows]
+
+
 def test_translate_with_beam_n_best_and_sampling(toolkit_model_dir, capsys):
     assert main(["translate", str(toolkit_model_dir), "el gato 1", "--beam-width", "3", "--n-best", "2"]) == 0
     block = capsys.readouterr().out.splitlines()

@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import pathlib
+import unicodedata
 
 import keras
 import numpy as np
@@ -12,6 +14,7 @@ from nmt_keras import Translator, load_translator, save_translator
 from nmt_keras.cli import main
 from nmt_keras.config import Config, ConfigError
 from nmt_keras.constants import SPECIAL_TOKENS, UNK_ID
+from nmt_keras.data.corpora import load_corpus
 from nmt_keras.data.tokenizers import (
     SPACE_TOKEN,
     SUFFIX_INDICATOR,
@@ -19,12 +22,17 @@ from nmt_keras.data.tokenizers import (
     SubwordVectorizer,
     detokenize,
     learn_tokens,
+    JOINER,
     make_vectorizer,
+    normalize,
     source_tokens,
     standardize_texts,
+    words,
 )
 from nmt_keras.saving import TRANSLATOR_FILE, ModelDirError
 from nmt_keras.training.train import prepare_data, train_and_evaluate
+
+SPA_ENG = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpora" / "spa-eng.zip"
 
 SAMPLES = [
     "¿Todavía está en casa?",
@@ -41,22 +49,65 @@ CORPUS = [
 ] * 3
 
 
-def ids_to_text(kind, vectorizer, texts):
+def ids_to_text(kind, vectorizer, texts, casing="cased"):
     """texts -> ids -> token strings -> detokenized text, all with TensorFlow ops."""
     ids = vectorizer(tf.constant(texts, tf.string))
     vocabulary = tf.constant(vectorizer.get_vocabulary())
     tokens = tf.gather(vocabulary, ids).to_tensor(default_value="")
-    return [t.decode("utf-8") for t in detokenize(kind, tokens).numpy()]
+    return [t.decode("utf-8") for t in detokenize(kind, tokens, casing).numpy()]
 
 
 @pytest.mark.parametrize("kind", TOKENIZER_KINDS)
-def test_round_trip_text_ids_text_gives_the_standardized_text(kind):
-    vectorizer = make_vectorizer(kind, learn_tokens(kind, SAMPLES))
-    ids = vectorizer(tf.constant(SAMPLES))
-    assert UNK_ID not in ids.flat_values.numpy()
+def test_round_trip_text_ids_text_gives_the_text_back_or_the_standardized_text(kind):
+    cased = make_vectorizer(kind, learn_tokens(kind, SAMPLES))
+    assert UNK_ID not in cased(tf.constant(SAMPLES)).flat_values.numpy()
+    assert ids_to_text(kind, cased, SAMPLES) == SAMPLES  # case, accents, "¿" attached
+    lower = make_vectorizer(kind, learn_tokens(kind, SAMPLES, casing="lower"), casing="lower")
     expected = standardize_texts(SAMPLES)
     assert expected[0] == "¿ todavia esta en casa ?"
-    assert ids_to_text(kind, vectorizer, SAMPLES) == expected
+    assert ids_to_text(kind, lower, SAMPLES, "lower") == expected
+
+
+def _corpus_sentences():
+    """Both sides of the embedded corpus (a sample), of the tricky sentences of
+    test_languages, and of spa-eng when its offline copy is there."""
+    from test_languages import PAIRS
+
+    pairs = load_corpus("synthetic").pairs[::25]
+    sentences = [p.source for p in pairs] + [p.target for p in pairs]
+    sentences += [text for language in PAIRS.values() for pair in language for text in pair]
+    if SPA_ENG.is_file():
+        spa_eng = load_corpus(str(SPA_ENG)).pairs[::20]
+        sentences += [p.source for p in spa_eng] + [p.target for p in spa_eng]
+    return sentences
+
+
+@pytest.mark.parametrize("kind", TOKENIZER_KINDS)
+def test_detokenize_of_tokenize_is_the_text_up_to_nfc_and_whitespace(kind):
+    """The property cased tokens are made for: for every sentence s of the corpora,
+    detokenize(tokenize(s)) == normalize(s) (Unicode NFC, runs of whitespace as one
+    space, control characters as spaces), with no vocabulary in between."""
+    sentences = _corpus_sentences()
+    if kind == "wordpiece":
+        vectorizer = make_vectorizer(kind, learn_tokens(kind, sentences, max_vocab_size=3000))
+        split = vectorizer.split
+    elif kind == "char":
+        split = make_vectorizer(kind, []).split
+    else:
+        split = words
+    texts = tf.constant(sentences)
+    got = [t.decode("utf-8") for t in detokenize(kind, split(texts).to_tensor(default_value="")).numpy()]
+    expected = [t.decode("utf-8") for t in normalize(texts).numpy()]
+    assert got == expected
+    assert all(unicodedata.is_normalized("NFC", text) for text in got)
+    assert any("á" in text for text in got) and any(text[:1].isupper() for text in got)
+
+
+def test_cased_tokens_attach_punctuation_with_joiners_and_index_like_standardized_words():
+    sentence = "¿Vio Ana a tres \"gatos\" negros?"
+    tokens = [t.decode("utf-8") for t in words(tf.constant([sentence])).to_list()[0]]
+    assert tokens == [f"¿{JOINER}", "Vio", "Ana", "a", "tres", f'"{JOINER}', "gatos", f'{JOINER}"', "negros", f"{JOINER}?"]
+    assert len(tokens) == len(standardize_texts([sentence])[0].split())  # gold alignments index both
 
 
 @pytest.mark.parametrize("kind", TOKENIZER_KINDS)
