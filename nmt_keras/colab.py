@@ -504,18 +504,17 @@ def sync_notebook(path, repository_root):
     path = pathlib.Path(path)
     notebook = json.loads(path.read_text(encoding="utf-8"))
     relative = path.resolve().relative_to(pathlib.Path(repository_root).resolve())
-    found = {"badge": False, "setup": False}
+    missing = {"badge", "setup"}
     for cell in notebook["cells"]:
         text = _source_text(cell)
         if cell["cell_type"] == "markdown" and BADGE_MARKER in text:
             cell["source"] = _as_source_lines(badge_markdown(relative))
-            found["badge"] = True
+            missing.discard("badge")
         elif cell["cell_type"] == "code" and text.startswith(SETUP_MARKER):
             cell["source"] = _as_source_lines(setup_source().rstrip("\n"))
-            found["setup"] = True
-    missing = [name for name, present in found.items() if not present]
+            missing.discard("setup")
     if missing:
-        raise ValueError(f"{path}: no {' or '.join(missing)} cell to rewrite")
+        raise ValueError(f"{path}: no {' or '.join(sorted(missing))} cell to rewrite")
     text = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
     changed = text != path.read_text(encoding="utf-8")
     if changed:
