@@ -57,7 +57,7 @@ class _RunProgress(keras.callbacks.Callback):
         """Seconds since the first `fit()` started."""
         return time.perf_counter() - self._start
 
-    def step(self):
+    def optimizer_step(self):
         """Optimizer steps done, in this run and the runs it resumes."""
         return int(self.model.optimizer.iterations.numpy())
 
@@ -105,7 +105,7 @@ class LinearDecay(_RunProgress):
         self.seconds = seconds
 
     def on_train_batch_begin(self, batch, logs=None):
-        progress = self.step() / self.total_steps
+        progress = self.optimizer_step() / self.total_steps
         if self.seconds:
             progress = max(progress, self.elapsed() / self.seconds)
         self.model.optimizer.learning_rate = self.base * max(0.0, 1.0 - progress)
@@ -178,7 +178,7 @@ class ProgressLog(_RunProgress):
         logs = logs or {}
         tokens_per_second = float(logs.get("target_tokens", 0)) / max(now - self._epoch_start, 1e-9)
         line = (
-            f"epoch {self._epoch + 1}/{self.epochs}, step {self.step():,} "
+            f"epoch {self._epoch + 1}/{self.epochs}, step {self.optimizer_step():,} "
             f"({batch + 1}/{self.params.get('steps') or '?'} of the epoch): "
             f"loss {float(logs.get('loss', math.nan)):.3f}, {tokens_per_second:,.0f} target tokens/s"
         )
