@@ -34,6 +34,11 @@ import subprocess
 import sys
 import tempfile
 
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
 from nmt_keras import __version__
 
 # The one place the repository's location is written.
@@ -65,9 +70,8 @@ NO_NETWORK = re.compile(
     r"Could not fetch URL|NewConnectionError"
 )
 
-_VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
-_SPECIFIER = re.compile(r"^\s*(>=|<=|==|!=|<|>)\s*([\d.]+)\s*$")
-_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*([^;]*)")
+# The comparisons `satisfies` accepts: PEP 440's on release numbers.
+_OPERATORS = (">=", "<=", "==", "!=", "<", ">")
 
 
 class EnvironmentMismatch(RuntimeError):
@@ -108,41 +112,41 @@ def install_target():
 
 
 def _release(version, component):
-    """The numeric release of a version string: "2.20.0rc1" -> (2, 20, 0)."""
-    match = _VERSION.match(str(version).strip())
-    if not match:
-        raise ValueError(f"not a {component} version: {version!r}")
-    return tuple(int(part) for part in match.groups(default="0"))
+    """The release of a version string, its suffixes dropped: "2.20.0rc1" -> 2.20.0.
+
+    Raises:
+        ValueError: `version` is not a PEP 440 version.
+    """
+    try:
+        return Version(Version(str(version)).base_version)
+    except ValueError:
+        raise ValueError(f"not a {component} version: {version!r}") from None
 
 
 def _major_minor(version, component):
-    return _release(version, component)[:2]
-
-
-def _compare(release, operator, bound):
-    bound = tuple(int(part) for part in bound.split("."))
-    width = max(len(release), len(bound))
-    release, bound = (tuple(v) + (0,) * (width - len(v)) for v in (release, bound))
-    return {
-        ">=": release >= bound, "<=": release <= bound, "==": release == bound,
-        "!=": release != bound, "<": release < bound, ">": release > bound,
-    }[operator]
+    release = _release(version, component)
+    return release.major, release.minor
 
 
 def satisfies(version, specifier, component="package"):
     """True if `version` is inside `specifier`, e.g. ("2.20.0", ">=2.19,<2.22").
 
-    The comparisons of PEP 440 on release numbers (>=, <=, ==, !=, <, >); pre-release
-    and local suffixes are ignored, and an empty specifier accepts every version.
+    The comparisons of PEP 440 on release numbers (>=, <=, ==, !=, <, >); pre-release,
+    post-release and local suffixes are ignored ("2.21.0rc1" counts as 2.21.0), and an
+    empty specifier accepts every version.
+
+    Raises:
+        ValueError: `version` is not a version, or `specifier` is not made of those
+            comparisons (e.g. "~=2.20").
     """
     release = _release(version, component)
-    for clause in filter(None, (part.strip() for part in specifier.split(","))):
-        match = _SPECIFIER.match(clause)
-        if not match:
-            raise ValueError(f"unsupported version specifier {clause!r}")
-        if not _compare(release, *match.groups()):
-            return False
-    return True
+    try:
+        clauses = SpecifierSet(specifier)
+    except ValueError:
+        clauses = None
+    if clauses is None or any(clause.operator not in _OPERATORS for clause in clauses):
+        raise ValueError(f"unsupported version specifier {specifier!r}")
+    return release in clauses
 
 
 def _declared_requirements():
@@ -167,20 +171,17 @@ def supported_range():
         such as ">=2.19,<2.22"; "requirements" -> every dependency as declared.
     """
     python, requirements = _declared_requirements()
-    found = {"python": python, "requirements": requirements}
-    for requirement in requirements:
-        match = _REQUIREMENT.match(requirement)
-        name = match.group(1).lower().replace("_", "-")
-        if name in DISTRIBUTIONS:
-            found[name] = _tidy(match.group(2))
-    found["python"] = _tidy(python)
+    found = {"python": _tidy(python), "requirements": requirements}
+    for requirement in map(Requirement, requirements):
+        if canonicalize_name(requirement.name) in DISTRIBUTIONS:
+            found[canonicalize_name(requirement.name)] = _tidy(requirement.specifier)
     return found
 
 
 def _tidy(specifier):
     """A specifier with its lower bounds first: "<2.22,>=2.19" -> ">=2.19,<2.22"."""
-    clauses = [c.strip() for c in specifier.strip().strip("()").split(",") if c.strip()]
-    return ",".join(sorted(clauses, key=lambda clause: not clause.startswith(">")))
+    clauses = map(str, SpecifierSet(str(specifier)))
+    return ",".join(sorted(clauses, key=lambda clause: (not clause.startswith(">"), clause)))
 
 
 def describe_range(supported=None):
@@ -226,15 +227,14 @@ def installed_versions(version=importlib.metadata.version):
         version: function(distribution name) -> str, raising
             `importlib.metadata.PackageNotFoundError` for an absent one.
     """
-    found = {}
+    found = dict.fromkeys(DISTRIBUTIONS)
     for component, names in DISTRIBUTIONS.items():
-        found[component] = None
         for name in names:
             try:
                 found[component] = version(name)
                 break
             except importlib.metadata.PackageNotFoundError:
-                continue
+                pass
     return found
 
 
@@ -319,7 +319,7 @@ def runtime_constraints():
     pins = set()
     for distribution in importlib.metadata.distributions():
         name, version = distribution.metadata["Name"], distribution.version
-        if name and version and name.lower().replace("_", "-") != "nmt-keras":
+        if name and version and canonicalize_name(name) != "nmt-keras":
             pins.add(f"{name}=={version}")
     return sorted(pins, key=str.lower)
 
@@ -330,9 +330,10 @@ def dependency_requirements(tensorflow_version, supported=None):
     supported = supported or supported_range()
     requirements = []
     for requirement in supported["requirements"]:
-        if ";" in requirement:  # an environment marker: only extras use them here
+        parsed = Requirement(requirement)
+        if parsed.marker:  # an environment marker: only extras use them here
             continue
-        if _REQUIREMENT.match(requirement).group(1).lower() == "tensorflow-text":
+        if canonicalize_name(parsed.name) == "tensorflow-text":
             requirement = tensorflow_text_requirement(tensorflow_version)
         requirements.append(requirement)
     return requirements
@@ -503,18 +504,17 @@ def sync_notebook(path, repository_root):
     path = pathlib.Path(path)
     notebook = json.loads(path.read_text(encoding="utf-8"))
     relative = path.resolve().relative_to(pathlib.Path(repository_root).resolve())
-    found = {"badge": False, "setup": False}
+    missing = {"badge", "setup"}
     for cell in notebook["cells"]:
         text = _source_text(cell)
         if cell["cell_type"] == "markdown" and BADGE_MARKER in text:
             cell["source"] = _as_source_lines(badge_markdown(relative))
-            found["badge"] = True
+            missing.discard("badge")
         elif cell["cell_type"] == "code" and text.startswith(SETUP_MARKER):
             cell["source"] = _as_source_lines(setup_source().rstrip("\n"))
-            found["setup"] = True
-    missing = [name for name, present in found.items() if not present]
+            missing.discard("setup")
     if missing:
-        raise ValueError(f"{path}: no {' or '.join(missing)} cell to rewrite")
+        raise ValueError(f"{path}: no {' or '.join(sorted(missing))} cell to rewrite")
     text = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
     changed = text != path.read_text(encoding="utf-8")
     if changed:

@@ -12,8 +12,6 @@ instead of silently changing training.
 its signature, and the kernel tests check that Keras calls it.
 """
 
-import keras
-
 
 def adam_slots(optimizer, variable):
     """The `(momentum, velocity)` variables that `keras.optimizers.Adam` keeps for
@@ -50,6 +48,3 @@ def symbolic_build_method():
     from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
 
     return TensorFlowTrainer._maybe_symbolic_build
-
-
-__all__ = ["adam_slots", "BuiltBeforeFit", "symbolic_build_method", "keras"]

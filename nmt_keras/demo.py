@@ -126,13 +126,10 @@ def run_demo(output_dir=DEFAULT_OUTPUT, config=None, verbose=2, callbacks=()):
 
 def summary(report, output_dir):
     """A few lines for the terminal."""
+    aer = report.get("alignment_error_rate")
     lines = [
         f"test {describe_scores(report)}, token accuracy {report['test_accuracy']:.3f}"
-        + (
-            f", attention AER {report['alignment_error_rate']:.3f}"
-            if report.get("alignment_error_rate") is not None
-            else ""
-        ),
+        + (f", attention AER {aer:.3f}" if aer is not None else ""),
         f"{report['training_steps']} training steps in {report['epochs']} epochs, "
         f"{report['target_tokens_per_second']:.0f} target tokens/s; "
         f"wall time {report['wall_time_s']:.0f} s",

@@ -41,9 +41,8 @@ def plot_attention(source_tokens, output_tokens, weights, title=None, ax=None, g
     if ax is None:
         width = np.clip(_INCHES_PER_TOKEN * len(source_tokens) + 1.5, _MIN_INCHES, _MAX_INCHES)
         height = np.clip(_INCHES_PER_TOKEN * len(output_tokens) + 1.0, _MIN_INCHES, _MAX_INCHES)
-        fig, ax = plt.subplots(figsize=(width, height))
-    else:
-        fig = ax.figure
+        ax = plt.subplots(figsize=(width, height))[1]
+    fig = ax.figure
     image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(source_tokens)), source_tokens, rotation=90)
     ax.set_yticks(range(len(output_tokens)), output_tokens)
@@ -65,15 +64,12 @@ def plot_attention(source_tokens, output_tokens, weights, title=None, ax=None, g
 
 def translation_heatmap(result, index=0, title=None, gold_links=None):
     """Heatmap of sentence `index` of a `Translator.translate` result, [END] included."""
-    tokens = list(_trim(result["tokens"][index]))
-    steps = len(tokens) + 1 if len(tokens) < result["attention"].shape[1] else len(tokens)
-    output_tokens = tokens + ["[END]"] * (steps - len(tokens))
+    tokens = _trim(result["tokens"][index])
+    if len(tokens) < result["attention"].shape[1]:
+        tokens.append("[END]")  # the step that chose to stop
+    # plot_attention keeps the attention rows of the tokens given.
     return plot_attention(
-        result["source_tokens"][index],
-        output_tokens,
-        result["attention"][index][:steps],
-        title=title,
-        gold_links=gold_links,
+        result["source_tokens"][index], tokens, result["attention"][index], title=title, gold_links=gold_links
     )
 
 

@@ -42,7 +42,27 @@ import numpy as np
 import nmt_keras.atomic as atomic
 
 
-class TimeBudget(keras.callbacks.Callback):
+class _RunProgress(keras.callbacks.Callback):
+    """A callback that knows how far the run has come: the wall time since the first
+    `fit()` it saw started (a run that calls `fit()` twice, a resumed epoch, see `train`,
+    has one clock) and the optimizer's step (which a resumed run continues)."""
+
+    _start = None
+
+    def on_train_begin(self, logs=None):
+        if self._start is None:
+            self._start = time.perf_counter()
+
+    def elapsed(self):
+        """Seconds since the first `fit()` started."""
+        return time.perf_counter() - self._start
+
+    def optimizer_step(self):
+        """Optimizer steps done, in this run and the runs it resumes."""
+        return int(self.model.optimizer.iterations.numpy())
+
+
+class TimeBudget(_RunProgress):
     """Stops training once `seconds` of wall time have passed since `fit()` started.
 
     It checks after every batch, so training overshoots the budget by at most one step
@@ -54,20 +74,14 @@ class TimeBudget(keras.callbacks.Callback):
         super().__init__()
         self.seconds = seconds
         self.stopped = False
-        self._start = None
-
-    def on_train_begin(self, logs=None):
-        # Set once: a run that calls fit() twice (a resumed epoch, see `train`) has one budget.
-        if self._start is None:
-            self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.perf_counter() - self._start > self.seconds:
+        if self.elapsed() > self.seconds:
             self.stopped = True
             self.model.stop_training = True
 
 
-class LinearDecay(keras.callbacks.Callback):
+class LinearDecay(_RunProgress):
     """Decays the learning rate linearly to zero over the training:
 
         learning_rate_i = base * (1 - progress_i)
@@ -89,16 +103,11 @@ class LinearDecay(keras.callbacks.Callback):
         self.base = base
         self.total_steps = total_steps
         self.seconds = seconds
-        self._start = None
-
-    def on_train_begin(self, logs=None):
-        if self._start is None:
-            self._start = time.perf_counter()
 
     def on_train_batch_begin(self, batch, logs=None):
-        progress = int(self.model.optimizer.iterations.numpy()) / self.total_steps
+        progress = self.optimizer_step() / self.total_steps
         if self.seconds:
-            progress = max(progress, (time.perf_counter() - self._start) / self.seconds)
+            progress = max(progress, self.elapsed() / self.seconds)
         self.model.optimizer.learning_rate = self.base * max(0.0, 1.0 - progress)
 
 
@@ -135,7 +144,7 @@ class Throughput(keras.callbacks.Callback):
         return self.tokens / self.seconds if self.seconds else 0.0
 
 
-class ProgressLog(keras.callbacks.Callback):
+class ProgressLog(_RunProgress):
     """One line at least every `every_seconds` while training, and one per epoch: for
     logs and pipes, where Keras' progress bar is unreadable and its per-epoch line can
     be minutes apart.
@@ -156,11 +165,6 @@ class ProgressLog(keras.callbacks.Callback):
         self.every_seconds = every_seconds
         self.budget_seconds = budget_seconds
         self.print_fn = print_fn or (lambda line: print(line, flush=True))
-        self._start = None
-
-    def on_train_begin(self, logs=None):
-        if self._start is None:  # one budget for a run that calls fit() twice
-            self._start = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch, self._epoch_start = epoch, time.perf_counter()
@@ -174,13 +178,12 @@ class ProgressLog(keras.callbacks.Callback):
         logs = logs or {}
         tokens_per_second = float(logs.get("target_tokens", 0)) / max(now - self._epoch_start, 1e-9)
         line = (
-            f"epoch {self._epoch + 1}/{self.epochs}, step "
-            f"{int(self.model.optimizer.iterations.numpy()):,} ({batch + 1}/{self.params.get('steps') or '?'} "
-            f"of the epoch): loss {float(logs.get('loss', math.nan)):.3f}, "
-            f"{tokens_per_second:,.0f} target tokens/s"
+            f"epoch {self._epoch + 1}/{self.epochs}, step {self.optimizer_step():,} "
+            f"({batch + 1}/{self.params.get('steps') or '?'} of the epoch): "
+            f"loss {float(logs.get('loss', math.nan)):.3f}, {tokens_per_second:,.0f} target tokens/s"
         )
         if self.budget_seconds:
-            left = max(0.0, self.budget_seconds - (now - self._start)) / 60
+            left = max(0.0, self.budget_seconds - self.elapsed()) / 60
             line += f", {left:.1f} of {self.budget_seconds / 60:.1f} min left"
         self.print_fn(line)
 
@@ -219,14 +222,12 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
         loss = (logs or {}).get("loss")
-        if loss is None or self.stopped:
+        if self.stopped or loss is None or math.isfinite(float(loss)):
             return
-        loss = float(loss)
-        if not math.isfinite(loss):
-            self.stopped = True
-            self.batch = batch
-            self.value = loss
-            self.model.stop_training = True
+        self.stopped = True
+        self.batch = batch
+        self.value = float(loss)
+        self.model.stop_training = True
 
     def message(self):
         return (
@@ -325,7 +326,8 @@ class TrainingState:
         epoch: int. Epochs completed.
         history: dict metric -> list of per-epoch values of the completed epochs.
         callbacks: dict callback name -> dict of its resumable attributes.
-        weights_file: str. Name of the weights file in the backup directory.
+        weights_file: str. Name of the weights file in the backup directory (chosen by
+            `Backup.save`).
         settings: dict. The run settings that must not change on resumption.
     """
 
@@ -333,7 +335,7 @@ class TrainingState:
     epoch: int
     history: dict
     callbacks: dict
-    weights_file: str
+    weights_file: str = ""
     settings: dict | None = None
 
 
@@ -362,6 +364,10 @@ class Backup:
     def exists(self):
         return self.state_path.is_file()
 
+    def _refusal(self, problem):
+        """A `ResumeError` saying `problem` and how to start afresh."""
+        return ResumeError(f"{problem}; delete {self.directory} to start the run afresh")
+
     def save(self, model, state):
         """Commits `state` (its `weights_file` is chosen here) with the model's variables."""
         state.weights_file = WEIGHTS_PATTERN.format(step=state.step)
@@ -384,15 +390,9 @@ class Backup:
                 raise ValueError(f"not a record of format {STATE_FORMAT}")
             state = _checked(TrainingState(**record))
         except (ValueError, TypeError, KeyError, RecursionError) as error:
-            raise ResumeError(
-                f"{self.state_path}: damaged backup record ({str(error)[:100]}); delete "
-                f"{self.directory} to start the run afresh"
-            ) from None
+            raise self._refusal(f"{self.state_path}: damaged backup record ({str(error)[:100]})") from None
         if not (self.directory / state.weights_file).is_file():
-            raise ResumeError(
-                f"{self.state_path} names {state.weights_file}, which is missing; delete "
-                f"{self.directory} to start the run afresh"
-            )
+            raise self._refusal(f"{self.state_path} names {state.weights_file}, which is missing")
         return state
 
     def restore(self, model, settings=None):
@@ -407,19 +407,15 @@ class Backup:
         if state is None:
             return None
         if settings is not None and state.settings is not None:
-            changed = sorted(
-                key for key in set(settings) | set(state.settings)
+            details = ", ".join(
+                f"{key}: {state.settings.get(key)!r} then, {settings.get(key)!r} now"
+                for key in sorted(set(settings) | set(state.settings))
                 if settings.get(key) != state.settings.get(key)
             )
-            if changed:
-                details = ", ".join(
-                    f"{key}: {state.settings.get(key)!r} then, {settings.get(key)!r} now"
-                    for key in changed
-                )
-                raise ResumeError(
-                    f"{self.directory} holds an interrupted run with other settings "
-                    f"({details}); rerun with the same settings to resume it, or delete "
-                    f"{self.directory} to start afresh"
+            if details:
+                raise self._refusal(
+                    f"{self.directory} holds an interrupted run with other settings ({details}); "
+                    f"rerun with the same settings to resume it"
                 )
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
@@ -427,10 +423,9 @@ class Backup:
         try:
             model.load_weights(path)
         except (ValueError, OSError, KeyError) as error:
-            raise ResumeError(
+            raise self._refusal(
                 f"cannot resume from {path}: it does not fit this model (was the run started "
-                f"with other settings or data?): {error}; delete {self.directory} to start "
-                f"the run afresh"
+                f"with other settings or data?): {error}"
             ) from None
         return state
 
@@ -503,7 +498,7 @@ class BackupCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         for name, values in self._restored.items():
             callback = self.tracked.get(name)
-            allowed = resumable_attributes(callback) if callback is not None else ()
+            allowed = resumable_attributes(callback)  # none for a callback not tracked
             for attribute, value in values.items():
                 if attribute in allowed:  # a backup restores attributes, never adds them
                     setattr(callback, attribute, value)
@@ -521,9 +516,7 @@ class BackupCallback(keras.callbacks.Callback):
 
     def _save(self, logs):
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            return
-        if not weights_are_finite(self.model):
+        if (loss is not None and not math.isfinite(float(loss))) or not weights_are_finite(self.model):
             return
         history = self.history
         if self.step % self.steps_per_epoch and logs is not None and "val_loss" in logs:
@@ -538,7 +531,6 @@ class BackupCallback(keras.callbacks.Callback):
                 name: {a: _plain(getattr(c, a)) for a in resumable_attributes(c)}
                 for name, c in self.tracked.items()
             },
-            weights_file="",
             settings=self.settings,
         )
         self.backup.save(self.model, state)
