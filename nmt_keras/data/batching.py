@@ -57,10 +57,7 @@ def _with_static_batch(batch_size):
     """Fixed-shape mode: states the batch dimension, which bucketing leaves unknown."""
 
     def ensure(source, target):
-        return (
-            tf.ensure_shape(source, [batch_size, None]),
-            tf.ensure_shape(target, [batch_size, None]),
-        )
+        return tuple(tf.ensure_shape(ids, [batch_size, None]) for ids in (source, target))
 
     return ensure
 
@@ -103,9 +100,7 @@ def _fill_batch(batch_size):
 
     def fill(source, target):
         missing = batch_size - tf.shape(source)[0]
-        source = tf.pad(source, [[0, missing], [0, 0]], constant_values=PAD_ID)
-        target = tf.pad(target, [[0, missing], [0, 0]], constant_values=PAD_ID)
-        return source, target
+        return tuple(tf.pad(ids, [[0, missing], [0, 0]], constant_values=PAD_ID) for ids in (source, target))
 
     return fill
 

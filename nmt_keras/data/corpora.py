@@ -548,18 +548,17 @@ def _fetch(origin, staging, max_bytes):
                 _check_limit(origin, received, max_bytes, known=False)
                 digest.update(chunk)
                 output.write(chunk)
+    except CorpusError:  # past the size limit (a ValueError)
+        raise
     except TimeoutError:
-        raise CorpusError(
-            f"{origin}: download failed: no answer for {DOWNLOAD_TIMEOUT_SECONDS} s "
-            f"(after {received:,} bytes)"
-        ) from None
+        reason = f"no answer for {DOWNLOAD_TIMEOUT_SECONDS} s (after {received:,} bytes)"
     except urllib.error.URLError as error:
-        raise CorpusError(f"{origin}: download failed: {error.reason}") from None
+        reason = error.reason
     except (OSError, ValueError, http.client.HTTPException) as error:
-        if isinstance(error, CorpusError):
-            raise
-        raise CorpusError(f"{origin}: download failed: {error}") from None
-    return digest.hexdigest()
+        reason = error
+    else:
+        return digest.hexdigest()
+    raise CorpusError(f"{origin}: download failed: {reason}")
 
 
 def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, max_bytes=DEFAULT_MAX_BYTES):
