@@ -21,8 +21,8 @@ file system has none): a run directory keeps its reports and logs when its model
 replaced (except the names in `replaced`, which belong to what is written anew).
 
 A single file is replaced the same way: a temporary file in the same directory,
-fsync, `os.replace`, fsync of the directory (`atomic_write_text`,
-`atomic_save_weights`).
+fsync, `os.replace`, fsync of the directory (`replaced_file`, and on it
+`atomic_write_text` and `atomic_save_weights`).
 
 `lock_directory(path)` holds an exclusive `flock` on `path/.lock` while a process
 writes into `path`: a second process that asks for it fails at once with
@@ -65,8 +65,8 @@ class DirectoryInUseError(ValueError):
 # ---------------------------------------------------------------------------- fsync
 
 
-def fsync_file(path):
-    """Flushes a file's data to the disk."""
+def _fsync(path):
+    """fsyncs a file or a directory (`fsync_file` is the one for files alone)."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -74,19 +74,16 @@ def fsync_file(path):
         os.close(descriptor)
 
 
+def fsync_file(path):
+    """Flushes a file's data to the disk."""
+    _fsync(path)
+
+
 def fsync_dir(path):
     """Flushes a directory's entries (names created, renamed, removed) to the disk,
     where the system allows it."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:  # some file systems cannot fsync a directory
-        pass
-    finally:
-        os.close(descriptor)
+    with contextlib.suppress(OSError):  # some systems cannot open or fsync a directory
+        _fsync(path)
 
 
 def fsync_tree(root):
@@ -128,47 +125,36 @@ def mode_for(path, directory=False):
 # ----------------------------------------------------------------------- one file
 
 
-def _temporary_beside(path, suffix=""):
-    """A new empty file in `path`'s directory with a unique hidden name, with the
-    permissions `path` should have; its path."""
-    descriptor, name = tempfile.mkstemp(
-        prefix=f".{path.name}{PARTIAL_MARK}", suffix=suffix, dir=path.parent
-    )
+@contextlib.contextmanager
+def replaced_file(path, suffix=""):
+    """Yields the path of a new empty file beside `path`, with a unique hidden name
+    (ending in `suffix`) and the permissions `path` should have; when the block ends
+    without an exception, the file, fsynced, replaces `path` (else it is removed)."""
+    path = pathlib.Path(path)
+    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}{PARTIAL_MARK}", suffix=suffix, dir=path.parent)
+    os.close(descriptor)
+    temporary = pathlib.Path(name)
     try:
-        os.fchmod(descriptor, mode_for(path, directory=False))
-    finally:
-        os.close(descriptor)
-    return pathlib.Path(name)
-
-
-def _replace_file(temporary, path):
-    fsync_file(temporary)
-    os.replace(temporary, path)
-    fsync_dir(path.parent)
+        os.chmod(temporary, mode_for(path))  # mkstemp's files are private
+        yield temporary
+        fsync_file(temporary)
+        os.replace(temporary, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path, text):
     """Writes `text` (UTF-8) to `path` through a fsynced temporary file and a rename."""
-    path = pathlib.Path(path)
-    temporary = _temporary_beside(path)
-    try:
+    with replaced_file(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
-        _replace_file(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def atomic_save_weights(model, path):
     """`model.save_weights(path)` through a fsynced temporary file and a rename."""
-    path = pathlib.Path(path)
-    temporary = _temporary_beside(path, suffix=".weights.h5")  # the ending Keras needs
-    try:
+    with replaced_file(path, suffix=".weights.h5") as temporary:  # the ending Keras needs
         model.save_weights(temporary, overwrite=True)
-        _replace_file(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------ one directory
@@ -321,8 +307,8 @@ def remove_leftovers(directory, of=None):
 
 # --------------------------------------------------------------------------- locks
 
-# Directories whose lock this process holds: real path -> [descriptor, holds].
-_held = {}
+# The real paths of the directories whose lock this process holds.
+_held = set()
 
 
 @contextlib.contextmanager
@@ -340,23 +326,19 @@ def lock_directory(directory, purpose="writing"):
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     key = os.path.realpath(directory)
-    if key in _held:
-        _held[key][1] += 1
-        try:
-            yield
-        finally:
-            _held[key][1] -= 1
+    if key in _held:  # a nested call: the lock is held already
+        yield
         return
     path = os.path.join(key, LOCK_FILE)
     descriptor = _locked_file(path, directory)
     try:
         os.ftruncate(descriptor, 0)
         os.write(descriptor, f"pid {os.getpid()}, {purpose}".encode())
-        _held[key] = [descriptor, 1]
+        _held.add(key)
         try:
             yield
         finally:
-            del _held[key]
+            _held.discard(key)
             if created and os.listdir(key) == [LOCK_FILE]:  # nothing was written
                 os.unlink(path)
                 os.rmdir(key)

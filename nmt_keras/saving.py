@@ -39,7 +39,7 @@ import pathlib
 import zipfile
 
 import nmt_keras
-from nmt_keras.config import MAX_VOCAB, Config, ConfigError
+from nmt_keras.config import MAX_VOCAB, Config, ConfigError, _short
 
 TRANSLATOR_FILE = "translator.json"
 SOURCE_VOCAB_FILE = "source_vocab.txt"
@@ -65,17 +65,11 @@ MAX_VOCAB_BYTES = 256 << 20
 MAX_VERSION_CHARS = 40
 # How often `load_translator` reads a directory that is replaced while it reads.
 READ_ATTEMPTS = 3
-EXCERPT_CHARS = 60
 FLOAT32_BYTES = 4
 
 
 class ModelDirError(ValueError):
     """A model directory is missing, incomplete, or does not match its weights."""
-
-
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 3] + "..."
 
 
 def _write_text(path, text):
@@ -108,17 +102,15 @@ def _read_json(path):
 def _read_words(path):
     """The tokens of a vocabulary file: UTF-8, one per line, at most `MAX_VOCAB`."""
     data = _read_bytes(path, MAX_VOCAB_BYTES)
-    lines = data.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
-    if len(lines) > MAX_VOCAB:
-        raise ModelDirError(f"{path}: {len(lines):,} tokens, more than the limit of {MAX_VOCAB:,}")
-    words = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            words.append(line.decode("utf-8"))
-        except UnicodeDecodeError as error:
-            raise ModelDirError(f"{path}, line {number}: not UTF-8 ({error.reason})") from None
+    try:
+        words = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError as error:
+        number = data.count(b"\n", 0, error.start) + 1
+        raise ModelDirError(f"{path}, line {number}: not UTF-8 ({error.reason})") from None
+    if words[-1] == "":
+        words.pop()
+    if len(words) > MAX_VOCAB:
+        raise ModelDirError(f"{path}: {len(words):,} tokens, more than the limit of {MAX_VOCAB:,}")
     return words
 
 
@@ -160,15 +152,8 @@ def save_keras(translator, path):
     if path.suffix != KERAS_SUFFIX:
         raise ModelDirError(f"a Keras model file must end in {KERAS_SUFFIX}: {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}{atomic.PARTIAL_MARK}{os.getpid()}{KERAS_SUFFIX}")
-    try:
+    with atomic.replaced_file(path, suffix=KERAS_SUFFIX) as temporary:
         keras.saving.save_model(translator, temporary)
-        atomic.fsync_file(temporary)
-        os.replace(temporary, path)
-        atomic.fsync_dir(path.parent)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def load_keras(path):
@@ -212,6 +197,18 @@ def check_model_dir(model_dir):
         if not model_dir.is_file():
             raise ModelDirError(f"Keras model file not found: {model_dir}")
         return None
+    return _read_model_dir(model_dir)[0]
+
+
+def _read_model_dir(model_dir):
+    """`(settings, source_words, target_words)` of a model directory, after checking
+    that its files are there and that model.weights.h5 is large enough for the model
+    that the settings and the vocabularies describe: before any memory is set aside for
+    it, so that a crafted translator.json cannot ask for more memory than its weights hold.
+
+    The bound counts the embeddings and one recurrent kernel (3 units x units for a
+    GRU, 4 for an LSTM), float32, which every such model stores.
+    """
     if not model_dir.is_dir():
         raise ModelDirError(f"model directory not found: {model_dir}")
     required = (TRANSLATOR_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, WEIGHTS_FILE)
@@ -222,20 +219,10 @@ def check_model_dir(model_dir):
             f"(it is written by `python -m nmt_keras train --output DIR`)"
         )
     settings = read_settings(model_dir / TRANSLATOR_FILE)
-    _check_weights_size(model_dir, settings)
-    return settings
-
-
-def _check_weights_size(model_dir, settings):
-    """A `ModelDirError` unless model.weights.h5 is large enough for the model that the
-    settings and the vocabularies describe: before any memory is set aside for it, so
-    that a crafted translator.json cannot ask for more memory than its weights hold.
-
-    The bound counts the embeddings and one recurrent kernel (3 units x units for a
-    GRU, 4 for an LSTM), float32, which every such model stores.
-    """
-    words = sum(len(_read_words(model_dir / name)) for name in (SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE))
+    source_words = _read_words(model_dir / SOURCE_VOCAB_FILE)
+    target_words = _read_words(model_dir / TARGET_VOCAB_FILE)
     gates = 4 if settings.cell_type == "lstm" else 3
+    words = len(source_words) + len(target_words)
     needed = FLOAT32_BYTES * (words * settings.embedding_dim + gates * settings.units**2)
     size = (model_dir / WEIGHTS_FILE).stat().st_size
     if size < needed:
@@ -244,6 +231,7 @@ def _check_weights_size(model_dir, settings):
             f"bytes of weights that {TRANSLATOR_FILE} and the vocabulary files describe "
             f"(was a file replaced?)"
         )
+    return settings, source_words, target_words
 
 
 def _identity(model_dir):
@@ -275,12 +263,8 @@ def load_translator(model_dir):
 def _load_translator(model_dir):
     from nmt_keras.inference.translator import Translator
 
-    settings = check_model_dir(model_dir)
-    translator = Translator(
-        _read_words(model_dir / SOURCE_VOCAB_FILE),
-        _read_words(model_dir / TARGET_VOCAB_FILE),
-        settings,
-    )
+    settings, source_words, target_words = _read_model_dir(model_dir)
+    translator = Translator(source_words, target_words, settings)
     try:
         translator.model.load_weights(model_dir / WEIGHTS_FILE)
     except (ValueError, OSError, KeyError) as error:

@@ -47,31 +47,19 @@ def _pair_length(source, target):
     return tf.maximum(tf.shape(source)[0], tf.shape(target)[0])
 
 
+def _pair_lengths(encoded):
+    """The bucketing length of every pair of `encode_pairs` output, as a NumPy array."""
+    source_ids, target_ids = encoded
+    return tf.maximum(source_ids.row_lengths(), target_ids.row_lengths()).numpy()
+
+
 def _with_static_batch(batch_size):
     """Fixed-shape mode: states the batch dimension, which bucketing leaves unknown."""
 
     def ensure(source, target):
-        return (
-            tf.ensure_shape(source, [batch_size, None]),
-            tf.ensure_shape(target, [batch_size, None]),
-        )
+        return tuple(tf.ensure_shape(ids, [batch_size, None]) for ids in (source, target))
 
     return ensure
-
-
-def _bucket(dataset, boundaries, batch_size, fixed_shapes, drop_remainder):
-    """Batches pairs of similar length together, padded with PAD_ID: per batch, or to
-    the bucket's boundary with `fixed_shapes`."""
-    padding = (tf.constant(PAD_ID, tf.int64), tf.constant(PAD_ID, tf.int64))
-    return dataset.bucket_by_sequence_length(
-        element_length_func=_pair_length,
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        padded_shapes=([None], [None]),
-        padding_values=padding,
-        pad_to_bucket_boundary=fixed_shapes,
-        drop_remainder=drop_remainder,
-    )
 
 
 def _to_model_inputs(source, target):
@@ -101,23 +89,9 @@ def bucket_boundaries(encoded, width=AUTO, fixed_shapes=False):
     every pair falls in a bucket that has an upper boundary to pad to.
     """
     width = resolve_bucket_width(width, fixed_shapes)
-    source_ids, target_ids = encoded
-    longest = int(tf.reduce_max(tf.maximum(source_ids.row_lengths(), target_ids.row_lengths())))
+    longest = int(tf.reduce_max(_pair_lengths(encoded)))
     stop = longest + width + (1 if fixed_shapes else 0)
     return list(range(width, stop, width))
-
-
-def bucketed_batch_count(lengths, boundaries, batch_size, drop_remainder=False):
-    """Number of batches `bucket_by_sequence_length` makes: per bucket, ceil(n / batch),
-    or floor(n / batch) with `drop_remainder`.
-
-    A length L goes to bucket i when boundaries[i-1] <= L < boundaries[i].
-    """
-    buckets = np.searchsorted(boundaries, lengths, side="right")
-    counts = np.bincount(buckets, minlength=len(boundaries) + 1)
-    if drop_remainder:
-        return int(np.sum(counts // batch_size))
-    return int(np.sum(-(-counts // batch_size)))
 
 
 def _fill_batch(batch_size):
@@ -126,11 +100,39 @@ def _fill_batch(batch_size):
 
     def fill(source, target):
         missing = batch_size - tf.shape(source)[0]
-        source = tf.pad(source, [[0, missing], [0, 0]], constant_values=PAD_ID)
-        target = tf.pad(target, [[0, missing], [0, 0]], constant_values=PAD_ID)
-        return source, target
+        return tuple(tf.pad(ids, [[0, missing], [0, 0]], constant_values=PAD_ID) for ids in (source, target))
 
     return fill
+
+
+def _batched(dataset, encoded, batch_size, bucket_width, fixed_shapes, drop_remainder):
+    """Pairs -> batches padded with `PAD_ID`, as `make_dataset` describes: by length
+    bucket (`bucket_width`: see `resolve_bucket_width`; None: in input order), padded
+    per batch or, with `fixed_shapes`, to the bucket's boundary."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    bucket_width = resolve_bucket_width(bucket_width, fixed_shapes)
+    if fixed_shapes and not bucket_width:
+        raise ValueError("fixed_shapes needs length buckets (a bucket_width)")
+    padding = (tf.constant(PAD_ID, tf.int64), tf.constant(PAD_ID, tf.int64))
+    if not bucket_width:
+        return dataset.padded_batch(batch_size, padded_shapes=([None], [None]), padding_values=padding)
+    boundaries = bucket_boundaries(encoded, bucket_width, fixed_shapes=fixed_shapes)
+    drop = bool(fixed_shapes and drop_remainder)
+    dataset = dataset.bucket_by_sequence_length(
+        element_length_func=_pair_length,
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        padded_shapes=([None], [None]),
+        padding_values=padding,
+        pad_to_bucket_boundary=fixed_shapes,
+        drop_remainder=drop,
+    )
+    if fixed_shapes and not drop:
+        dataset = dataset.map(_fill_batch(batch_size), num_parallel_calls=tf.data.AUTOTUNE)
+    if fixed_shapes:
+        dataset = dataset.map(_with_static_batch(batch_size))
+    return dataset
 
 
 def make_dataset(
@@ -176,14 +178,7 @@ def make_dataset(
         Dataset of `((source (batch, source_len), target_in (batch, target_len)),
         target_out (batch, target_len))`, int64, padded with `PAD_ID`.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    bucket_width = resolve_bucket_width(bucket_width, fixed_shapes)
-    if fixed_shapes and not bucket_width:
-        raise ValueError("fixed_shapes needs length buckets (a bucket_width)")
     source_ids, target_ids = encoded
-    # Slices of a ragged batch come out as ragged-rank-0 "ragged" specs; make them
-    # plain 1-D tensors so they can be padded.
     dataset = (
         tf.data.Dataset.from_tensor_slices((source_ids, target_ids))
         .map(
@@ -195,22 +190,12 @@ def make_dataset(
     if shuffle_seed is not None:
         count = int(source_ids.nrows())
         dataset = dataset.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True)
-    padding = (tf.constant(PAD_ID, tf.int64), tf.constant(PAD_ID, tf.int64))
-    if bucket_width:
-        boundaries = bucket_boundaries(encoded, bucket_width, fixed_shapes=fixed_shapes)
-        lengths = tf.maximum(source_ids.row_lengths(), target_ids.row_lengths()).numpy()
-        drop = bool(fixed_shapes and drop_remainder)
-        dataset = _bucket(dataset, boundaries, batch_size, fixed_shapes, drop)
-        if fixed_shapes and not drop:
-            dataset = dataset.map(_fill_batch(batch_size), num_parallel_calls=tf.data.AUTOTUNE)
-        if fixed_shapes:
-            dataset = dataset.map(_with_static_batch(batch_size))
-        # Bucketing hides the number of batches from tf.data; state it, so Keras shows
-        # progress against a total and knows where an epoch ends.
-        batches = bucketed_batch_count(lengths, boundaries, batch_size, drop_remainder=drop)
-        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
-    else:
-        dataset = dataset.padded_batch(batch_size, padded_shapes=([None], [None]), padding_values=padding)
+    dataset = _batched(dataset, encoded, batch_size, bucket_width, fixed_shapes, drop_remainder)
+    # Bucketing hides the number of batches from tf.data; state it (for plain batches
+    # too, where it is known anyway), so Keras shows progress against a total and knows
+    # where an epoch ends.
+    batches = batches_per_pass(encoded, batch_size, bucket_width, fixed_shapes, drop_remainder)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     dataset = dataset.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
@@ -266,8 +251,6 @@ def make_training_stream(
         Dataset of `((source (batch, source_len), target_in (batch, target_len)),
         target_out (batch, target_len))`, int64, padded with `PAD_ID` per batch.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     source_ids, target_ids = encoded
     count = int(source_ids.nrows())
     if count == 0:
@@ -283,31 +266,28 @@ def make_training_stream(
     dataset = tf.data.Dataset.counter().flat_map(
         lambda pass_index: tf.data.Dataset.from_tensor_slices(_pass_order(count, seed, pass_index))
     )
-    dataset = dataset.map(example)
-    padding = (tf.constant(PAD_ID, tf.int64), tf.constant(PAD_ID, tf.int64))
-    bucket_width = resolve_bucket_width(bucket_width, fixed_shapes)
-    if fixed_shapes and not bucket_width:
-        raise ValueError("fixed_shapes needs length buckets (a bucket_width)")
-    if bucket_width:
-        boundaries = bucket_boundaries(encoded, bucket_width, fixed_shapes=fixed_shapes)
-        # drop_remainder gives a static batch size; an endless stream has no remainder.
-        dataset = _bucket(dataset, boundaries, batch_size, fixed_shapes, fixed_shapes)
-        if fixed_shapes:
-            dataset = dataset.map(_with_static_batch(batch_size))
-    else:
-        dataset = dataset.padded_batch(batch_size, padded_shapes=([None], [None]), padding_values=padding)
+    # drop_remainder gives fixed shapes a static batch size; an endless stream has no remainder.
+    dataset = _batched(dataset.map(example), encoded, batch_size, bucket_width, fixed_shapes, True)
     if skip_batches:
         dataset = dataset.skip(skip_batches)
     dataset = dataset.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def batches_per_pass(encoded, batch_size, bucket_width=AUTO, fixed_shapes=False):
-    """Batches in one pass over `encoded` as `make_dataset` cuts it: the epoch length
-    used with `make_training_stream`."""
+def batches_per_pass(encoded, batch_size, bucket_width=AUTO, fixed_shapes=False, drop_remainder=False):
+    """Batches in one pass over `encoded` as `make_dataset` cuts it (the same arguments;
+    `drop_remainder` counts in fixed-shape mode only): the epoch length used with
+    `make_training_stream`.
+
+    Per length bucket, ceil(n / batch_size), or floor(n / batch_size) when incomplete
+    batches are dropped; a length L goes to bucket i when boundaries[i-1] <= L < boundaries[i].
+    """
     bucket_width = resolve_bucket_width(bucket_width, fixed_shapes)
-    source_ids, target_ids = encoded
     if not bucket_width:
-        return -(-int(source_ids.nrows()) // batch_size)
-    lengths = tf.maximum(source_ids.row_lengths(), target_ids.row_lengths()).numpy()
-    return bucketed_batch_count(lengths, bucket_boundaries(encoded, bucket_width), batch_size)
+        return -(-int(encoded[0].nrows()) // batch_size)
+    boundaries = bucket_boundaries(encoded, bucket_width, fixed_shapes=fixed_shapes)
+    buckets = np.searchsorted(boundaries, _pair_lengths(encoded), side="right")
+    counts = np.bincount(buckets, minlength=len(boundaries) + 1)
+    if fixed_shapes and drop_remainder:
+        return int(np.sum(counts // batch_size))
+    return int(np.sum(-(-counts // batch_size)))

@@ -67,7 +67,6 @@ import os
 import pathlib
 import random
 import re
-import tempfile
 import unicodedata
 import urllib.error
 import urllib.parse
@@ -75,7 +74,7 @@ import urllib.request
 import zipfile
 import zlib
 
-from nmt_keras.atomic import mode_for
+from nmt_keras.atomic import replaced_file
 from nmt_keras.constants import BYTES_PER_MB, DIRECTIONS, MAX_CORPUS_MB, SHA256_PATTERN
 
 SPA_ENG_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
@@ -117,6 +116,10 @@ UTF8_BOM = b"\xef\xbb\xbf"
 EXCERPT_CHARS = 60
 BAD_BYTES_CONTEXT = 20  # bytes shown on each side of an undecodable byte
 HASH_CHUNK_BYTES = 1 << 20
+# What reading a damaged zip archive raises besides BadZipFile and OSError: RuntimeError
+# for an encrypted member, NotImplementedError for an unsupported compression, zlib.error
+# and EOFError for damaged compressed data.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError)
 # One link "i-j" of a Pharaoh word alignment: two non-negative integers in ASCII digits.
 _ALIGNMENT_LINK = re.compile(r"([0-9]+)-([0-9]+)")
 # Runs of characters that are neither word characters nor apostrophes (see `source_key`).
@@ -194,16 +197,9 @@ def _excerpt(value):
     return text
 
 
-def _languages(direction, other_language):
-    """Returns ``(source_language, target_language)`` for a direction."""
-    if direction == "to-english":
-        return other_language, ENGLISH
-    return ENGLISH, other_language
-
-
-def _flip(alignment):
-    """Swaps the two indices of every link and sorts the result."""
-    return tuple(sorted((j, i) for i, j in alignment))
+def _line_error(label, number, problem, value):
+    """The `CorpusError` for line `number` of the file `label`, with an excerpt of `value`."""
+    return CorpusError(f"{label}, line {number}: {problem}: {_excerpt(value)}")
 
 
 def _is_url(text):
@@ -213,22 +209,22 @@ def _is_url(text):
 
 def _sha256_of(path):
     """Returns the hex sha256 digest of a file."""
-    digest = hashlib.sha256()
     with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(HASH_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 # ---------------------------------------------------------------------------- reading
 
 
-def _too_large(label, size, max_bytes):
-    """The `CorpusError` for data past the size limit."""
-    return CorpusError(
-        f"{label}: {'more than ' if size is None else ''}{(size or max_bytes) / BYTES_PER_MB:,.1f} MB, "
-        f"larger than the limit of {max_bytes / BYTES_PER_MB:,.0f} MB (raise it with --max-corpus-mb)"
-    )
+def _check_limit(label, size, max_bytes, known=True):
+    """A `CorpusError` if `size` bytes pass `max_bytes` (None: no limit); `known=False`
+    for a stream stopped after `size` bytes, whose whole size is unknown."""
+    if max_bytes is not None and size > max_bytes:
+        amount = f"{'' if known else 'more than '}{(size if known else max_bytes) / BYTES_PER_MB:,.1f} MB"
+        raise CorpusError(
+            f"{label}: {amount}, larger than the limit of {max_bytes / BYTES_PER_MB:,.0f} MB "
+            f"(raise it with --max-corpus-mb)"
+        )
 
 
 def _is_metadata(name):
@@ -243,7 +239,7 @@ def _first_line_has_tab(archive, name):
     try:
         with archive.open(name) as stream:
             head = stream.read(SNIFF_BYTES)
-    except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError, NotImplementedError, EOFError):
+    except _ZIP_ERRORS:
         return False
     for line in head.removeprefix(UTF8_BOM).split(b"\n"):
         if line.strip():
@@ -278,9 +274,7 @@ def check_data(data, max_bytes=DEFAULT_MAX_BYTES):
     data = os.fspath(data)
     if data in (SYNTHETIC, SPA_ENG) or _is_url(data):
         return
-    path = pathlib.Path(data)
-    _check_regular_file(path)
-    with _open_pairs(path, None, max_bytes):
+    with _open_pairs(pathlib.Path(data), None, max_bytes):
         pass
 
 
@@ -315,39 +309,32 @@ def _pick_member(path, archive, member):
 
 @contextlib.contextmanager
 def _open_pairs(path, member, max_bytes):
-    """Opens a plain file, or one member of a zip archive, as a binary stream.
+    """Opens a regular file, or one member of a zip archive, as a binary stream.
 
     Yields ``(member, stream)``: the member opened (None for a plain file) and the
     stream, after checking the size (the uncompressed size of a member) against
-    `max_bytes`.
+    `max_bytes`. A read error, then or while the stream is read, is a `CorpusError`.
     """
+    _check_regular_file(path)
     if not zipfile.is_zipfile(path):
         if member is not None:
             raise CorpusError(
                 f"{path}: member={member!r} given, but this is not a zip archive."
             )
         try:
-            stream = open(path, "rb")
+            with open(path, "rb") as stream:
+                _check_limit(path, os.fstat(stream.fileno()).st_size, max_bytes)
+                yield None, stream
         except OSError as error:
             raise CorpusError(f"{path}: cannot read the file: {error.strerror}") from None
-        with stream:
-            size = os.fstat(stream.fileno()).st_size
-            if max_bytes is not None and size > max_bytes:
-                raise _too_large(path, size, max_bytes)
-            yield None, stream
         return
     try:
         with zipfile.ZipFile(path) as archive:
             member = _pick_member(path, archive, member)
-            size = archive.getinfo(member).file_size
-            if max_bytes is not None and size > max_bytes:
-                raise _too_large(f"{path}:{member}", size, max_bytes)
+            _check_limit(f"{path}:{member}", archive.getinfo(member).file_size, max_bytes)
             with archive.open(member) as stream:
                 yield member, stream
-    # RuntimeError: encrypted member; NotImplementedError: unsupported compression;
-    # zlib.error and EOFError: damaged compressed data.
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
-            NotImplementedError) as error:
+    except _ZIP_ERRORS as error:
         raise CorpusError(f"{path}: cannot read the zip archive: {error}") from None
 
 
@@ -360,8 +347,7 @@ def _lines(stream, label, max_bytes):
         if not raw:
             return
         total += len(raw)
-        if max_bytes is not None and total > max_bytes:
-            raise _too_large(label, None, max_bytes)
+        _check_limit(label, total, max_bytes, known=False)
         yield raw[:-1] if raw.endswith(b"\n") else raw
 
 
@@ -375,15 +361,11 @@ def _decode_line(raw, label, number):
     except UnicodeDecodeError as error:
         start = max(0, error.start - BAD_BYTES_CONTEXT)
         context = raw[start : error.end + BAD_BYTES_CONTEXT]
-        raise CorpusError(
-            f"{label}, line {number}: invalid UTF-8 at byte offset {error.start} of the "
-            f"line ({error.reason}): {_excerpt(context)}"
-        ) from None
-    if number == 1 and text.startswith(UTF8_BOM.decode("utf-8")):
-        text = text[1:]
-    if text.endswith("\r"):
-        text = text[:-1]
-    return text
+        problem = f"invalid UTF-8 at byte offset {error.start} of the line ({error.reason})"
+        raise _line_error(label, number, problem, context) from None
+    if number == 1:
+        text = text.removeprefix(UTF8_BOM.decode("utf-8"))
+    return text.removesuffix("\r")
 
 
 def parse_alignment(text):
@@ -413,39 +395,29 @@ def _parse_line(text, label, number, direction, other_language, alignment_column
     """Turns one non-blank decoded line into a `SentencePair` (see `read_tsv`)."""
     columns = text.split("\t")
     if len(columns) < MIN_COLUMNS:
-        raise CorpusError(
-            f"{label}, line {number}: no tab: expected 'English<TAB>{other_language}': "
-            f"{_excerpt(text)}"
-        )
+        raise _line_error(label, number, f"no tab: expected 'English<TAB>{other_language}'", text)
     if len(columns) > MAX_COLUMNS:
-        raise CorpusError(
-            f"{label}, line {number}: {len(columns)} tab-separated columns, expected "
-            f"{MIN_COLUMNS} or {MAX_COLUMNS}: {_excerpt(text)}"
-        )
+        problem = f"{len(columns)} tab-separated columns, expected {MIN_COLUMNS} or {MAX_COLUMNS}"
+        raise _line_error(label, number, problem, text)
     english, other = columns[0].strip(), columns[1].strip()
     for side, language in ((english, ENGLISH), (other, other_language)):
         if not side:
-            raise CorpusError(
-                f"{label}, line {number}: empty {language} side: {_excerpt(text)}"
-            )
+            raise _line_error(label, number, f"empty {language} side", text)
+    to_english = direction == "to-english"
     alignment = None
     if alignment_column:
         if len(columns) < MAX_COLUMNS:
-            raise CorpusError(
-                f"{label}, line {number}: missing alignment column: {_excerpt(text)}"
-            )
+            raise _line_error(label, number, "missing alignment column", text)
         try:
-            alignment = tuple(sorted(parse_alignment(columns[2])))
+            links = parse_alignment(columns[2])
         except ValueError:
-            raise CorpusError(
-                f"{label}, line {number}: malformed alignment column, expected "
-                f"space-separated 'i-j' links of non-negative integers: "
-                f"{_excerpt(columns[2])}"
-            ) from None
-    if direction == "to-english":
+            problem = ("malformed alignment column, expected space-separated 'i-j' links of "
+                       "non-negative integers")
+            raise _line_error(label, number, problem, columns[2]) from None
+        # Stored as (source_index, target_index): column 2 first when it is the source.
+        alignment = tuple(sorted(links if to_english else ((j, i) for i, j in links)))
+    if to_english:
         return SentencePair(source=other, target=english, alignment=alignment)
-    if alignment is not None:
-        alignment = _flip(alignment)
     return SentencePair(source=english, target=other, alignment=alignment)
 
 
@@ -484,7 +456,6 @@ def read_tsv(
     """
     _check_direction(direction)
     path = pathlib.Path(path)
-    _check_regular_file(path)
     pairs = []
     blank_lines = 0
     number = 0
@@ -503,12 +474,12 @@ def read_tsv(
             f"{label}: no sentence pairs in the file "
             f"({number} lines, {blank_lines} of them blank)."
         )
-    source_language, target_language = _languages(direction, other_language)
+    to_english = direction == "to-english"
     return Corpus(
         name=path.name if member is None else f"{path.name}:{member}",
         pairs=tuple(pairs),
-        source_language=source_language,
-        target_language=target_language,
+        source_language=other_language if to_english else ENGLISH,
+        target_language=ENGLISH if to_english else other_language,
         origin=str(path),
         blank_lines=blank_lines,
     )
@@ -526,24 +497,10 @@ def _check_sha256_argument(sha256):
     return sha256.lower()
 
 
-def _checksum_error(origin, expected, actual):
-    """The `CorpusError` for a file whose sha256 is not the expected one."""
-    return CorpusError(
-        f"{origin}: sha256 checksum mismatch: expected {expected}, got {actual}."
-    )
-
-
-def _check_local_file(path, sha256):
-    """Returns `path` after checking that it is a file with the given sha256 (if any)."""
-    if not path.exists():
-        raise CorpusError(f"{path}: file not found.")
-    if not path.is_file():
-        raise CorpusError(f"{path}: not a regular file.")
-    if sha256 is not None:
-        actual = _sha256_of(path)
-        if actual != sha256:
-            raise _checksum_error(path, sha256, actual)
-    return path
+def _check_checksum(label, expected, actual):
+    """A `CorpusError` unless the sha256 `actual` is the `expected` one (None: any)."""
+    if expected is not None and actual != expected:
+        raise CorpusError(f"{label}: sha256 checksum mismatch: expected {expected}, got {actual}.")
 
 
 def _cache_root(cache_dir):
@@ -584,39 +541,35 @@ def _fetch(origin, staging, max_bytes):
         with urllib.request.urlopen(origin, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response, \
                 open(staging, "wb") as output:
             declared = response.headers.get("Content-Length")
-            if max_bytes is not None and declared and declared.isdigit() and int(declared) > max_bytes:
-                raise _too_large(origin, int(declared), max_bytes)
+            if declared and declared.isdigit():
+                _check_limit(origin, int(declared), max_bytes)
             while chunk := response.read(HASH_CHUNK_BYTES):
                 received += len(chunk)
-                if max_bytes is not None and received > max_bytes:
-                    raise _too_large(origin, None, max_bytes)
+                _check_limit(origin, received, max_bytes, known=False)
                 digest.update(chunk)
                 output.write(chunk)
-            output.flush()
-            os.fsync(output.fileno())
+    except CorpusError:  # past the size limit (a ValueError)
+        raise
     except TimeoutError:
-        raise CorpusError(
-            f"{origin}: download failed: no answer for {DOWNLOAD_TIMEOUT_SECONDS} s "
-            f"(after {received:,} bytes)"
-        ) from None
+        reason = f"no answer for {DOWNLOAD_TIMEOUT_SECONDS} s (after {received:,} bytes)"
     except urllib.error.URLError as error:
-        raise CorpusError(f"{origin}: download failed: {error.reason}") from None
+        reason = error.reason
     except (OSError, ValueError, http.client.HTTPException) as error:
-        if isinstance(error, CorpusError):
-            raise
-        raise CorpusError(f"{origin}: download failed: {error}") from None
-    return digest.hexdigest()
+        reason = error
+    else:
+        return digest.hexdigest()
+    raise CorpusError(f"{origin}: download failed: {reason}")
 
 
-def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, fname=None,
-             max_bytes=DEFAULT_MAX_BYTES):
+def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, max_bytes=DEFAULT_MAX_BYTES):
     """Downloads a file once into the cache, checking its sha256.
 
     The file is fetched into a temporary file next to its cache entry and moved to its
-    final name only once complete and verified, so an interrupted or corrupt download
-    never sits in the cache under that name. With `sha256`, the cache entry is
-    ``cache_dir/datasets/fname``, reused while its sha256 matches (downloaded again
-    otherwise); without, it is ``cache_dir/datasets/by-url/<digest of the URL>/fname``,
+    final name only once complete, fsynced and verified (`nmt_keras.atomic.replaced_file`),
+    so an interrupted or corrupt download never sits in the cache under that name. NAME
+    is the URL's last component: with `sha256`, the cache entry is
+    ``cache_dir/datasets/NAME``, reused while its sha256 matches (downloaded again
+    otherwise); without, it is ``cache_dir/datasets/by-url/<digest of the URL>/NAME``,
     reused as it is.
 
     Args:
@@ -625,7 +578,6 @@ def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, fname=No
         sha256: str or None. Expected hex sha256 of the file; None skips verification.
         cache_dir: str, os.PathLike or None. The cache root. Defaults to
             ``$KERAS_HOME`` or ``~/.keras``.
-        fname: str or None. File name in the cache; defaults to the URL's last component.
         max_bytes: int or None. Refuse a download larger than this; None: no limit.
 
     Returns:
@@ -633,20 +585,21 @@ def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, fname=No
 
     Raises:
         CorpusError: unsupported URL scheme, a URL that names no file, unreachable URL,
-            a download that times out or passes `max_bytes`, missing local file,
-            checksum mismatch, or an unwritable cache directory.
-        ValueError: malformed `sha256` or `fname`.
+            a download that times out or passes `max_bytes`, a local path that is not a
+            regular file, checksum mismatch, or an unwritable cache directory.
+        ValueError: malformed `sha256`.
     """
     origin = os.fspath(origin)
     sha256 = _check_sha256_argument(sha256)
     if not _is_url(origin):
-        return _check_local_file(pathlib.Path(origin), sha256)
+        path = pathlib.Path(origin)
+        _check_regular_file(path)
+        if sha256 is not None:
+            _check_checksum(path, sha256, _sha256_of(path))
+        return path
     problem = location_problem(origin)
     if problem:
         raise CorpusError(f"{origin}: {problem}.")
-    if fname is not None and (not fname or "/" in fname or os.sep in fname or fname in (".", "..")):
-        raise ValueError(f"cannot use {fname!r} as the cached file name of {origin}.")
-    fname = fname or _url_file_name(origin)
 
     datasets_dir = _cache_root(cache_dir) / KERAS_CACHE_SUBDIR
     if sha256 is None:
@@ -654,26 +607,17 @@ def download(origin=SPA_ENG_URL, sha256=SPA_ENG_SHA256, cache_dir=None, fname=No
         entry_dir = datasets_dir / BY_URL_SUBDIR / url_digest
     else:
         entry_dir = datasets_dir
-    target = entry_dir / fname
+    target = entry_dir / _url_file_name(origin)
     if target.is_file() and (sha256 is None or _sha256_of(target) == sha256):
         return target
     try:
         entry_dir.mkdir(parents=True, exist_ok=True)
-        descriptor, staging = tempfile.mkstemp(prefix=f".{fname}.partial-", dir=entry_dir)
-        os.fchmod(descriptor, mode_for(target))  # mkstemp's files are private
-        os.close(descriptor)
-    except OSError as error:
+        with replaced_file(target) as staging:
+            _check_checksum(origin, sha256, _fetch(origin, staging, max_bytes))
+    except OSError as error:  # `_fetch` turns the download's own errors into CorpusErrors
         raise CorpusError(
             f"{entry_dir}: cannot write into the cache directory: {error.strerror}"
         ) from None
-    try:
-        actual = _fetch(origin, staging, max_bytes)
-        if sha256 is not None and actual != sha256:
-            raise _checksum_error(origin, sha256, actual)
-        os.replace(staging, target)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
     return target
 
 
@@ -732,13 +676,9 @@ def load_corpus(
         path = download(origin, sha256 or SPA_ENG_SHA256, cache_dir, max_bytes=max_bytes)
         corpus = read_tsv(path, direction, other_language=SPANISH, max_bytes=max_bytes)
         return dataclasses.replace(corpus, name=SPA_ENG, origin=origin)
-    if _is_url(data):
-        path = download(data, sha256, cache_dir, max_bytes=max_bytes)
-        corpus = read_tsv(path, direction, max_bytes=max_bytes)
-        return dataclasses.replace(corpus, origin=data)
-    if sha256 is not None:
-        download(data, sha256)  # verifies the local file
-    return read_tsv(data, direction, max_bytes=max_bytes)
+    path = download(data, sha256, cache_dir, max_bytes=max_bytes)  # a local path: checked, not copied
+    corpus = read_tsv(path, direction, max_bytes=max_bytes)
+    return dataclasses.replace(corpus, origin=data) if _is_url(data) else corpus
 
 
 # -------------------------------------------------------------------------- splitting
