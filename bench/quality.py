@@ -163,18 +163,21 @@ def run_nmt_keras(settings, workdir):
     """(b): `train_and_evaluate` with the recipe for the budget."""
     import dataclasses
 
-    from nmt_keras.config import Config, recipe_for
+    from nmt_keras.config import Config, recipe_changes
     from nmt_keras.evaluation import evaluate_translator
-    from nmt_keras.training.train import train_and_evaluate
+    from nmt_keras.training.train import choose_recipe, prepare_data, train_and_evaluate
 
-    recipe = recipe_for(settings["minutes"])
     config = dataclasses.replace(
-        Config(), data=settings["data"], seed=settings["seed"],
+        Config(), data=settings["data"], seed=settings["seed"], direction=settings["direction"],
         validation_size=settings["validation_size"], test_size=settings["test_size"],
         max_train_pairs=settings["max_train_pairs"], time_budget=settings["minutes"],
-        **recipe, **settings["overrides"],
+        **settings["overrides"],
     )
-    translator, data, report = train_and_evaluate(config, workdir, verbose=2)
+    data = prepare_data(config)
+    name, calibrated_steps = choose_recipe(config, data)  # as `train --time-budget` does
+    recipe = recipe_changes(name)
+    config = dataclasses.replace(config, **{**recipe, **settings["overrides"]})
+    translator, data, report = train_and_evaluate(config, workdir, data, verbose=2)
     decoding = dict(report["decoding"])
     started = time.perf_counter()
     translated = evaluate_translator(translator, data.test, decoding=decoding)
@@ -193,6 +196,7 @@ def run_nmt_keras(settings, workdir):
         else "early stopping or max epochs", train_pairs=report["pairs"]["train"],
         validation_pairs=report["pairs"]["validation"], parameters=report["parameters"],
         recipe={k: v for k, v in dataclasses.asdict(config).items() if k in recipe},
+        calibrated_steps=calibrated_steps,
         decoding=decoding, validation_bleu=report.get("validation_bleu"),
     )
     return result

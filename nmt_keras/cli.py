@@ -42,10 +42,12 @@ import threading
 
 from nmt_keras.config import (
     DATA_LOCATION,
+    RECIPES,
     Config,
+    ConfigError,
     TranslateOptions,
     demo_config,
-    recipe_for,
+    recipe_changes,
     value_type,
 )
 from nmt_keras.constants import BYTES_PER_MB
@@ -289,16 +291,18 @@ def run_demo(args):
 
 
 def run_train(args):
-    base = Config()
-    if getattr(args, "time_budget", None) is not None:  # the settings measured best for it
-        base = dataclasses.replace(base, **recipe_for(args.time_budget))
-    config = options_from_args(args, base)
+    config = options_from_args(args, Config())
     _check_output(args.output)
     _check_data(config)
     from nmt_keras.training.train import train_and_evaluate
 
+    data = None
+    if config.recipe is None and config.time_budget is not None:
+        config, data = _with_budget_recipe(args, config)
+    elif config.recipe is not None:
+        config = options_from_args(args, dataclasses.replace(Config(), **recipe_changes(config.recipe)))
     verbose, callbacks = _training_output(config)
-    _, _, report = train_and_evaluate(config, args.output, verbose=verbose, callbacks=callbacks)
+    _, _, report = train_and_evaluate(config, args.output, data, verbose=verbose, callbacks=callbacks)
     from nmt_keras.evaluation import describe_scores
 
     print(f"test {describe_scores(report)} on {report['pairs']['test']} held-out pairs; "
@@ -307,6 +311,30 @@ def run_train(args):
         f"padding: {report['padding_fraction']:.1%} of the source and target positions "
         f"in the training batches"
     )
+
+
+def _with_budget_recipe(args, config):
+    """`(config, data)`: `config` on the recipe for its time budget (flags still win)
+    and the split data if timing this machine read it (else None). An interrupted run in
+    `--output` keeps the recipe it started with; otherwise a few timed training steps
+    say how many steps the budget buys here (`nmt_keras.training.train.choose_recipe`)."""
+    from nmt_keras.training.train import choose_recipe, prepare_data, recorded_recipe
+
+    data = None
+    name = recorded_recipe(args.output)
+    if name is not None:
+        print(f"recipe {name!r}: the one the interrupted run in {args.output} started with")
+    elif config.strategy == "multi-worker":
+        raise ConfigError(
+            "--time-budget picks its recipe by timing training here, which a multi-worker "
+            f"run cannot do before it starts; choose one with --recipe {{{','.join(RECIPES)}}}"
+        )
+    else:
+        data = prepare_data(config)
+        name, steps = choose_recipe(config, data)
+        print(f"recipe {name!r}: {config.time_budget:g} min buy about {steps:,} training "
+              f"steps of this model here (docs/recipes.md)")
+    return options_from_args(args, dataclasses.replace(Config(), **recipe_changes(name))), data
 
 
 def _decode_stdin_line(raw, number):

@@ -77,6 +77,17 @@ class ConfigError(ValueError):
     """A setting that cannot work; the message names it and its value."""
 
 
+# The settings measured best for a training budget, keyed by what the budget buys on the
+# machine at hand: the number of training steps of the default model and batch that fit
+# in it (`nmt_keras.training.recipes.calibrate` times a few). From `python -m
+# bench.recipes` on the validation split of spa-eng; docs/recipes.md has the
+# measurements. name -> (fewest steps it is for, Config changes); explicit flags override.
+RECIPES = {
+    "short": (0, {"batch_size": 32, "beam_width": 4, "length_penalty": 0.6}),
+    "long": (1500, {"beam_width": 4, "length_penalty": 0.6}),
+}
+
+
 def option(default, help, *, choices=None, low=None, high=None, low_open=False,
            high_open=False, commands=TRAIN, group="training", part=None, flag=None,
            none_means=None):
@@ -242,8 +253,14 @@ class Config:
         none_means="one pass over the training split")
     time_budget: float | None = option(
         None, "stop training after this many minutes (the best weights are kept); `train` "
-        "also starts from the settings measured best for the budget (docs/recipes.md)",
+        "also starts from the recipe measured best for what the budget buys here "
+        "(docs/recipes.md)",
         low=0.0, low_open=True, high=525_600.0, none_means="no limit")
+    recipe: str | None = option(
+        None, "the --time-budget recipe this run starts from (docs/recipes.md); recorded "
+        "in config.json, so rerunning the command resumes with it", choices=tuple(RECIPES),
+        commands=TRAIN_ONLY, none_means="with --time-budget: chosen by timing this machine; "
+        "else none")
     seed: int = option(
         0, "seeds the split, the initial weights and the shuffling", low=0, high=2**31 - 1,
         commands=("train", "demo"))
@@ -504,18 +521,13 @@ def decoding_options(config):
     return {"method": method, **config.decoding_settings()}
 
 
-# The settings measured best for a training budget, from `python -m bench.recipes` on
-# the validation split of spa-eng (docs/recipes.md has the measurements): budget in
-# minutes -> Config changes. `train --time-budget M` starts from the recipe of the
-# largest budget <= M (the smallest one below that); explicit flags override it.
-RECIPES = {
-    5: {"batch_size": 32, "beam_width": 4, "length_penalty": 0.6},
-    16: {"beam_width": 4, "length_penalty": 0.6},
-}
+def recipe_for_steps(steps):
+    """The name of the recipe for a budget that buys `steps` training steps of the
+    default model: the one with the largest step threshold not above `steps`."""
+    fitting = [(low, name) for name, (low, _) in RECIPES.items() if low <= steps]
+    return max(fitting)[1] if fitting else min((low, name) for name, (low, _) in RECIPES.items())[1]
 
 
-def recipe_for(minutes):
-    """The `Config` changes of the recipe for a budget of `minutes` (see `RECIPES`)."""
-    budgets = sorted(RECIPES)
-    fitting = [b for b in budgets if b <= minutes]
-    return dict(RECIPES[fitting[-1] if fitting else budgets[0]])
+def recipe_changes(name):
+    """The `Config` changes of recipe `name`, with the name recorded in them."""
+    return {**RECIPES[name][1], "recipe": name}

@@ -1,46 +1,112 @@
 """Recipes by time budget and the linear learning-rate decay they may use."""
 
 import dataclasses
+import json
+import math
 import types
 
 import keras
 import pytest
 
 from nmt_keras import cli, config
-from nmt_keras.config import Config, recipe_for
+from nmt_keras.config import Config, recipe_changes, recipe_for_steps
+from nmt_keras.training.train import BACKUP_DIR
 from nmt_keras.training.callbacks import LinearDecay
 
 
-def test_recipe_for_takes_the_largest_budget_that_fits(monkeypatch):
-    monkeypatch.setattr(config, "RECIPES", {4: {"units": 64}, 16: {"units": 128}, 60: {"units": 256}})
-    assert recipe_for(16) == {"units": 128}
-    assert recipe_for(30) == {"units": 128}
-    assert recipe_for(100) == {"units": 256}
-    assert recipe_for(1) == {"units": 64}  # below every budget: the smallest
+def test_the_recipe_follows_the_steps_a_budget_buys(monkeypatch):
+    monkeypatch.setattr(config, "RECIPES", {"tiny": (0, {"units": 64}), "mid": (100, {"units": 128}), "big": (1000, {"units": 256})})
+    assert [recipe_for_steps(n) for n in (0, 99, 100, 999, 1000, 10**6)] == ["tiny", "tiny", "mid", "mid", "big", "big"]
+    assert recipe_changes("mid") == {"units": 128, "recipe": "mid"}
 
 
-def test_every_recipe_is_a_valid_config():
-    for minutes, changes in config.RECIPES.items():
-        dataclasses.replace(Config(), time_budget=max(minutes, 1), **changes).validate()
+def test_every_recipe_is_a_valid_config_that_leaves_the_data_alone():
+    for name in config.RECIPES:
+        changes = recipe_changes(name)
+        dataclasses.replace(Config(), time_budget=16.0, **changes)  # validated when made
+        assert not set(changes) & {"data", "direction", "seed", "validation_size", "test_size", "max_train_pairs"}
 
 
-def test_train_with_a_budget_starts_from_its_recipe_and_flags_win(monkeypatch, tmp_path):
-    monkeypatch.setattr(config, "RECIPES", {0: {"units": 96, "dropout": 0.2}})
+def _fake_training(monkeypatch, steps_per_second):
+    """Stand-ins for the calibration and the training; returns what they saw."""
     seen = {}
 
-    def fake_train(config_, workdir, verbose=2, callbacks=()):
+    def fake_calibrate(config_, data):
+        seen["calibrated"] = config_
+        return steps_per_second
+
+    def fake_train(config_, workdir, data=None, verbose=2, callbacks=()):
         seen["config"] = config_
         raise SystemExit(0)
 
+    monkeypatch.setattr("nmt_keras.training.train.calibrate", fake_calibrate)
+    monkeypatch.setattr("nmt_keras.training.train.prepare_data", lambda config_: "the data")
     monkeypatch.setattr("nmt_keras.training.train.train_and_evaluate", fake_train)
+    return seen
+
+
+@pytest.mark.parametrize("steps_per_second, recipe", [(0.5, "short"), (5.0, "long")])
+def test_a_budget_gets_the_recipe_for_the_steps_it_buys_here_and_flags_win(monkeypatch, tmp_path, capsys, steps_per_second, recipe):
+    seen = _fake_training(monkeypatch, steps_per_second)
     with pytest.raises(SystemExit):
-        cli.main(["train", "--output", str(tmp_path / "run"), "--time-budget", "16", "--dropout", "0.1"])
-    assert seen["config"].units == 96  # from the recipe
-    assert seen["config"].dropout == 0.1  # the flag overrides it
+        cli.main(["train", "--output", str(tmp_path / "run"), "--time-budget", "16", "--beam-width", "2"])
+    steps = int(steps_per_second * 16 * 60)
+    assert seen["calibrated"].recipe is None and seen["calibrated"].batch_size == Config().batch_size
+    assert seen["config"].recipe == recipe
+    assert seen["config"].batch_size == config.RECIPES[recipe][1].get("batch_size", Config().batch_size)
+    assert seen["config"].beam_width == 2  # the flag overrides the recipe
     assert seen["config"].time_budget == 16
+    assert f"recipe {recipe!r}: 16 min buy about {steps:,} training steps" in capsys.readouterr().out
+
+
+def test_a_named_recipe_needs_no_timing_and_no_budget_no_recipe(monkeypatch, tmp_path):
+    seen = _fake_training(monkeypatch, 1.0)
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--output", str(tmp_path / "run"), "--time-budget", "16", "--recipe", "short"])
+    assert "calibrated" not in seen and seen["config"].recipe == "short"
+    assert seen["config"].batch_size == config.RECIPES["short"][1]["batch_size"]
     with pytest.raises(SystemExit):
         cli.main(["train", "--output", str(tmp_path / "run")])
-    assert seen["config"].units == Config().units  # no budget: no recipe
+    assert "calibrated" not in seen and seen["config"].recipe is None
+    assert seen["config"].batch_size == Config().batch_size and seen["config"].beam_width == Config().beam_width
+
+
+def _write_backup(workdir, settings):
+    from nmt_keras.training.callbacks import STATE_FORMAT, STATE_FILE, WEIGHTS_PATTERN
+
+    backup = workdir / BACKUP_DIR
+    backup.mkdir(parents=True)
+    weights = WEIGHTS_PATTERN.format(step=3)
+    (backup / weights).write_bytes(b"")
+    record = {"format": STATE_FORMAT, "step": 3, "epoch": 0, "weights_file": weights, "history": {},
+              "callbacks": {}, "settings": settings}
+    (backup / STATE_FILE).write_text(json.dumps(record), encoding="utf-8")
+
+
+def test_an_interrupted_run_keeps_its_recipe_without_timing_again(monkeypatch, tmp_path):
+    seen = _fake_training(monkeypatch, 100.0)  # timing would say "long"
+    _write_backup(tmp_path / "run", {"recipe": "short"})
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--output", str(tmp_path / "run"), "--time-budget", "16"])
+    assert "calibrated" not in seen and seen["config"].recipe == "short"
+
+
+@pytest.mark.parametrize("recorded", ["fast", ["short"]])
+def test_a_backup_naming_an_unknown_recipe_is_refused_in_one_line(monkeypatch, tmp_path, capsys, recorded):
+    _fake_training(monkeypatch, 1.0)
+    _write_backup(tmp_path / "run", {"recipe": recorded})
+    assert cli.main(["train", "--output", str(tmp_path / "run"), "--time-budget", "16"]) == cli.EXIT_BAD_INPUT
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("\n") == 1 and "records recipe" in error
+
+
+def test_calibrate_times_real_training_steps():
+    from nmt_keras.training.train import calibrate, prepare_data
+
+    tiny = dataclasses.replace(Config(), units=8, embedding_dim=8, batch_size=8, max_train_pairs=200,
+                               validation_size=20, test_size=20)
+    rate = calibrate(tiny, prepare_data(tiny), steps=3, warmup=1)
+    assert math.isfinite(rate) and rate > 0
 
 
 class _Optimizer:

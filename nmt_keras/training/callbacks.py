@@ -364,7 +364,7 @@ class Backup:
     def exists(self):
         return self.state_path.is_file()
 
-    def _refusal(self, problem):
+    def refusal(self, problem):
         """A `ResumeError` saying `problem` and how to start afresh."""
         return ResumeError(f"{problem}; delete {self.directory} to start the run afresh")
 
@@ -390,9 +390,9 @@ class Backup:
                 raise ValueError(f"not a record of format {STATE_FORMAT}")
             state = _checked(TrainingState(**record))
         except (ValueError, TypeError, KeyError, RecursionError) as error:
-            raise self._refusal(f"{self.state_path}: damaged backup record ({str(error)[:100]})") from None
+            raise self.refusal(f"{self.state_path}: damaged backup record ({str(error)[:100]})") from None
         if not (self.directory / state.weights_file).is_file():
-            raise self._refusal(f"{self.state_path} names {state.weights_file}, which is missing")
+            raise self.refusal(f"{self.state_path} names {state.weights_file}, which is missing")
         return state
 
     def restore(self, model, settings=None):
@@ -413,7 +413,7 @@ class Backup:
                 if settings.get(key) != state.settings.get(key)
             )
             if details:
-                raise self._refusal(
+                raise self.refusal(
                     f"{self.directory} holds an interrupted run with other settings ({details}); "
                     f"rerun with the same settings to resume it"
                 )
@@ -423,7 +423,7 @@ class Backup:
         try:
             model.load_weights(path)
         except (ValueError, OSError, KeyError) as error:
-            raise self._refusal(
+            raise self.refusal(
                 f"cannot resume from {path}: it does not fit this model (was the run started "
                 f"with other settings or data?): {error}"
             ) from None

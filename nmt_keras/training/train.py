@@ -21,6 +21,11 @@ directory that held a model still holds that model, whole.
 The steps of a run are public, for the notebooks and for experiments that share one
 split: `prepare_data` (corpus and split), `build_translator` (vocabularies and a
 compiled model), `train` (resumable fitting), and `nmt_keras.evaluation.evaluate_split`.
+
+A run with a time budget starts from the recipe for what the budget buys on this machine
+(`choose_recipe`: `calibrate` times a few training steps, `nmt_keras.config.RECIPES`
+says which recipe suits that many); an interrupted run keeps the recipe it started with
+(`recorded_recipe`).
 """
 
 import dataclasses
@@ -35,7 +40,7 @@ import keras
 import tensorflow as tf
 
 import nmt_keras.atomic as atomic
-from nmt_keras.config import ConfigError, decoding_options
+from nmt_keras.config import RECIPES, ConfigError, decoding_options, recipe_for_steps
 from nmt_keras.constants import BYTES_PER_MB
 from nmt_keras.data.batching import (
     batches_per_pass,
@@ -79,6 +84,9 @@ BACKUP_DIR = "backup"
 # Settings that may change when an interrupted run is resumed (train longer, or with
 # another budget); any other change makes the backup unusable (`ResumeError`).
 RESUMABLE_CHANGES = ("epochs", "time_budget", "patience", "backup_every")
+# `calibrate` times this many training steps, after warm-up steps that trace the step.
+CALIBRATION_STEPS = 10
+CALIBRATION_WARMUP_STEPS = 2
 # The test scores of report.json (`nmt_keras.evaluation.evaluate_translator`).
 SCORES = (
     "bleu", "chrf", "bleu_standardized", "chrf_standardized", "unk_share", "loop_share",
@@ -149,6 +157,45 @@ def enable_determinism(seed):
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
+
+
+def calibrate(config, data, steps=CALIBRATION_STEPS, warmup=CALIBRATION_WARMUP_STEPS):
+    """Training steps per second of `config`'s model and batch size on this machine.
+
+    Builds a throwaway model on `data.train` (as `train` would), runs `warmup` steps
+    (which trace the training step) and times the next `steps`.
+    """
+    translator = build_translator(config, data.train)
+    model = translator.model
+    fixed = uses_fixed_shapes(config, model.distribute_strategy)
+    stream = make_training_stream(encode_pairs(translator, data.train), config.batch_size, config.seed, fixed_shapes=fixed)
+    model.fit(stream.take(warmup), steps_per_epoch=warmup, shuffle=False, verbose=0)
+    started = time.perf_counter()
+    model.fit(stream.skip(warmup).take(steps), steps_per_epoch=steps, shuffle=False, verbose=0)
+    return steps / (time.perf_counter() - started)
+
+
+def choose_recipe(config, data):
+    """`(name, steps)`: the recipe of `nmt_keras.config.RECIPES` for the training steps
+    that `config.time_budget` buys here, and that number of steps (`calibrate`)."""
+    steps = int(calibrate(config, data) * config.time_budget * 60.0)
+    return recipe_for_steps(steps), steps
+
+
+def recorded_recipe(workdir):
+    """The recipe of the interrupted run whose backup is in `workdir`, or None.
+
+    Raises:
+        ResumeError: the backup is damaged or names a recipe this version lacks.
+    """
+    backup = Backup(pathlib.Path(workdir) / BACKUP_DIR)
+    state = backup.load()
+    name = (state.settings or {}).get("recipe") if state else None
+    if name is not None and (not isinstance(name, str) or name not in RECIPES):
+        raise backup.refusal(
+            f"{backup.state_path} records recipe {str(name)[:40]!r}, not one of {tuple(RECIPES)}"
+        )
+    return name
 
 @dataclasses.dataclass
 class Callbacks:
