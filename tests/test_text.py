@@ -38,7 +38,8 @@ def test_learn_vocabulary_orders_by_count_then_alphabetically():
 
 def test_text_cannot_inject_special_tokens():
     # Brackets are punctuation, so "[END]" typed by a user is three ordinary tokens.
-    assert learn_vocabulary(["[END] [START]"]) == ["[", "]", "end", "start"]
+    assert sorted(learn_vocabulary(["[END] [START]"])) == sorted(["END", "START", "[\uffed", "\uffed]"])
+    assert learn_vocabulary(["[END] [START]"], casing="lower") == ["[", "]", "end", "start"]
 
 
 def test_learn_vocabulary_respects_max_tokens_including_specials():
@@ -58,19 +59,21 @@ def test_vectorizer_special_ids_are_the_named_constants():
     assert vocabulary[4:] == ["gato", "el"]
 
 
-def test_unknown_words_and_empty_text_never_crash():
-    vectorizer = word_vectorizer(["el", "gato"])
+@pytest.mark.parametrize("casing, known", [("cased", "El"), ("lower", "el")])
+def test_unknown_words_and_empty_text_never_crash(casing, known):
+    vectorizer = word_vectorizer([known, "gato"], casing=casing)
     ids = add_start_end(vectorizer(tf.constant(["El perro", "", "¡¿😀?!"])))
     rows = ids.to_list()
-    assert rows[0] == [START_ID, vectorizer.get_vocabulary().index("el"), UNK_ID, END_ID]
+    assert rows[0] == [START_ID, vectorizer.get_vocabulary().index(known), UNK_ID, END_ID]
     assert rows[1] == [START_ID, END_ID]
     assert rows[2] == [START_ID] + [UNK_ID] * 5 + [END_ID]
 
 
 def test_tokenize_words_batches_and_keeps_order():
     texts = [f"Word{i}." for i in range(10)]
-    tokens = list(tokenize_words(texts, batch_size=3))
-    assert tokens == [[f"word{i}", "."] for i in range(10)]
+    assert list(tokenize_words(texts, batch_size=3)) == [[f"Word{i}", "\uffed."] for i in range(10)]
+    lower = list(tokenize_words(texts, batch_size=3, casing="lower"))
+    assert lower == [[f"word{i}", "."] for i in range(10)]
 
 
 def test_vectorizer_is_consistent_with_tokenize_words():

@@ -133,12 +133,16 @@ def test_wordpiece_learns_continuation_pieces_and_splits_unseen_words_into_them(
     # Longer than one character: endings learned from the corpus, not just the alphabet.
     assert {"##os", "##as"} <= set(continuations)
     vectorizer = make_vectorizer("wordpiece", pieces)
-    unseen = "Comemos pan, bebemos."  # the words are not in the corpus, "," and "." are
+    unseen = "comemos pan, bebemos."  # the words are not in the corpus, "," and "." are
     assert not {"comemos", "pan", "bebemos"} & set(pieces)
     split = [t.decode() for t in vectorizer.split(tf.constant([unseen]))[0].numpy()]
     assert len(split) > 4 and any(t.startswith(SUFFIX_INDICATOR) for t in split)
     assert UNK_ID not in vectorizer(tf.constant([unseen])).flat_values.numpy()
-    assert ids_to_text("wordpiece", vectorizer, [unseen]) == ["comemos pan , bebemos ."]
+    assert ids_to_text("wordpiece", vectorizer, [unseen]) == [unseen]
+    lower = make_vectorizer("wordpiece", learn_tokens("wordpiece", CORPUS, 40, "lower"), casing="lower")
+    capitalized = "Comemos pan, bebemos."
+    assert UNK_ID not in lower(tf.constant([capitalized])).flat_values.numpy()
+    assert ids_to_text("wordpiece", lower, [capitalized], "lower") == ["comemos pan , bebemos ."]
 
 
 def test_wordpiece_detokenizer_joins_pieces_without_stray_spaces():
@@ -151,8 +155,12 @@ def test_wordpiece_detokenizer_joins_pieces_without_stray_spaces():
 
 def test_char_kind_has_one_token_per_character_and_a_visible_space():
     tokens = learn_tokens("char", ["Él come."])
+    assert sorted(tokens) == sorted(["É", "l", SPACE_TOKEN, "c", "o", "m", "e", "."])
+    split = make_vectorizer("char", tokens).split(tf.constant(["Él come."]))[0].numpy()
+    assert [t.decode() for t in split] == list("Él▁come.")
+    tokens = learn_tokens("char", ["Él come."], casing="lower")
     assert sorted(tokens) == sorted(["e", "l", SPACE_TOKEN, "c", "o", "m", "."])
-    vectorizer = make_vectorizer("char", tokens)
+    vectorizer = make_vectorizer("char", tokens, casing="lower")
     split = vectorizer.split(tf.constant(["Él come."]))[0].numpy()
     assert [t.decode() for t in split] == list("el▁come▁.")
     padded = tf.constant([["e", "l", SPACE_TOKEN, SPACE_TOKEN, "c", "o", ""]])
@@ -165,12 +173,14 @@ def test_char_vocabulary_size_limit_keeps_the_most_frequent_characters():
 
 
 def test_source_tokens_show_what_the_encoder_reads():
-    for kind, expected in (
-        ("word", ["el", "gato", "."]),
-        ("char", list("el▁gato▁.")),
+    for kind, casing, expected in (
+        ("word", "cased", ["El", "gato", "\uffed."]),
+        ("char", "cased", list("El▁gato.")),
+        ("word", "lower", ["el", "gato", "."]),
+        ("char", "lower", list("el▁gato▁.")),
     ):
-        vectorizer = make_vectorizer(kind, learn_tokens(kind, ["el gato."]))
-        got = source_tokens(kind, vectorizer, tf.constant(["El gato."]))[0].numpy()
+        vectorizer = make_vectorizer(kind, learn_tokens(kind, ["el gato."], casing=casing), casing=casing)
+        got = source_tokens(kind, vectorizer, tf.constant(["El gato."]), casing)[0].numpy()
         assert [t.decode() for t in got] == expected
 
 
