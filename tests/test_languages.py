@@ -1,6 +1,7 @@
 """Nothing in the default recipe is specific to Spanish: pairs files in other languages,
-made up here, go through the same loading, standardization, vocabularies, training and
-detokenization.
+made up here, go through the same loading, tokenization, vocabularies, training and
+detokenization, with the cased tokens (the default) and with the tutorial's
+standardized ones.
 
 Three invented files, each English (column 1) and another language (column 2):
 French (accents, apostrophes), Russian (a non-Latin script whose marks are part of the
@@ -15,7 +16,7 @@ import pytest
 
 from nmt_keras.config import Config
 from nmt_keras.data.batching import encode_pairs, make_dataset
-from nmt_keras.data.tokenizers import standardize_texts
+from nmt_keras.data.tokenizers import JOINER, standardize_texts, tokenize_words
 from nmt_keras.training.train import build_translator, prepare_data
 
 PAIRS = {
@@ -56,12 +57,20 @@ def _accented_latin(token):
     return any(ch in token for ch in "àâäçéèêëîïôöùûüÿñáíóú")
 
 
-# What every token of each target vocabulary must satisfy.
+# What every token of each target vocabulary must satisfy, standardized...
 TOKEN_RULES = {
     "french": lambda token: not _accented_latin(token) and "’" not in token,
     "russian": lambda token: token in "?!." or all("а" <= ch <= "я" or ch == "ё" for ch in token),
     "japanese": lambda token: len(token) == 1,  # one character each
 }
+# ... and cased (a punctuation mark carries the joiner on the side it is attached).
+CASED_TOKEN_RULES = {
+    "french": lambda token: token.strip(JOINER) in ".,?!" or token.isalpha() or "'" in token or "’" in token,
+    "russian": lambda token: token.strip(JOINER) in ".,?!" or all("а" <= ch.lower() <= "я" or ch.lower() == "ё" for ch in token),
+    "japanese": lambda token: len(token.strip(JOINER)) == 1,
+}
+# Letters a standardized vocabulary loses and a cased one must keep.
+KEPT = {"french": "éàL’", "russian": "Ч", "japanese": ""}
 
 
 @pytest.mark.parametrize("language", PAIRS)
@@ -71,31 +80,34 @@ def test_the_standardizer_keeps_each_language_readable(language):
 
 
 @pytest.mark.parametrize("language", PAIRS)
-def test_a_made_up_language_pair_trains_and_translates_back(language, tmp_path):
+@pytest.mark.parametrize("casing", ["cased", "lower"])
+def test_a_made_up_language_pair_trains_and_translates_back(language, casing, tmp_path):
     path = tmp_path / f"{language}.tsv"
     path.write_text("".join(f"{en}\t{other}\n" for en, other in PAIRS[language]), encoding="utf-8")
     config = dataclasses.replace(
         Config(), data=str(path), direction="from-english", validation_size=1, test_size=1,
-        max_vocab_size=None, embedding_dim=16, units=32, batch_size=12, seed=1,
-    ).validate()
+        max_vocab_size=None, embedding_dim=16, units=32, batch_size=12, seed=1, casing=casing,
+    )
     data = prepare_data(config)
     keras.utils.set_random_seed(1)
     translator = build_translator(config, data.train)
     vocabulary = set(translator.target_vocabulary[4:])  # after the special tokens
-    training_tokens = {t for line in standardize_texts([p.target for p in data.train]) for t in line.split()}
-    assert vocabulary == training_tokens
-    assert all(TOKEN_RULES[language](token) for token in vocabulary), sorted(vocabulary)
+    targets = [p.target for p in data.train]
+    tokenized = list(tokenize_words(targets, casing=casing))
+    assert vocabulary == {t for line in tokenized for t in line}
+    rules = CASED_TOKEN_RULES if casing == "cased" else TOKEN_RULES
+    assert all(rules[language](token) for token in vocabulary), sorted(vocabulary)
+    letters = "".join(vocabulary)
+    assert all((ch in letters) == (casing == "cased") for ch in KEPT[language])
     if language == "french":
         assert any("'" in token for token in vocabulary)  # "l'homme", "j'aime" stay whole
     if language == "russian":
         assert any("й" in token for token in vocabulary)  # "мой", not "мои"
-    sentence_lengths = [len(t.split()) for t in standardize_texts([p.target for p in data.train])]
-    assert min(sentence_lengths) >= 3  # no sentence is one token
+    assert min(len(line) for line in tokenized) >= 3  # no sentence is one token
     translator.model.optimizer.learning_rate = 0.02
     batches = make_dataset(encode_pairs(translator, data.train), config.batch_size, shuffle_seed=1)
     translator.model.fit(batches.repeat(), steps_per_epoch=150, epochs=1, verbose=0, shuffle=False)
-    references = standardize_texts([p.target for p in data.train])
     outputs = translator.translate([p.source for p in data.train])["text"].tolist()
-    # Memorized: the detokenized output of every training sentence is its reference,
-    # in the standardized form.
-    assert outputs == references
+    # Memorized: the output of every training sentence is its reference, as written
+    # (cased) or in the standardized form (lower).
+    assert outputs == (targets if casing == "cased" else standardize_texts(targets))
