@@ -10,7 +10,7 @@ from nmt_keras import constants
 from nmt_keras.data import tokenizers
 
 
-def standardize(sentence):
+def my_standardize(sentence):
     """Exercise 1: one sentence -> its standardized form, like `tokenizers.standardize`."""
     sentence = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in sentence)
     sentence = unicodedata.normalize("NFKD", sentence).lower()
@@ -22,8 +22,8 @@ def standardize(sentence):
     return " ".join(sentence.split())
 
 
-def learn_vocabulary(sentences, max_tokens=None):
-    """Exercise 2: the most frequent words first, ties alphabetically, at most
+def my_learn_vocabulary(sentences, max_tokens=None):
+    """Exercise 2: the most frequent standardized words first, ties alphabetically, at most
     `max_tokens - 4` of them (the special ids take the first four)."""
     counts = collections.Counter(
         word for line in tokenizers.standardize_texts(list(sentences)) for word in line.split()
@@ -34,7 +34,7 @@ def learn_vocabulary(sentences, max_tokens=None):
     return words
 
 
-def pad_batch(rows):
+def my_pad_batch(rows):
     """Exercise 3: `[START] ids [END]` per row, right-padded: `(ids, mask)`."""
     rows = [[constants.START_ID, *row, constants.END_ID] for row in rows]
     ids = np.full((len(rows), max(map(len, rows))), constants.PAD_ID, dtype=np.int64)

@@ -7,7 +7,7 @@ from nmt_keras.model import masked_cross_entropy
 from nmt_keras.constants import PAD_ID
 
 
-def shift_targets(rows):
+def my_shift_targets(rows):
     """Exercise 1: `[START] y_1 ... y_m [END]` rows -> `(target_in, target_out)`."""
     width = max(len(row) for row in rows) - 1
     target_in = np.full((len(rows), width), PAD_ID, dtype=np.int64)
@@ -18,7 +18,7 @@ def shift_targets(rows):
     return target_in, target_out
 
 
-def smoothed_cross_entropy(labels, logits, epsilon):
+def my_smoothed_cross_entropy(labels, logits, epsilon):
     """Exercise 2: `(1 - e) (-log p_gold) + e mean_k(-log p_k)` per token."""
     logits = np.asarray(logits, dtype=np.float64)
     peak = logits.max(axis=-1, keepdims=True)
@@ -28,7 +28,7 @@ def smoothed_cross_entropy(labels, logits, epsilon):
     return (1.0 - epsilon) * -gold + epsilon * -log_probs.mean(axis=-1)
 
 
-def accumulated_gradients(model, parts):
+def my_accumulated_gradients(model, parts):
     """Exercise 3: each part's masked loss *sum* divided by the token count of all parts
     together, differentiated, and the gradients added."""
     total_tokens = sum(float(tf.reduce_sum(tf.cast(target_out != PAD_ID, tf.float32)))
