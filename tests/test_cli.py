@@ -199,7 +199,7 @@ def test_train_records_every_model_option(toolkit_model_dir):
     assert settings["source_prior"] and settings["scheduled_sampling"] == "linear"
     assert settings["embedding_init"] == NON_DEFAULT_INIT
     report = json.loads((toolkit_model_dir / "report.json").read_text())
-    assert report["decoding"] == {"method": "beam", "beam_width": 2, "length_penalty": 0.6, "unk_replace": True}
+    assert report["decoding"] == {"method": "beam", "beam_width": 2, "length_penalty": 0.6, "unk_replace": True, "block_repeats": True}
     assert "sampling_probability" in json.loads((toolkit_model_dir / "history.json").read_text())
 
 
@@ -214,7 +214,7 @@ def test_translate_decodes_as_evaluated_and_like_the_api(toolkit_model_dir, caps
     assert main(["translate", str(toolkit_model_dir), *sentences]) == 0
     by_cli = capsys.readouterr().out.splitlines()
     translator = load_translator(toolkit_model_dir)
-    assert translator.config.decoding_settings() == {"beam_width": 2, "length_penalty": 0.6, "unk_replace": True}
+    assert translator.config.decoding_settings() == {"beam_width": 2, "length_penalty": 0.6, "unk_replace": True, "block_repeats": True}
     assert translate_all(translator, sentences) == by_cli
     assert translate_all(translator, sentences, method="beam", beam_width=2, length_penalty=0.6,
                          unk_replace=True) == by_cli

@@ -133,7 +133,7 @@ def test_greedy_signature_equals_in_memory_translate(in_memory, served):
     assert served["signature_greedy"]["text"][1] == ""  # the empty sentence
     # Unknown words reach the encoder as [UNK] ids; the reported source tokens keep
     # them as written (so attention plots show the real words).
-    assert "xyzzy" in served["signature_greedy"]["source_tokens"][2]
+    assert "Xyzzy" in served["signature_greedy"]["source_tokens"][2]
 
 
 def test_beam_signature_equals_in_memory_beam_search(in_memory, served):
