@@ -29,6 +29,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from nmt_keras import hardware
 from nmt_keras.constants import BFLOAT16_CPU_FLAGS, PRECISIONS, STRATEGIES
 
 
@@ -87,34 +88,6 @@ def device_kind(strategy):
     return "CPU"
 
 
-def read_cpuinfo():
-    """The text of /proc/cpuinfo, or None where there is none (macOS, Windows) or it
-    cannot be read."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return pathlib.Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-
-
-def cpu_flags(cpuinfo):
-    """The feature flags of the first processor in a /proc/cpuinfo text (its `flags`
-    line; `Features` on ARM), as a frozenset; None when `cpuinfo` is None or has no
-    such line."""
-    for line in (cpuinfo or "").splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return None
-
-
-def bfloat16_cpu_flags(flags):
-    """The flags among `BFLOAT16_CPU_FLAGS` (bfloat16 matrix units) that `flags` has,
-    in that order."""
-    return tuple(flag for flag in BFLOAT16_CPU_FLAGS if flag in (flags or ()))
-
-
 @dataclasses.dataclass(frozen=True)
 class PrecisionChoice:
     """A Keras dtype policy and why it was chosen."""
@@ -129,7 +102,7 @@ class PrecisionChoice:
 def choose_precision(strategy, precision="auto"):
     """The Keras dtype policy for the strategy's hardware, and why.
 
-    On a CPU, "auto" reads the CPU's flags (`read_cpuinfo`, `cpu_flags`): bfloat16
+    On a CPU, "auto" reads the CPU's flags (`nmt_keras.hardware`): bfloat16
     ("mixed_bfloat16") when it has bfloat16 matrix units (`BFLOAT16_CPU_FLAGS`),
     float32 otherwise, and float32 where the flags cannot be read (an OS without
     /proc/cpuinfo).
@@ -152,12 +125,12 @@ def choose_precision(strategy, precision="auto"):
         return PrecisionChoice(mixed, f"precision 'mixed' asked for, on a {kind}")
     if kind != "CPU":
         return PrecisionChoice(mixed, f"{kind} computes fast in {mixed.removeprefix('mixed_')}")
-    flags = cpu_flags(read_cpuinfo())
+    flags = hardware.cpu_flags(hardware.read_cpuinfo())
     if flags is None:
         return PrecisionChoice(
             "float32", f"CPU flags unknown on {sys.platform} (no /proc/cpuinfo), so no bfloat16"
         )
-    found = bfloat16_cpu_flags(flags)
+    found = hardware.bfloat16_cpu_flags(flags)
     if found:
         return PrecisionChoice("mixed_bfloat16", f"CPU reports {found[0]}")
     return PrecisionChoice(
