@@ -1,7 +1,9 @@
 """Timing of the benchmark variants: one variant per subprocess, results as JSON.
 
-Every variant (`VARIANTS`) runs in its own Python subprocess (`run_variant` is that
-process's entry point, `python -m bench.harness VARIANT SETTINGS_JSON OUT_JSON`), so
+Every run, a variant (`VARIANTS`) in a precision (`PRECISIONS`: the nmt_keras variants
+in float32 and in bfloat16, the reference in float32), runs in its own Python subprocess
+(`run_variant` is that process's entry point, `python -m bench.harness VARIANT
+SETTINGS_JSON OUT_JSON`, the precision in the settings), so
 
 * peak memory is the subprocess's own: `resource.getrusage(RUSAGE_SELF).ru_maxrss`
   at its end, i.e. the peak resident set size of the whole process (Python,
