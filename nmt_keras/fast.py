@@ -38,6 +38,13 @@ with `inner = U h_{t-1} + b_h` split into its z, r and h parts:
 
 `FusedGRUCell` computes one step with whole-gate splits instead of slices. Tests check
 outputs, final states and every gradient against Keras' layers.
+
+Under a mixed policy ("mixed_bfloat16" on a CPU) the GRU computes in the compute dtype
+(its matrix products take bfloat16 operands, which a CPU with bfloat16 units multiplies
+in hardware) and keeps Keras' float32 weights; the bias gradients, sums over steps and
+sentences, are summed in float32. `sparse_cross_entropy` takes float32 logits and
+`FusedAdam` updates float32 weights with float32 gradients, whatever the policy
+(`tests/test_bfloat16.py` bounds the difference to float32).
 """
 
 import keras
@@ -190,7 +197,7 @@ def _gru_recurrence(projected, initial_state, recurrent_kernel, recurrent_bias, 
     The loops compute in the dtype of `projected` (the compute dtype). The recurrent
     weights come in their own dtype (float32 master weights, also under
     "mixed_bfloat16") and are cast for the loops; their gradients are sums over all
-    steps and sentences, accumulated in float32 and returned in the weights' dtype.
+    steps and sentences, returned in the weights' dtype (the bias's summed in float32).
 
     Args:
         projected: `(time, batch, 3 * units)`, `W x_t + b_x` for every step.
@@ -269,8 +276,8 @@ def _gru_recurrence(projected, initial_state, recurrent_kernel, recurrent_bias, 
         d_inner = tf.concat([d_gates, d_candidates * resets], axis=-1)  # (time, batch, 3 * units)
         flat_previous = tf.reshape(previous, [-1, units])  # (time * batch, units)
         flat_d_inner = tf.reshape(d_inner, [-1, 3 * units])  # (time * batch, 3 * units)
-        # The matrix product accumulates in float32 inside oneDNN (also for bfloat16
-        # inputs); the bias sum is done in float32 here.
+        # Returned in the weights' dtype; the bias's sum over steps and sentences is
+        # done in float32.
         d_recurrent_kernel = tf.cast(
             tf.matmul(flat_previous, flat_d_inner, transpose_a=True), weights_dtype
         )  # (units, 3 * units)

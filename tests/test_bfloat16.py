@@ -8,15 +8,13 @@ add up in one direction (the GRU's state is an average of the previous state and
 candidate, which damps errors step by step): their relative error, measured as a norm
 over the whole tensor, stays within `OUTPUT_BOUND = 4 UNIT` (about 1.6 %). A gradient
 goes through the forward pass and then the backward pass, about twice the roundings:
-`GRADIENT_BOUND = 8 UNIT` (about 3.1 %). In float32 the same comparisons are ~1e-6.
+`GRADIENT_BOUND = 8 UNIT` (about 3.1 %).
 
-Tests compare each gradient by its norm relative to the float32 one where that gradient
-is a sum of same-signed terms. Some gradients of an untrained translator are tiny
-differences of large terms (the Bahdanau query weights: a change common to every
-source position does not move the softmax), and there bfloat16's error is relative to
-the terms, not to their difference; the model test bounds the error of all gradients
-together, relative to their joint norm (what gradient clipping reads), and each
-gradient alone but those tiny ones.
+Some gradients of an untrained translator are tiny differences of large terms (the
+Bahdanau query weights: a change common to every source position does not move the
+softmax), and there bfloat16's error is relative to the terms, not to their difference.
+So the model test bounds the error of all gradients together, relative to their joint
+norm (what gradient clipping reads), and each gradient alone except those tiny ones.
 """
 
 import dataclasses
