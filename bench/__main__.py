@@ -3,11 +3,14 @@
 Measures, in one run on one machine and the same data (spa-eng, Spanish -> English,
 5,000 words per language, 256 units and embeddings, batches of 64):
 
-  (a) the reference model (the TensorFlow tutorial's design, `bench/reference.py`),
-  (b) nmt_keras with `--decoder bahdanau`,
-  (c) nmt_keras with `--decoder luong` without input feeding,
+  (a) the reference model (the TensorFlow tutorial's design, `bench/reference.py`), in
+      float32,
+  (b) nmt_keras with `--decoder bahdanau`, in float32 and in bfloat16,
+  (c) nmt_keras with `--decoder luong` without input feeding, in float32 and in bfloat16,
 
-and writes `bench/results.md` (machine, command, numbers, ratios b/a and c/a).
+(bfloat16: the "mixed_bfloat16" policy, training and translating) and writes
+`bench/results.md` (machine and its bfloat16 CPU flags, command, numbers, ratios over
+(a)).
 """
 
 import argparse
@@ -31,6 +34,10 @@ def parse_args(argv=None):
     )
     parser.add_argument("--quick", action="store_true", help="CI smoke run: small slice, few steps, 200 test sentences")
     parser.add_argument("--variants", nargs="+", choices=harness.VARIANTS, default=list(harness.VARIANTS))
+    parser.add_argument(
+        "--precisions", nargs="+", choices=harness.PRECISIONS, default=list(harness.PRECISIONS),
+        help="precisions of (b) and (c); (a) runs in float32 (default: %(default)s)",
+    )
     parser.add_argument("--warmup-steps", type=int, help="untimed training steps first")
     parser.add_argument("--train-steps", type=int, help="timed training steps")
     parser.add_argument("--test-sentences", type=int, help="sentences translated (and held out)")
@@ -74,7 +81,9 @@ def main(argv=None):
         return 2
     settings = settings_from(args)
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    report = harness.run_benchmark(settings, args.variants, log=lambda m: print(m, flush=True))
+    report = harness.run_benchmark(
+        settings, args.variants, log=lambda m: print(m, flush=True), precisions=args.precisions
+    )
     report["command"] = command.strip()
     output = args.output or (QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT)
     write(render(report), report, output, args.json)

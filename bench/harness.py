@@ -1,7 +1,9 @@
 """Timing of the benchmark variants: one variant per subprocess, results as JSON.
 
-Every variant (`VARIANTS`) runs in its own Python subprocess (`run_variant` is that
-process's entry point, `python -m bench.harness VARIANT SETTINGS_JSON OUT_JSON`), so
+Every run, a variant (`VARIANTS`) in a precision (`PRECISIONS`: the nmt_keras variants
+in float32 and in bfloat16, the reference in float32), runs in its own Python subprocess
+(`run_variant` is that process's entry point, `python -m bench.harness VARIANT
+SETTINGS_JSON OUT_JSON`, the precision in the settings), so
 
 * peak memory is the subprocess's own: `resource.getrusage(RUSAGE_SELF).ru_maxrss`
   at its end, i.e. the peak resident set size of the whole process (Python,
@@ -37,6 +39,10 @@ import time
 from bench import choices
 
 VARIANTS = ("reference", "bahdanau", "luong")
+# The precisions the nmt_keras variants are measured in (trained and translating); the
+# reference runs in float32 only, as the tutorial does. Each names a Keras dtype policy.
+PRECISIONS = ("float32", "bfloat16")
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 DESCRIPTIONS = {
     "reference": "(a) reference: the TF tutorial's design (bench/reference.py)",
     "bahdanau": "(b) nmt_keras --decoder bahdanau",
@@ -95,10 +101,17 @@ def _prepare(settings):
     return corpus, train, test, source_words, target_words
 
 
-def _build(variant, settings, source_words, target_words, kernels="auto"):
+def run_name(variant, precision="float32"):
+    """The key of a run in a report's results: the variant, and `/bfloat16` after it
+    for a run in bfloat16."""
+    return variant if precision == "float32" else f"{variant}/{precision}"
+
+
+def _build(variant, settings, source_words, target_words, kernels="auto", precision="float32"):
     """`(translator, model)` for the variant, the model compiled with its optimizer: the
     reference is both; for nmt_keras they are the `Translator` and its `Seq2Seq`
-    (`kernels`: "auto" as shipped, or "keras" for `bench.ablation`)."""
+    (`kernels`: "auto" as shipped, or "keras" for `bench.ablation`; `precision`: one of
+    `PRECISIONS`, the dtype policy its layers compute in, training and translating)."""
     import keras
 
     if variant == "reference":
@@ -119,9 +132,13 @@ def _build(variant, settings, source_words, target_words, kernels="auto"):
         attention=ATTENTION[variant], max_output_length=settings["max_length"], kernels=kernels,
         casing="lower", block_repeats=False,  # the reference's tokens and plain greedy search
     )
-    translator = Translator(source_words, target_words, config, for_training=True)
+    from nmt_keras.training.distribute import dtype_policy
+
+    policy = POLICIES[precision]
+    with dtype_policy(policy):
+        translator = Translator(source_words, target_words, config, for_training=True)
     # What `train` uses.
-    optimizer = make_optimizer(settings["learning_rate"], kernels=translator.model.kernels)
+    optimizer = make_optimizer(settings["learning_rate"], policy=policy, kernels=translator.model.kernels)
     translator.model.compile(optimizer=optimizer)
     return translator, translator.model
 
@@ -240,6 +257,12 @@ def run_variant(variant, settings):
     """Measures one variant in this process; returns a JSON-able dict."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
+    precision = settings.get("precision", "float32")
+    if precision not in PRECISIONS or (variant == "reference" and precision != "float32"):
+        raise ValueError(
+            f"precision {precision!r} for {variant!r}: the reference runs in float32, "
+            f"nmt_keras in one of {PRECISIONS}"
+        )
     import keras
 
     overrides = {}
@@ -249,11 +272,13 @@ def run_variant(variant, settings):
     started = time.perf_counter()
     corpus, train, test, source_words, target_words = _prepare(settings)
     translator, model = _build(
-        variant, settings, source_words, target_words, overrides.get("kernels", "auto")
+        variant, settings, source_words, target_words, overrides.get("kernels", "auto"), precision
     )
     result = {
         "variant": variant,
         "description": DESCRIPTIONS[variant],
+        "precision": precision,
+        "dtype_policy": model.dtype_policy.name,
         "ablation": settings.get("ablation"),
         "parameters": int(model.count_params()),
         "optimizer": type(model.optimizer).__name__,
@@ -333,6 +358,7 @@ def machine():
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
     }
+    info.update(cpu_flags())
     for package in ("tensorflow", "keras"):
         try:
             info[package] = importlib.metadata.version(package)
@@ -345,17 +371,30 @@ def machine():
     return info
 
 
+def cpu_flags():
+    """The CPU flags that matter for bfloat16: `cpu_flags_relevant`, those of AVX-512 and
+    AMX it reports (None where the OS does not say: no /proc/cpuinfo), and
+    `bfloat16_units`, those of its bfloat16 matrix units (`BFLOAT16_CPU_FLAGS`)."""
+    from nmt_keras import hardware
+
+    flags = hardware.cpu_flags(hardware.read_cpuinfo())
+    if flags is None:
+        return {"cpu_flags_relevant": None, "bfloat16_units": None}
+    relevant = sorted(f for f in flags if f.startswith(("avx512", "amx")))
+    return {"cpu_flags_relevant": relevant, "bfloat16_units": list(hardware.bfloat16_cpu_flags(flags))}
+
+
 def ratios(results):
-    """Speed ratios of the nmt_keras variants over the reference (b/a, c/a)."""
+    """Speed ratios of the nmt_keras runs (every variant, every precision) over the
+    reference (a) in float32, by run name (`run_name`)."""
     reference = results.get("reference")
     out = {}
     if reference is None:
         return out
-    for variant in ("bahdanau", "luong"):
-        if variant not in results:
+    for name, result in results.items():
+        if name == "reference":
             continue
-        result = results[variant]
-        out[variant] = {
+        out[name] = {
             "training_tokens_per_second": result["training"]["target_tokens_per_second"]
             / reference["training"]["target_tokens_per_second"],
             "greedy_sentences_per_second": result["translation"]["greedy"]["sentences_per_second"]
@@ -364,17 +403,25 @@ def ratios(results):
     return out
 
 
-def run_benchmark(settings, variants=VARIANTS, workdir=None, log=print):
-    """Runs every variant in its own subprocess; returns the whole report dict."""
+def run_benchmark(settings, variants=VARIANTS, workdir=None, log=print, precisions=PRECISIONS):
+    """Runs every variant in every precision (the reference in float32 only), each in
+    its own subprocess; returns the whole report dict."""
     import tempfile
 
     workdir = workdir or tempfile.mkdtemp(prefix="nmt_bench_")
     started = time.perf_counter()
     report = {"machine": machine(), "settings": settings, "results": {}}
-    for variant in variants:
-        log(f"[bench] {DESCRIPTIONS[variant]} ...")
-        result = run_in_subprocess(variant, settings, workdir)
-        report["results"][variant] = result
+    runs = [
+        (variant, precision) for variant in variants for precision in precisions
+        if variant != "reference" or precision == "float32"
+    ]
+    for variant, precision in runs:
+        name = run_name(variant, precision)
+        log(f"[bench] {DESCRIPTIONS[variant]}, {precision} ...")
+        result = run_in_subprocess(
+            variant, dict(settings, precision=precision), workdir, name=name.replace("/", "-")
+        )
+        report["results"][name] = result
         log(
             f"[bench]   train {result['training']['target_tokens_per_second']:.0f} tok/s, "
             f"greedy {result['translation']['greedy']['sentences_per_second']:.1f} sent/s, "

@@ -6,7 +6,7 @@ import time
 
 from bench.common import portable_command, portable_path
 from bench.harness import DESCRIPTIONS
-from nmt_keras.constants import TRANSLATE_BATCH_SIZE
+from nmt_keras.constants import BFLOAT16_CPU_FLAGS, TRANSLATE_BATCH_SIZE
 
 # Targets, as ratios over the reference (a): training target tokens/s and greedy
 # translation sentences/s.
@@ -23,6 +23,26 @@ def _load_note(machine):
     if load and load[0] > BUSY_LOAD:
         return " (other jobs were running: absolute numbers are lower, ratios noisier)"
     return ""
+
+
+def cpu_lines(machine):
+    """The Machine section's lines on bfloat16: the CPU's AVX-512/AMX flags, and on a
+    CPU without bfloat16 units, that the bfloat16 rows are emulated."""
+    relevant, units = machine.get("cpu_flags_relevant"), machine.get("bfloat16_units")
+    if relevant is None:
+        return [
+            "- CPU flags: unknown (no /proc/cpuinfo on this OS): whether the bfloat16 rows "
+            "ran on bfloat16 units is not known"
+        ]
+    lines = [f"- CPU flags (AVX-512, AMX): {', '.join(relevant) if relevant else 'none'}"]
+    if units:
+        lines.append(f"- bfloat16 units: {', '.join(units)}: the bfloat16 rows use them")
+    else:
+        lines.append(
+            f"- **this CPU has no bfloat16 units (no {'/'.join(BFLOAT16_CPU_FLAGS)}): the "
+            "bfloat16 rows are emulated and do not show the hardware's speed**"
+        )
+    return lines
 
 
 def _fmt(value, digits=1):
@@ -52,6 +72,7 @@ def render(report):
         f"- Python {machine['python']}, TensorFlow {machine['tensorflow']}, Keras {machine['keras']}",
         f"- load average (1, 5, 15 min) at start {machine.get('load_average_at_start')}, "
         f"at end {machine.get('load_average_at_end')}{_load_note(machine)}",
+        *cpu_lines(machine),
         "",
         "## Settings (the same for every variant)",
         "",
@@ -70,15 +91,16 @@ def render(report):
         "",
         "## Results",
         "",
-        "| variant | params | train target tokens/s | padding in training batches | greedy sent/s | "
-        f"{beam_key} sent/s | mean output words (greedy) | peak memory MiB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| variant | precision | params | train target tokens/s | padding in training batches | "
+        f"greedy sent/s | {beam_key} sent/s | mean output words (greedy) | peak memory MiB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for variant, result in results.items():
+    for result in results.values():
         translation = result["translation"]
         beam = translation.get(beam_key)
         lines.append(
-            f"| {DESCRIPTIONS[variant]} | {result['parameters']:,} "
+            f"| {DESCRIPTIONS[result['variant']]} | {result.get('precision', 'float32')} "
+            f"| {result['parameters']:,} "
             f"| {_fmt(result['training']['target_tokens_per_second'], 0)} "
             f"| {_percent(result['training'].get('padding_fraction'))} "
             f"| {_fmt(translation['greedy']['sentences_per_second'])} "
@@ -91,24 +113,26 @@ def render(report):
             "",
             "## Ratios over the reference (a)",
             "",
-            "| variant | training tokens/s | target | greedy sentences/s | target |",
-            "| --- | ---: | ---: | ---: | ---: |",
+            "| run | precision | training tokens/s | target | greedy sentences/s | target |",
+            "| --- | --- | ---: | ---: | ---: | ---: |",
         ]
-        for variant, ratio in report["ratios"].items():
+        for name, ratio in report["ratios"].items():
+            variant, precision = results[name]["variant"], results[name].get("precision", "float32")
             train_target = TRAINING_TARGETS[variant]
             train_ok = "met" if ratio["training_tokens_per_second"] >= train_target else "NOT met"
             greedy_target = GREEDY_TARGETS[variant]
             greedy_ok = "met" if ratio["greedy_sentences_per_second"] >= greedy_target else "NOT met"
             lines.append(
-                f"| {'b/a' if variant == 'bahdanau' else 'c/a'} {variant} "
+                f"| {'b/a' if variant == 'bahdanau' else 'c/a'} {variant} | {precision} "
                 f"| {ratio['training_tokens_per_second']:.2f}x | >= {train_target:g}x {train_ok} "
                 f"| {ratio['greedy_sentences_per_second']:.2f}x | >= {greedy_target:g}x {greedy_ok} |"
             )
     lines += ["", "## Details", ""]
-    for variant, result in results.items():
+    for result in results.values():
         training = result["training"]
         lines.append(
-            f"- {DESCRIPTIONS[variant]}: {result['train_pairs']:,} training pairs; timed "
+            f"- {DESCRIPTIONS[result['variant']]}, {result.get('precision', 'float32')}: "
+            f"{result['train_pairs']:,} training pairs; timed "
             f"{training['steps']} steps, {training['target_tokens']:,} target tokens in "
             f"{training['seconds']:.1f} s (last loss {_fmt(training['last_loss'], 3)}); "
             + "; ".join(

@@ -291,7 +291,8 @@ class Config:
         "auto", "tf.distribute strategy; auto: a TPU if found, else all GPUs, else the CPU",
         choices=STRATEGIES, group="hardware")
     precision: str = option(
-        "auto", "auto: mixed precision on GPU/TPU, float32 on CPU", choices=PRECISIONS,
+        "auto", "auto: mixed precision on GPU/TPU and on a CPU with bfloat16 units "
+        "(amx_bf16 or avx512_bf16), else float32", choices=PRECISIONS,
         group="hardware")
     fixed_shapes: bool = option(
         False, "pad every batch to its length bucket's boundary and to full batch size, "
@@ -512,6 +513,7 @@ def demo_config():
         batch_size=64,
         patience=2,
         time_budget=5.0,
+        precision="float32",  # the same numbers on every CPU, with or without bfloat16 units
     )
 
 

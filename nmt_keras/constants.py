@@ -64,5 +64,8 @@ SCHEDULES = ("none", "linear", "exponential", "inverse-sigmoid")  # scheduled sa
 LEARNING_RATE_SCHEDULES = ("constant", "linear")
 STRATEGIES = ("auto", "tpu", "mirrored", "multi-worker", "default")
 PRECISIONS = ("auto", "float32", "mixed")
+# CPU flags (Linux /proc/cpuinfo) of bfloat16 matrix units: Intel AMX tiles (Sapphire
+# Rapids and later) and AVX512-BF16 (Cooper Lake, Sapphire Rapids, AMD Zen 4).
+BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 DIRECTIONS = ("to-english", "from-english")
 DECODING_METHODS = ("greedy", "sample", "beam")

@@ -38,6 +38,13 @@ with `inner = U h_{t-1} + b_h` split into its z, r and h parts:
 
 `FusedGRUCell` computes one step with whole-gate splits instead of slices. Tests check
 outputs, final states and every gradient against Keras' layers.
+
+Under a mixed policy ("mixed_bfloat16" on a CPU) the GRU computes in the compute dtype
+(its matrix products take bfloat16 operands, which a CPU with bfloat16 units multiplies
+in hardware) and keeps Keras' float32 weights; the bias gradients, sums over steps and
+sentences, are summed in float32. `sparse_cross_entropy` takes float32 logits and
+`FusedAdam` updates float32 weights with float32 gradients, whatever the policy
+(`tests/test_bfloat16.py` bounds the difference to float32).
 """
 
 import keras
@@ -120,15 +127,17 @@ def gru_sequence(cell, inputs, initial_state, mask=None, zero_output_for_mask=Fa
     Returns:
         outputs `(batch, time, units)` and the final state `(batch, units)`.
     """
-    dtype = inputs.dtype
+    dtype = inputs.dtype  # the compute dtype: float32, or bfloat16 under "mixed_bfloat16"
     units = cell.units
     kernel = tf.cast(cell.kernel, dtype)  # (input_dim, 3 * units)
-    recurrent_kernel = tf.cast(cell.recurrent_kernel, dtype)  # (units, 3 * units)
-    input_bias, recurrent_bias = tf.unstack(tf.cast(cell.bias, dtype))  # (3 * units,) each
+    # The biases stay in the weights' dtype (float32), so that their gradients, sums
+    # over every step of every sentence, are accumulated in float32 (see `_gru_recurrence`).
+    input_bias, recurrent_bias = tf.unstack(tf.convert_to_tensor(cell.bias))  # (3 * units,) each
     time_major = tf.transpose(inputs, [1, 0, 2])  # (time, batch, input_dim)
     time, batch = tf.shape(time_major)[0], tf.shape(time_major)[1]
+    product = tf.matmul(tf.reshape(time_major, [-1, inputs.shape[-1]]), kernel)  # (time * batch, 3 * units)
     projected = tf.reshape(
-        tf.matmul(tf.reshape(time_major, [-1, inputs.shape[-1]]), kernel) + input_bias,
+        tf.cast(tf.cast(product, input_bias.dtype) + input_bias, dtype),
         [time, batch, 3 * units],
     )  # (time, batch, 3 * units): W x_t + b_x for every step, in one product
     if mask is None:
@@ -136,7 +145,8 @@ def gru_sequence(cell, inputs, initial_state, mask=None, zero_output_for_mask=Fa
     else:
         steps = tf.cast(tf.transpose(mask)[:, :, None], dtype)  # (time, batch, 1)
     states = _gru_recurrence(
-        projected, tf.cast(initial_state, dtype), recurrent_kernel, recurrent_bias, steps
+        projected, tf.cast(initial_state, dtype), tf.convert_to_tensor(cell.recurrent_kernel),
+        recurrent_bias, steps,
     )  # (time, batch, units)
     if zero_output_for_mask:
         outputs = states * steps
@@ -184,9 +194,14 @@ def _gru_recurrence(projected, initial_state, recurrent_kernel, recurrent_bias, 
     write their per-step results to `TensorArray`s; the backward loop keeps only what
     feeds back (dh) and the two products with the recurrent kernel's gate blocks.
 
+    The loops compute in the dtype of `projected` (the compute dtype). The recurrent
+    weights come in their own dtype (float32 master weights, also under
+    "mixed_bfloat16") and are cast for the loops; their gradients are sums over all
+    steps and sentences, returned in the weights' dtype (the bias's summed in float32).
+
     Args:
         projected: `(time, batch, 3 * units)`, `W x_t + b_x` for every step.
-        initial_state: `(batch, units)`.
+        initial_state: `(batch, units)`, in the compute dtype.
         recurrent_kernel: `(units, 3 * units)`, blocks [U_z U_r U_h].
         recurrent_bias: `(3 * units,)`.
         steps: `(time, batch, 1)`, 1.0 at real steps and 0.0 at padding.
@@ -197,6 +212,9 @@ def _gru_recurrence(projected, initial_state, recurrent_kernel, recurrent_bias, 
     units = recurrent_kernel.shape[0]
     time_steps = tf.shape(projected)[0]
     dtype = projected.dtype
+    weights_dtype = recurrent_kernel.dtype
+    recurrent_kernel = tf.cast(recurrent_kernel, dtype)
+    recurrent_bias = tf.cast(recurrent_bias, dtype)
 
     def per_step(width):
         return tf.TensorArray(dtype, size=time_steps, element_shape=[None, width])
@@ -258,8 +276,12 @@ def _gru_recurrence(projected, initial_state, recurrent_kernel, recurrent_bias, 
         d_inner = tf.concat([d_gates, d_candidates * resets], axis=-1)  # (time, batch, 3 * units)
         flat_previous = tf.reshape(previous, [-1, units])  # (time * batch, units)
         flat_d_inner = tf.reshape(d_inner, [-1, 3 * units])  # (time * batch, 3 * units)
-        d_recurrent_kernel = tf.matmul(flat_previous, flat_d_inner, transpose_a=True)
-        d_recurrent_bias = tf.reduce_sum(flat_d_inner, axis=0)
+        # Returned in the weights' dtype; the bias's sum over steps and sentences is
+        # done in float32.
+        d_recurrent_kernel = tf.cast(
+            tf.matmul(flat_previous, flat_d_inner, transpose_a=True), weights_dtype
+        )  # (units, 3 * units)
+        d_recurrent_bias = tf.reduce_sum(tf.cast(flat_d_inner, weights_dtype), axis=0)
         return d_projected, d_initial, d_recurrent_kernel, d_recurrent_bias, None
 
     return states, gradient

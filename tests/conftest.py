@@ -35,3 +35,19 @@ def seeded():
     import keras
 
     keras.utils.set_random_seed(1234)
+
+
+# The flags line of a CPU without bfloat16 units (an AVX2 x86 CPU).
+CPUINFO_WITHOUT_BFLOAT16 = "processor\t: 0\nflags\t\t: fpu sse sse2 avx avx2 fma\n"
+
+
+@pytest.fixture(autouse=True)
+def cpu_without_bfloat16(monkeypatch):
+    """Every test sees a CPU without bfloat16 units, so that `precision="auto"` means
+    float32 on any machine and the numbers tests assert are float32's. Tests of the
+    bfloat16 choice replace `read_cpuinfo` themselves; tests of bfloat16 training ask
+    for `precision="mixed"`. (Subprocesses read the real CPU: the runs they make pin
+    their precision where a number depends on it.)"""
+    from nmt_keras import hardware
+
+    monkeypatch.setattr(hardware, "read_cpuinfo", lambda: CPUINFO_WITHOUT_BFLOAT16)

@@ -37,6 +37,9 @@ def tiny_config(**changes):
             data="synthetic", max_vocab_size=None, embedding_dim=EMBEDDING_DIM, units=UNITS,
             batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, max_train_pairs=TRAIN_PAIRS,
             validation_size=32, test_size=16, epochs=1, max_output_length=12, seed=3,
+            # These runs compare losses across strategies within float32 rounding; a
+            # subprocess reads the real CPU, so "auto" could mean bfloat16 here.
+            precision="float32",
         ),
         **changes,
     )

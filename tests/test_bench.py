@@ -116,7 +116,7 @@ def test_benchmark_in_subprocesses_writes_a_report(tiny_tsv, tmp_path):
     # Twice the reference meets bahdanau's training target, not its greedy one.
     assert TRAINING_TARGETS["bahdanau"] <= 2.0 < GREEDY_TARGETS["bahdanau"]
     greedy_target = f"{GREEDY_TARGETS['bahdanau']:g}"
-    assert f"| b/a bahdanau | 2.00x | >= 1x met | 2.00x | >= {greedy_target}x NOT met |" in text
+    assert f"| b/a bahdanau | float32 | 2.00x | >= 1x met | 2.00x | >= {greedy_target}x NOT met |" in text
     assert "python -m bench --quick" in text
     assert str(tmp_path) not in text and "tiny.tsv`" in text  # the data, by its file name
 
@@ -132,6 +132,75 @@ def fake_result(variant, reference_result):
     faster = dict(greedy, sentences_per_second=2 * greedy["sentences_per_second"])
     result["translation"] = {"greedy": faster, "beam2": faster}
     return result
+
+
+def test_bfloat16_runs_train_and_translate_in_bfloat16(tiny_tsv, seeded):
+    settings = dict(tiny_settings(tiny_tsv), precision="bfloat16", beam_width=1)
+    result = harness.run_variant("luong", settings)
+    assert (result["precision"], result["dtype_policy"]) == ("bfloat16", "mixed_bfloat16")
+    assert result["training"]["target_tokens"] > 0 and result["training"]["last_loss"] > 0
+    assert result["translation"]["greedy"]["sentences"] == settings["test_sentences"]
+    with pytest.raises(ValueError, match="the reference runs in float32"):
+        harness.run_variant("reference", settings)
+    with pytest.raises(ValueError, match="precision 'float16'"):
+        harness.run_variant("luong", dict(settings, precision="float16"))
+
+
+@pytest.mark.parametrize("cpuinfo, says", [
+    ("flags\t\t: fpu avx2 fma\n",
+     ["- CPU flags (AVX-512, AMX): none",
+      "- **this CPU has no bfloat16 units (no amx_bf16/avx512_bf16): the bfloat16 rows are "
+      "emulated and do not show the hardware's speed**"]),
+    ("flags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n",
+     ["- CPU flags (AVX-512, AMX): amx_bf16, amx_tile, avx512_bf16, avx512f",
+      "- bfloat16 units: amx_bf16, avx512_bf16: the bfloat16 rows use them"]),
+    (None, ["- CPU flags: unknown (no /proc/cpuinfo on this OS): whether the bfloat16 rows "
+            "ran on bfloat16 units is not known"]),
+])
+def test_the_report_has_a_precision_column_and_names_the_cpu_flags(monkeypatch, cpuinfo, says):
+    from nmt_keras import hardware
+
+    monkeypatch.setattr(hardware, "read_cpuinfo", lambda: cpuinfo)
+    machine = harness.machine()
+    results = {
+        "reference": fake_timings(100),
+        "bahdanau": fake_timings(150, "bahdanau"),
+        "bahdanau/bfloat16": fake_timings(300, "bahdanau", "bfloat16"),
+        "luong": fake_timings(200, "luong"),
+        "luong/bfloat16": fake_timings(500, "luong", "bfloat16"),
+    }
+    report = {
+        "machine": machine, "settings": tiny_settings("x.tsv"), "results": results,
+        "wall_seconds": 1.0, "ratios": harness.ratios(results), "command": "python -m bench",
+    }
+    assert set(report["ratios"]) == set(results) - {"reference"}
+    assert report["ratios"]["luong/bfloat16"]["training_tokens_per_second"] == pytest.approx(5.0)
+    lines = render(report).splitlines()
+    for line in says:
+        assert line in lines
+    assert "| b/a bahdanau | bfloat16 | 3.00x | >= 1x met |" in "\n".join(lines)
+    assert "| c/a luong | float32 | 2.00x | >= 2x met |" in "\n".join(lines)
+    rows = [line for line in lines if line.startswith("| (")]
+    assert [row.split(" | ")[1] for row in rows] == ["float32", "float32", "bfloat16", "float32", "bfloat16"]
+
+
+def test_the_benchmark_runs_each_nmt_keras_variant_in_each_precision(monkeypatch, tmp_path):
+    runs = []
+
+    def fake_run(variant, settings, workdir, timeout=None, name=None):
+        runs.append((variant, settings["precision"], name))
+        return fake_timings(100, variant, settings["precision"])
+
+    monkeypatch.setattr(harness, "run_in_subprocess", fake_run)
+    report = harness.run_benchmark({"beam_width": 2}, workdir=tmp_path, log=lambda m: None)
+    assert runs == [
+        ("reference", "float32", "reference"),
+        ("bahdanau", "float32", "bahdanau"), ("bahdanau", "bfloat16", "bahdanau-bfloat16"),
+        ("luong", "float32", "luong"), ("luong", "bfloat16", "luong-bfloat16"),
+    ]
+    assert list(report["results"]) == [
+        "reference", "bahdanau", "bahdanau/bfloat16", "luong", "luong/bfloat16"
+    ]
 
 
 def test_a_failing_variant_names_itself(tmp_path):
@@ -195,10 +264,11 @@ def test_portable_path_names_no_folder_of_this_machine(tmp_path, monkeypatch):
     )
 
 
-def fake_timings(rate):
+def fake_timings(rate, variant="reference", precision="float32"):
     """A `run_variant` result with every figure the reports read, `rate` tokens/s."""
     greedy = {"sentences": 12, "seconds": 1.0, "sentences_per_second": 12.0, "mean_output_words": 3.0}
     return {
+        "variant": variant, "precision": precision,
         "parameters": 1000, "train_pairs": 100, "peak_memory_mb": 900.0, "wall_seconds": 10.0,
         "translation": {"greedy": greedy, "beam2": greedy},
         "training": {
@@ -218,7 +288,10 @@ def test_written_reports_name_no_folder_of_this_machine():
         "platform": "Linux", "processor": "x86_64", "cpu_count": 2, "python": "3.11",
         "tensorflow": "2", "keras": "3", "load_average_at_start": [0.1, 0.1, 0.1],
     }
-    results = {"reference": fake_timings(100), "bahdanau": fake_timings(200), "luong": fake_timings(300)}
+    results = {
+        "reference": fake_timings(100), "bahdanau": fake_timings(200, "bahdanau"),
+        "luong": fake_timings(300, "luong"),
+    }
     report = {
         "machine": machine, "settings": settings, "results": results, "wall_seconds": 30.0,
         "ratios": harness.ratios(results),

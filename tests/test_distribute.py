@@ -29,7 +29,10 @@ from nmt_keras.data.batching import (
 from nmt_keras.data.corpora import load_corpus
 from nmt_keras.data.tokenizers import learn_vocabulary
 from nmt_keras.inference.translator import Translator
+from nmt_keras import hardware
+from nmt_keras.hardware import bfloat16_cpu_flags, cpu_flags
 from nmt_keras.training.distribute import (
+    choose_precision,
     choose_strategy,
     describe_strategy,
     device_kind,
@@ -112,12 +115,75 @@ def test_without_a_tpu_the_resolver_error_means_no_tpu(monkeypatch):
 def test_precision_policy_per_device_kind():
     strategy = choose_strategy("default")
     assert device_kind(strategy) == "CPU"
-    assert mixed_precision_policy(strategy, "auto") == "float32"
+    assert mixed_precision_policy(strategy, "auto") == "float32"  # conftest: no bfloat16 units
     assert mixed_precision_policy(strategy, "float32") == "float32"
     assert mixed_precision_policy(strategy, "mixed") == "mixed_bfloat16"
     with pytest.raises(ValueError, match="unknown precision"):
         mixed_precision_policy(strategy, "half")
     assert "auto" in PRECISIONS
+
+
+def _cpuinfo(flags):
+    """A /proc/cpuinfo text of two processors with these flags."""
+    return "".join(
+        f"processor\t: {n}\nvendor_id\t: GenuineIntel\nflags\t\t: {flags}\nbugs\t\t:\n\n"
+        for n in range(2)
+    )
+
+
+@pytest.mark.parametrize("flags, policy, reason", [
+    ("fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile", "mixed_bfloat16", "CPU reports amx_bf16"),
+    ("fpu avx2 avx512f avx512_bf16", "mixed_bfloat16", "CPU reports avx512_bf16"),
+    ("fpu avx2 avx512f avx512_vnni amx_tile", "float32",
+     "CPU has no bfloat16 units (no amx_bf16/avx512_bf16)"),
+    ("fpu sse2 avx avx2 fma", "float32", "CPU has no bfloat16 units (no amx_bf16/avx512_bf16)"),
+])
+def test_auto_precision_on_a_cpu_follows_its_bfloat16_flags(monkeypatch, flags, policy, reason):
+    monkeypatch.setattr(hardware, "read_cpuinfo", lambda: _cpuinfo(flags))
+    strategy = choose_strategy("default")
+    choice = choose_precision(strategy, "auto")
+    assert (choice.policy, choice.reason) == (policy, reason)
+    assert str(choice) == f"{policy}: {reason}"
+    assert mixed_precision_policy(strategy, "auto") == policy
+    # Asking for a precision overrides the hardware's answer.
+    assert choose_precision(strategy, "float32").policy == "float32"
+    assert choose_precision(strategy, "mixed").policy == "mixed_bfloat16"
+
+
+def test_cpu_flags_are_read_from_the_flags_line():
+    assert cpu_flags(_cpuinfo("fpu amx_bf16 sse2")) == {"fpu", "amx_bf16", "sse2"}
+    assert cpu_flags("Features\t: fp asimd bf16\n") == {"fp", "asimd", "bf16"}  # ARM's name
+    assert cpu_flags("processor\t: 0\n") is None and cpu_flags(None) is None
+    assert bfloat16_cpu_flags({"avx512_bf16", "amx_bf16", "sse2"}) == ("amx_bf16", "avx512_bf16")
+    assert bfloat16_cpu_flags(None) == ()
+
+
+def test_auto_precision_without_proc_cpuinfo_is_float32_and_says_why(monkeypatch):
+    monkeypatch.undo()  # the real `read_cpuinfo`, on another OS
+    monkeypatch.setattr(hardware.sys, "platform", "darwin")
+    assert hardware.read_cpuinfo() is None
+    choice = choose_precision(choose_strategy("default"), "auto")
+    assert choice.policy == "float32"
+    assert choice.reason == "CPU flags unknown on darwin (no /proc/cpuinfo), so no bfloat16"
+
+
+def test_auto_precision_on_this_linux_machine_reads_proc_cpuinfo(monkeypatch):
+    monkeypatch.undo()  # the real CPU
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc/cpuinfo exists on Linux only; the other-OS answer is tested above")
+    flags = cpu_flags(pathlib.Path("/proc/cpuinfo").read_text())
+    assert flags and cpu_flags(hardware.read_cpuinfo()) == flags
+    has_units = bool(bfloat16_cpu_flags(flags))
+    choice = choose_precision(choose_strategy("default"), "auto")
+    assert choice.policy == ("mixed_bfloat16" if has_units else "float32")
+
+
+def test_gpu_and_tpu_keep_their_mixed_policies_whatever_the_cpu(monkeypatch):
+    monkeypatch.setattr(hardware, "read_cpuinfo", lambda: _cpuinfo("fpu amx_bf16"))
+    tpu = tf.distribute.TPUStrategy.__new__(tf.distribute.TPUStrategy)
+    assert str(choose_precision(tpu, "auto")) == "mixed_bfloat16: TPU computes fast in bfloat16"
+    assert str(choose_precision(_Mirrored(), "auto")) == "mixed_float16: GPU computes fast in float16"
+    assert choose_precision(_Mirrored(), "mixed").policy == "mixed_float16"
 
 
 def test_unknown_or_unavailable_strategies_are_clear_errors():

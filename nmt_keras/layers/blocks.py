@@ -129,6 +129,25 @@ class Bridge(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="nmt_keras")
+class Projection(keras.layers.Dense):
+    """`keras.layers.Dense` (no activation) whose output is float32 and whose bias is
+    added in float32.
+
+    Under a mixed policy the matrix product runs in the compute dtype (bfloat16 or
+    float16) like any `Dense`; the bias is then added to the product cast to float32.
+    The bias's gradient is the sum of the logits' gradients over every token of the
+    batch, and summed in bfloat16 (8 significant bits) it would lose most of them; here
+    it is summed in float32. Under float32 it is `Dense`.
+
+    Call: `(..., input_dim)` -> float32 `(..., units)`.
+    """
+
+    def call(self, inputs, training=None):
+        product = ops.matmul(inputs, self.kernel)  # (..., units), compute dtype
+        return ops.cast(product, "float32") + ops.cast(self.bias, "float32")
+
+
+@keras.saving.register_keras_serializable(package="nmt_keras")
 class OutputLayer(keras.layers.Layer):
     """A decoder's output o_t -> logits over the target vocabulary.
 
@@ -172,7 +191,7 @@ class OutputLayer(keras.layers.Layer):
             keras.layers.Dense(MAXOUT_POOL * maxout_units, name="maxout_input")
             if maxout_units else None
         )
-        self.projection = keras.layers.Dense(vocab_size, name="projection")
+        self.projection = Projection(vocab_size, name="projection")
 
     def build(self, outputs_shape):
         shape = tuple(outputs_shape)
@@ -213,7 +232,7 @@ class OutputLayer(keras.layers.Layer):
                 pieces, tuple(ops.shape(pieces)[:-1]) + (self.maxout_units, MAXOUT_POOL)
             )  # (..., l, pool)
             outputs = ops.max(pieces, axis=-1)  # (..., l)
-        logits = self.projection(outputs)
+        logits = self.projection(outputs)  # float32
         if self.source_prior and prior is not None:
             if len(logits.shape) == 3:
                 prior = ops.expand_dims(prior, 1)  # (batch, 1, vocab_size)

@@ -9,23 +9,28 @@ default strategy (one CPU device). Build and compile the model inside
 (`MultiWorkerMirroredStrategy`), each described by the `TF_CONFIG` environment
 variable; only the chief (worker 0) writes the model directory (`output_dir`).
 
-`mixed_precision_policy(strategy, precision)` names the Keras dtype policy: with
+`choose_precision(strategy, precision)` names the Keras dtype policy and says why: with
 "auto", the one that speeds training up on that hardware: "mixed_float16" on GPUs (with
-loss scaling), "mixed_bfloat16" on TPUs, and "float32" on CPUs, where reduced precision
-does not pay off; with "mixed", mixed precision on any device ("mixed_bfloat16" on a
-CPU). The attention softmax and the loss are always computed in float32.
+loss scaling), "mixed_bfloat16" on TPUs and on CPUs with bfloat16 matrix units (the
+`amx_bf16` or `avx512_bf16` flag in /proc/cpuinfo), and "float32" on other CPUs, where
+bfloat16 is emulated and slower; with "mixed", mixed precision on any device
+("mixed_bfloat16" on a CPU). The attention softmax and the loss are always computed in
+float32, and the weights are kept in float32.
 """
 
 import contextlib
+import dataclasses
 import json
 import os
 import pathlib
+import sys
 import tempfile
 
 import keras
 import tensorflow as tf
 
-from nmt_keras.constants import PRECISIONS, STRATEGIES
+from nmt_keras import hardware
+from nmt_keras.constants import BFLOAT16_CPU_FLAGS, PRECISIONS, STRATEGIES
 
 
 def _connect_to_tpu():
@@ -83,20 +88,59 @@ def device_kind(strategy):
     return "CPU"
 
 
-def mixed_precision_policy(strategy, precision="auto"):
-    """The Keras dtype policy for the strategy's hardware.
+@dataclasses.dataclass(frozen=True)
+class PrecisionChoice:
+    """A Keras dtype policy and why it was chosen."""
+
+    policy: str  # "float32", "mixed_float16" or "mixed_bfloat16"
+    reason: str  # e.g. "CPU reports amx_bf16"
+
+    def __str__(self):
+        return f"{self.policy}: {self.reason}"
+
+
+def choose_precision(strategy, precision="auto"):
+    """The Keras dtype policy for the strategy's hardware, and why.
+
+    On a CPU, "auto" reads the CPU's flags (`nmt_keras.hardware`): bfloat16
+    ("mixed_bfloat16") when it has bfloat16 matrix units (`BFLOAT16_CPU_FLAGS`),
+    float32 otherwise, and float32 where the flags cannot be read (an OS without
+    /proc/cpuinfo).
 
     Args:
         strategy: a `tf.distribute.Strategy`.
-        precision: "auto" (mixed on GPU/TPU, float32 on CPU), "float32", or "mixed"
-            (float16 on GPU, bfloat16 on TPU and CPU).
+        precision: "auto" (mixed on GPU/TPU and on CPUs with bfloat16 units, float32 on
+            other CPUs), "float32", or "mixed" (float16 on GPU, bfloat16 on TPU and CPU).
+
+    Returns:
+        `PrecisionChoice`.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
     kind = device_kind(strategy)
-    if precision == "float32" or (precision == "auto" and kind == "CPU"):
-        return "float32"
-    return "mixed_float16" if kind == "GPU" else "mixed_bfloat16"
+    mixed = "mixed_float16" if kind == "GPU" else "mixed_bfloat16"
+    if precision == "float32":
+        return PrecisionChoice("float32", "precision 'float32' asked for")
+    if precision == "mixed":
+        return PrecisionChoice(mixed, f"precision 'mixed' asked for, on a {kind}")
+    if kind != "CPU":
+        return PrecisionChoice(mixed, f"{kind} computes fast in {mixed.removeprefix('mixed_')}")
+    flags = hardware.cpu_flags(hardware.read_cpuinfo())
+    if flags is None:
+        return PrecisionChoice(
+            "float32", f"CPU flags unknown on {sys.platform} (no /proc/cpuinfo), so no bfloat16"
+        )
+    found = hardware.bfloat16_cpu_flags(flags)
+    if found:
+        return PrecisionChoice("mixed_bfloat16", f"CPU reports {found[0]}")
+    return PrecisionChoice(
+        "float32", f"CPU has no bfloat16 units (no {'/'.join(BFLOAT16_CPU_FLAGS)})"
+    )
+
+
+def mixed_precision_policy(strategy, precision="auto"):
+    """The name of the Keras dtype policy `choose_precision` picks."""
+    return choose_precision(strategy, precision).policy
 
 
 @contextlib.contextmanager

@@ -66,13 +66,13 @@ from nmt_keras.training.callbacks import (
     TimeBudget,
 )
 from nmt_keras.training.distribute import (
+    choose_precision,
     choose_strategy,
     describe_strategy,
     device_kind,
     dtype_policy,
     is_chief,
     make_optimizer,
-    mixed_precision_policy,
     output_dir,
 )
 
@@ -124,8 +124,8 @@ def build_translator(config, train_pairs, strategy=None):
     training pairs only.
 
     Its variables are created under `strategy` (default: `config.strategy`), with the
-    dtype policy that `config.precision` asks for on that hardware; the optimizer uses
-    the kernels the model resolved (`Seq2Seq.kernels`).
+    dtype policy that `config.precision` asks for on that hardware (`choose_precision`);
+    the optimizer uses the kernels the model resolved (`Seq2Seq.kernels`).
     """
     keras.utils.set_random_seed(config.seed)  # the initial weights depend on the seed only
     strategy = strategy or choose_strategy(config.strategy)
@@ -133,7 +133,7 @@ def build_translator(config, train_pairs, strategy=None):
         learn_tokens(config.tokenizer, texts, config.max_vocab_size, config.casing)
         for texts in ([p.source for p in train_pairs], [p.target for p in train_pairs])
     )
-    policy = mixed_precision_policy(strategy, config.precision)
+    policy = choose_precision(strategy, config.precision).policy
     with strategy.scope(), dtype_policy(policy):
         translator = Translator(source_words, target_words, config, for_training=True)
         model = translator.model
@@ -424,6 +424,8 @@ def train_and_evaluate(config, workdir, data=None, verbose=2, callbacks=()):
         for directory in (workdir, workdir / BEST_WEIGHTS.parent):
             atomic.remove_leftovers(directory)
         atomic.remove_leftovers(workdir.parent, of=workdir.name)
+        precision = choose_precision(strategy, config.precision)
+        print(f"training on {describe_strategy(strategy)}; precision {precision}", flush=True)
         translator = build_translator(config, data.train, strategy)  # seeds the initialization
         training = train(config, translator, data, workdir, verbose=verbose, callbacks=callbacks)
         report = _report(config, translator, data, workdir, training, strategy, started)
@@ -482,6 +484,7 @@ def _report(config, translator, data, workdir, training, strategy, started):
         "machine": machine_description(),
         "strategy": describe_strategy(strategy),
         "dtype_policy": translator.model.dtype_policy.name,
+        "precision_choice": str(choose_precision(strategy, config.precision)),
         "config": dataclasses.asdict(config),
     }
     atomic.atomic_write_text(workdir / REPORT_FILE, json.dumps(report, indent=2))
