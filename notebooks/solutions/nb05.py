@@ -4,7 +4,7 @@ import collections
 import math
 
 
-def sentence_bleu(hypothesis, reference):
+def my_sentence_bleu(hypothesis, reference):
     """Exercise 1: BLEU of one sentence, orders 1 .. min(4, hypothesis length)."""
     hypothesis, reference = hypothesis.split(), reference.split()
     orders = min(4, len(hypothesis))
@@ -18,7 +18,7 @@ def sentence_bleu(hypothesis, reference):
     return 100 * brevity * math.exp(log_precision / orders)
 
 
-def beam_search(next_log_probs, beam_width, max_length):
+def my_beam_search(next_log_probs, beam_width, max_length):
     """Exercise 2: plain beam search; hypotheses are (prefix tuple, score)."""
     beam, finished = [(("<s>",), 0.0)], []
     for _ in range(max_length):
@@ -37,7 +37,7 @@ def beam_search(next_log_probs, beam_width, max_length):
     return list(prefix[1:-1]), score
 
 
-def rerank(candidates, alpha):
+def my_rerank(candidates, alpha):
     """Exercise 3: the candidate with the best score / ((5 + |Y|) / 6) ** alpha."""
     words, _ = max(candidates, key=lambda c: c[1] / ((5 + len(c[0])) / 6) ** alpha)
     return words
