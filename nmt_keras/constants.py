@@ -66,3 +66,6 @@ STRATEGIES = ("auto", "tpu", "mirrored", "multi-worker", "default")
 PRECISIONS = ("auto", "float32", "mixed")
 DIRECTIONS = ("to-english", "from-english")
 DECODING_METHODS = ("greedy", "sample", "beam")
+# Weight quantization of a translator loaded to translate or export (Keras'
+# `Model.quantize`): int8 embeddings and Dense kernels; None keeps every weight float.
+QUANTIZATION_MODES = ("int8",)
