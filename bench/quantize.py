@@ -43,9 +43,8 @@ def test_pairs(model_dir, data, limit=None):
     from nmt_keras.training.train import prepare_data
 
     saved = load_config(model_dir)
-    config = dataclasses.replace(
-        saved, **{name: getattr(Config(), name) for name in DATA_LOCATION}, data=data
-    )
+    location = {name: getattr(Config(), name) for name in DATA_LOCATION}
+    config = dataclasses.replace(saved, **{**location, "data": data})
     pairs = prepare_data(config).test
     return pairs[:limit] if limit else pairs
 

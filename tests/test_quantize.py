@@ -19,7 +19,8 @@ from nmt_keras.saving import ModelDirError, load_translator, save_keras, save_tr
 TINY_RUN = [
     "--data", "synthetic", "--units", "32", "--embedding-dim", "16", "--epochs", "2",
     "--steps-per-epoch", "40", "--batch-size", "32", "--max-train-pairs", "3000",
-    "--validation-size", "64", "--test-size", "64", "--max-output-length", "16", "--seed", "5",
+    "--validation-size", "16", "--test-size", "16", "--beam-width", "1",
+    "--max-output-length", "16", "--seed", "5",
 ]
 # The sentences of the embedded corpus that the tests translate.
 HELD_OUT = slice(-200, None)
