@@ -406,8 +406,9 @@ class TranslateOptions:
         commands=TRANSLATE, group="decoding")
     quantize: str | None = option(
         None, "quantize the loaded model's embeddings and Dense kernels to int8 (the "
-        "recurrent cells stay float32): smaller weights, not faster on every CPU "
-        "(docs/export.md)", choices=QUANTIZATION_MODES, commands=LOADED, group="model",
+        "recurrent cells stay float32): smaller weights, but slower than float32 on a "
+        "CPU without fast int8 products (docs/export.md)", choices=QUANTIZATION_MODES,
+        commands=LOADED, group="model",
         none_means="float32 weights")
     heatmaps: str | None = option(
         None, "also write each sentence's attention heatmap to DIR/attention_<n>.png",
