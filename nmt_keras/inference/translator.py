@@ -93,7 +93,7 @@ class Translator(keras.layers.Layer):
         )
         self.model.build()
         self.built = True
-        self.quantization = None  # "int8" once `quantize` has run
+        self.quantization = None  # "int8" once `quantize_weights` has run
         self._make_searches()
 
     def _make_searches(self):
@@ -128,8 +128,9 @@ class Translator(keras.layers.Layer):
         `v`, Luong's concat `v` and the source prior's weight. The search graphs are
         traced again for the new weights.
 
-        A quantized translator translates and exports; it is not trained or saved
-        (`save_translator` and `save_keras` refuse it): quantize when loading instead
+        A quantized translator is for translating and exporting, not for training (its
+        int8 matrices are not trainable), and is not saved (`save_translator` and
+        `save_keras` refuse it): keep the float32 model and quantize when loading
         (`load_translator(model_dir, quantize="int8")`).
 
         Args:
