@@ -5,11 +5,12 @@
     python -m nmt_keras translate runs/spa-eng "¿Vio Ana a tres gatos negros?"
     echo "No bebemos la leche fría." | python -m nmt_keras translate runs/spa-eng
     python -m nmt_keras evaluate runs/spa-eng --data spa-eng [--split test]
-    python -m nmt_keras export runs/spa-eng exported/spa-eng [--overwrite]
+    python -m nmt_keras export runs/spa-eng exported/spa-eng [--overwrite] [--quantize int8]
 
 The flags are generated from the fields of `nmt_keras.config.Config` (and, for the
-options only `translate` has, `TranslateOptions`): the help text, the choices and the
-defaults come from there, and making the `Config` checks them. `translate` decodes as
+options of `translate` and `export` that are not settings of a run,
+`TranslateOptions`): the help text, the choices and the defaults come from there, and
+making the `Config` checks them. `translate` decodes as
 the model's saved settings say (the decoding `train` evaluated it with), unless its
 decoding flags are given.
 
@@ -393,7 +394,7 @@ def run_translate(args):
     from nmt_keras.inference.translator import translate_batches
     from nmt_keras.saving import load_translator
 
-    translator = load_translator(args.model_dir)
+    translator = load_translator(args.model_dir, quantize=options.quantize)
     decoding = decoding or _decoding(args, options, translator.config)
     done = written = 0
     for chunk in _chunks(args, options.batch_size * STREAM_BATCHES):
@@ -465,15 +466,17 @@ def run_evaluate(args):
 def run_export(args):
     from nmt_keras.saving import check_model_dir
 
+    options = options_from_args(args, TranslateOptions())
     check_model_dir(args.model_dir)
 
     from nmt_keras.inference.export import check_out_dir, describe_signatures, export_translator
     from nmt_keras.saving import load_translator
 
     check_out_dir(args.out_dir, overwrite=args.overwrite, model_dir=args.model_dir)
-    translator = load_translator(args.model_dir)
+    translator = load_translator(args.model_dir, quantize=options.quantize)
     export_translator(translator, args.out_dir)
-    print(f"SavedModel written to {args.out_dir}; serving signatures:")
+    weights = f" ({options.quantize} embeddings and Dense kernels)" if options.quantize else ""
+    print(f"SavedModel written to {args.out_dir}{weights}; serving signatures:")
     for line in describe_signatures(args.out_dir):
         print(f"  {line}")
 
@@ -549,6 +552,7 @@ def build_parser():
     export.add_argument(
         "--overwrite", action="store_true", help="replace the contents of a non-empty OUT_DIR"
     )
+    add_flags(export, TranslateOptions, "export", TranslateOptions())
     export.set_defaults(run=run_export)
     return parser
 

@@ -34,6 +34,7 @@ from nmt_keras.constants import (
     LEARNING_RATE_SCHEDULES,
     MAX_CORPUS_MB,
     PRECISIONS,
+    QUANTIZATION_MODES,
     SCHEDULES,
     SHA256_PATTERN,
     STRATEGIES,
@@ -47,6 +48,7 @@ DATA = ("train", "evaluate")
 TRAIN_ONLY = ("train",)
 EVALUATION = ("train", "evaluate", "demo")
 TRANSLATE = ("translate",)
+LOADED = ("translate", "export")  # the commands that load a model to translate with it
 DECODE = EVALUATION + TRANSLATE
 # Upper limits: far above any sensible setting, low enough that a typo or a crafted
 # config.json cannot ask for terabytes of weights.
@@ -399,9 +401,10 @@ class Config:
 
 @dataclasses.dataclass
 class TranslateOptions:
-    """The options only `python -m nmt_keras translate` takes (its flags are generated
-    from here). The decoding itself (`beam_width`, `length_penalty`, `unk_replace`) is
-    the model's, from its saved settings, unless its `Config` flags are given."""
+    """The options of `python -m nmt_keras translate` (and `export`) that are not
+    settings of a run (their flags are generated from here). The decoding itself
+    (`beam_width`, `length_penalty`, `unk_replace`) is the model's, from its saved
+    settings, unless its `Config` flags are given."""
 
     n_best: int = option(
         1, "print the N best hypotheses of beam search, with their scores (beam width: at "
@@ -419,6 +422,12 @@ class TranslateOptions:
     batch_size: int = option(
         TRANSLATE_BATCH_SIZE, "sentences translated at once", low=1, high=65_536,
         commands=TRANSLATE, group="decoding")
+    quantize: str | None = option(
+        None, "quantize the loaded model's embeddings and Dense kernels to int8 (the "
+        "recurrent cells stay float32): smaller weights, but slower than float32 on a "
+        "CPU without fast int8 products (docs/export.md)", choices=QUANTIZATION_MODES,
+        commands=LOADED, group="model",
+        none_means="float32 weights")
     heatmaps: str | None = option(
         None, "also write each sentence's attention heatmap to DIR/attention_<n>.png",
         commands=TRANSLATE, group="output", none_means="no heatmaps")

@@ -69,3 +69,6 @@ PRECISIONS = ("auto", "float32", "mixed")
 BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 DIRECTIONS = ("to-english", "from-english")
 DECODING_METHODS = ("greedy", "sample", "beam")
+# Weight quantization of a translator loaded to translate or export (Keras'
+# `Model.quantize`): int8 embeddings and Dense kernels; None keeps every weight float.
+QUANTIZATION_MODES = ("int8",)

@@ -40,6 +40,7 @@ import zipfile
 
 import nmt_keras
 from nmt_keras.config import MAX_VOCAB, Config, ConfigError, _short
+from nmt_keras.constants import QUANTIZATION_MODES
 
 TRANSLATOR_FILE = "translator.json"
 SOURCE_VOCAB_FILE = "source_vocab.txt"
@@ -120,11 +121,13 @@ def save_translator(translator, model_dir, config=None):
     files are kept; a previous `config.json` is not, since it described another model.
 
     Raises:
+        ModelDirError: the translator is quantized (`Translator.quantize_weights`).
         nmt_keras.atomic.DirectoryInUseError: another process holds `model_dir`'s lock.
         OSError: a write failed (`model_dir` is then unchanged).
     """
     import nmt_keras.atomic as atomic  # writing only: reading a model needs none of it
 
+    _refuse_quantized(translator)
     model_dir = pathlib.Path(model_dir)
     record = {
         "format": FORMAT,
@@ -141,13 +144,28 @@ def save_translator(translator, model_dir, config=None):
                 _write_text(staging / CONFIG_FILE, config.to_json())
 
 
+def _refuse_quantized(translator):
+    """A quantized translator's weights do not fit the float model its settings
+    rebuild: it is saved as the float model, and quantized again when loaded."""
+    if getattr(translator, "quantization", None) is not None:
+        raise ModelDirError(
+            f"this translator is quantized ({translator.quantization}) and cannot be saved: "
+            f"save the float32 translator and load it with quantize={translator.quantization!r}"
+        )
+
+
 def save_keras(translator, path):
     """Writes `translator` (config with vocabularies, weights, optimizer state) to one
-    `.keras` file, through a fsynced temporary file and a rename."""
+    `.keras` file, through a fsynced temporary file and a rename.
+
+    Raises:
+        ModelDirError: the translator is quantized, or `path` does not end in `.keras`.
+    """
     import keras
 
     import nmt_keras.atomic as atomic
 
+    _refuse_quantized(translator)
     path = pathlib.Path(path)
     if path.suffix != KERAS_SUFFIX:
         raise ModelDirError(f"a Keras model file must end in {KERAS_SUFFIX}: {path}")
@@ -240,18 +258,35 @@ def _identity(model_dir):
     return stat.st_dev, stat.st_ino
 
 
-def load_translator(model_dir):
+def load_translator(model_dir, quantize=None):
     """Rebuilds a `Translator` from `model_dir` and loads its weights. A path ending in
     `.keras` is loaded with `load_keras` instead.
 
+    Args:
+        model_dir: str or path. A model directory, or a `.keras` file.
+        quantize: None (float32 weights), or "int8": the loaded translator is then
+            quantized for translation and export (`Translator.quantize_weights`: int8
+            embeddings and Dense kernels, float32 recurrent cells).
+
     Raises:
+        ValueError: `quantize` is not None or one of `QUANTIZATION_MODES`.
         ModelDirError: the directory or one of its files is missing, a file is not what
             it should be, or the weights do not fit the vocabulary and sizes recorded
             beside them.
     """
+    if quantize is not None and quantize not in QUANTIZATION_MODES:
+        raise ValueError(f"quantize must be one of {QUANTIZATION_MODES} or None, got {_short(quantize)}")
     model_dir = pathlib.Path(model_dir)
     if model_dir.suffix == KERAS_SUFFIX and not model_dir.is_dir():
-        return load_keras(model_dir)
+        translator = load_keras(model_dir)
+    else:
+        translator = _load_model_dir(model_dir)
+    if quantize is not None:
+        translator.quantize_weights(quantize)
+    return translator
+
+
+def _load_model_dir(model_dir):
     for _ in range(READ_ATTEMPTS):
         before = _identity(model_dir) if model_dir.is_dir() else None
         translator = _load_translator(model_dir)

@@ -11,6 +11,7 @@ are `translator.model`.
 """
 
 import dataclasses
+import warnings
 
 import keras
 import numpy as np
@@ -23,6 +24,7 @@ from nmt_keras.constants import (
     END_TOKEN,
     PAD_ID,
     PAD_TOKEN,
+    QUANTIZATION_MODES,
     START_ID,
     START_TOKEN,
     TRANSLATE_BATCH_SIZE,
@@ -91,8 +93,12 @@ class Translator(keras.layers.Layer):
         )
         self.model.build()
         self.built = True
-        # The search graphs, traced once per input signature. autograph=False: their
-        # loops are explicit tf.while_loops.
+        self.quantization = None  # "int8" once `quantize_weights` has run
+        self._make_searches()
+
+    def _make_searches(self):
+        """The search graphs, traced once per input signature. autograph=False: their
+        loops are explicit tf.while_loops."""
         self.greedy = tf.function(self._greedy, autograph=False, input_signature=TEXTS_AND_LENGTH)
         self.sample = tf.function(
             self._sample, autograph=False,
@@ -109,6 +115,42 @@ class Translator(keras.layers.Layer):
                 tf.TensorSpec([], tf.int32),  # n best
             ],
         )
+
+    def quantize_weights(self, mode):
+        """Quantizes the model's weights for translation, with Keras' `Model.quantize`.
+
+        With "int8", every `keras.layers.Embedding` (source and target embeddings) and
+        every `keras.layers.Dense` (the output projection and maxout layer, the bridge,
+        the attention projections, Luong's W_c) keeps an int8 matrix and a float32
+        scale per row (embeddings) or per output column (kernels); a Dense layer also
+        quantizes its input to int8 at each call. Everything else stays float32: the
+        recurrent cells (GRU or LSTM: Keras has no quantized cell), biases, Bahdanau's
+        `v`, Luong's concat `v` and the source prior's weight. The search graphs are
+        traced again for the new weights.
+
+        A quantized translator is for translating and exporting, not for training (its
+        int8 matrices are not trainable), and is not saved (`save_translator` and
+        `save_keras` refuse it): keep the float32 model and quantize when loading
+        (`load_translator(model_dir, quantize="int8")`).
+
+        Args:
+            mode: str. One of `QUANTIZATION_MODES` ("int8").
+
+        Raises:
+            ValueError: an unknown mode, or a translator already quantized.
+        """
+        if mode not in QUANTIZATION_MODES:
+            raise ValueError(f"quantize mode must be one of {QUANTIZATION_MODES}, got {mode!r}")
+        if self.quantization is not None:
+            raise ValueError(f"this translator is already quantized ({self.quantization})")
+        with warnings.catch_warnings():
+            # Keras warns for every layer it leaves float (cells, dropout), and NumPy 2
+            # about Keras' `__array__` while the weights are converted.
+            warnings.filterwarnings("ignore", message=r"Layer \w+ does not have a `quantize`")
+            warnings.filterwarnings("ignore", message=r"__array__ implementation")
+            self.model.quantize(mode)
+        self.quantization = mode
+        self._make_searches()
 
     # ---------------------------------------------------------------- text <-> ids
 
