@@ -146,6 +146,11 @@ class Projection(keras.layers.Dense):
         product = ops.matmul(inputs, self.kernel)  # (..., units), compute dtype
         return ops.cast(product, "float32") + ops.cast(self.bias, "float32")
 
+    def quantize(self, mode=None, type_check=True, **kwargs):
+        """`Dense.quantize` (which refuses subclasses unless told otherwise): quantized,
+        the layer computes as a quantized `Dense` does."""
+        return super().quantize(mode, type_check=False, **kwargs)
+
 
 @keras.saving.register_keras_serializable(package="nmt_keras")
 class OutputLayer(keras.layers.Layer):
