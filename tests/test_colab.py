@@ -232,7 +232,7 @@ def test_on_colab_a_failed_install_shows_pips_lines_and_one_sentence_not_a_trace
     missing = tmp_path / "nmt_keras-0.3.0-py3-none-any.whl"
     program = (
         "from IPython.core.interactiveshell import InteractiveShell\n"
-        "from nmt_keras import cli\n"
+        "from nmt_keras import colab\n"
         "shell = InteractiveShell.instance()\n"
         "result = shell.run_cell(colab.setup_source())\n"
         "print('FAILED' if result.error_in_exec else 'PASSED')\n"

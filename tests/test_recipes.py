@@ -28,7 +28,7 @@ def test_train_with_a_budget_starts_from_its_recipe_and_flags_win(monkeypatch, t
     monkeypatch.setattr(config, "RECIPES", {0: {"units": 96, "dropout": 0.2}})
     seen = {}
 
-    def fake_train(config_, workdir, verbose=2):
+    def fake_train(config_, workdir, verbose=2, callbacks=()):
         seen["config"] = config_
         raise SystemExit(0)
 
