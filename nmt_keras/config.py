@@ -80,8 +80,9 @@ class ConfigError(ValueError):
 
 
 # The settings measured best for a training budget, keyed by what the budget buys on the
-# machine at hand: the number of training steps of the default model and batch that fit
-# in it (`nmt_keras.training.recipes.calibrate` times a few). From `python -m
+# machine at hand: the number of training steps of the model the flags describe (the
+# defaults unless flags change them) that fit in it (`nmt_keras.training.train.calibrate`
+# times a few). From `python -m
 # bench.recipes` on the validation split of spa-eng; docs/recipes.md has the
 # measurements. name -> (fewest steps it is for, Config changes); explicit flags override.
 RECIPES = {
@@ -167,7 +168,7 @@ class Config:
         choices=CASINGS, group="text", part=TEXT)
     max_vocab_size: int | None = option(
         5000, "tokens per language, special tokens included (wordpiece: the target "
-        "size)", low=5, high=MAX_VOCAB, group="text", none_means="every training token")
+        "size)", low=5, high=MAX_VOCAB, group="text", none_means="every training token (wordpiece: 8,000 pieces)")
     max_output_length: int = option(
         50, "decoding stops after this many output tokens", low=1, high=MAX_LENGTH,
         group="text", part=TEXT)
@@ -533,8 +534,8 @@ def decoding_options(config):
 
 
 def recipe_for_steps(steps):
-    """The name of the recipe for a budget that buys `steps` training steps of the
-    default model: the one with the largest step threshold not above `steps`."""
+    """The name of the recipe for a budget that buys `steps` training steps (of the
+    model the flags describe): the one with the largest step threshold not above `steps`."""
     fitting = [(low, name) for name, (low, _) in RECIPES.items() if low <= steps]
     return max(fitting)[1] if fitting else min((low, name) for name, (low, _) in RECIPES.items())[1]
 

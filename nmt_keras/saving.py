@@ -1,7 +1,7 @@
 """The model directory: what `train` writes and `translate` / `evaluate` read.
 
     MODEL_DIR/
-      translator.json     {"format": 2, "nmt_keras_version": ..., "settings": {...}}: the
+      translator.json     {"format": 3, "nmt_keras_version": ..., "settings": {...}}: the
                           settings of `Config` saved with a model (sizes, attention,
                           tokenizer, and the decoding `translate` uses by default)
       source_vocab.txt    one source token per line (special tokens excluded): a word,
@@ -11,7 +11,8 @@
       config.json         the run's `Config` (data, split sizes, seed, model, training)
 
 The format number changes whenever the files or the weights' layout change; a
-directory of another format is refused with a message naming both versions.
+directory of a format this version does not read (`READABLE_FORMATS`) is refused with a
+message naming both versions.
 
 A model directory is data, never instructions: `translator.json` and `config.json` are
 read through `Config.from_dict` (known keys only, every value checked for type and
