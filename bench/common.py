@@ -39,15 +39,16 @@ def portable_path(path):
         return FILE_URL + portable_path(text[len(FILE_URL):])
     if not os.path.isabs(text):
         return text
-    absolute = pathlib.Path(os.path.realpath(text))
     beside = REPO.parent if REPO.parent != pathlib.Path(REPO.anchor) else None
     home = pathlib.Path(os.path.realpath(pathlib.Path.home()))
-    if absolute.is_relative_to(REPO):
-        return absolute.relative_to(REPO).as_posix()
-    if beside is not None and absolute.is_relative_to(beside):
-        return "../" + absolute.relative_to(beside).as_posix()
-    if absolute.is_relative_to(home) and home != pathlib.Path(home.anchor):
-        return "~/" + absolute.relative_to(home).as_posix()
+    # As written first (a folder beside the repository may be a symbolic link), then resolved.
+    for absolute in dict.fromkeys((pathlib.Path(os.path.abspath(text)), pathlib.Path(os.path.realpath(text)))):
+        if absolute.is_relative_to(REPO):
+            return absolute.relative_to(REPO).as_posix()
+        if beside is not None and absolute.is_relative_to(beside):
+            return "../" + absolute.relative_to(beside).as_posix()
+        if absolute.is_relative_to(home) and home != pathlib.Path(home.anchor):
+            return "~/" + absolute.relative_to(home).as_posix()
     return absolute.name or text
 
 
