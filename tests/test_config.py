@@ -47,7 +47,7 @@ def test_help_shows_the_defaults_config_uses(capsys):
     _help("demo")
     demo_text = " ".join(capsys.readouterr().out.split())
     assert f"(default: {demo_config().units})" in described(demo_text, "--units UNITS")
-    assert "(default: every training token)" in described(demo_text, "--max-vocab-size MAX_VOCAB_SIZE")
+    assert "(default: every training token (wordpiece: 8,000 pieces))" in described(demo_text, "--max-vocab-size MAX_VOCAB_SIZE")
 
 
 def test_flags_set_the_fields_of_the_same_name():
