@@ -19,9 +19,12 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)
 	$(VENV_PYTHON) -m nmt_keras demo --output outputs/demo
 
-## test: the whole test suite
+## test: the whole test suite, notebooks included, one test file per worker and a worker
+## per core (TEST_WORKERS=0: all in this process; TESTS=tests: without the notebooks)
+TEST_WORKERS ?= auto
+TESTS ?=
 test: $(STAMP)
-	$(VENV_PYTHON) -m pytest
+	$(VENV_PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile $(TESTS)
 
 ## compat: build the wheel, install it into each supported environment as a user would
 ## (Colab's Python 3.13 + TensorFlow 2.20 in a Debian 13 chroot, the development pins,

@@ -49,7 +49,7 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 # Installed with every runtime: what runs the notebooks and the checks (requirements.txt
 # pins the same tools for development).
-TEST_TOOLS = ("pytest", "nbval", "ipykernel")
+TEST_TOOLS = ("pytest", "pytest-xdist", "nbval", "ipykernel")
 # The notebook that installs the package through its setup cell in the Colab environment.
 SETUP_NOTEBOOK = "01_data_and_tokenization.ipynb"
 
@@ -284,12 +284,13 @@ def check_environment(name, environment, wheel, cache):
         else:
             system.run([python, "-m", "pip", "install", "--quiet", inside / wheel.name])
         system.run([*pytest, inside / "checks" / "test_installed.py"], env=expected, cwd=inside)
-        system.run([*pytest, inside / "checks" / "test_cli.py"], env=expected, cwd=inside)
         notebooks = sorted((scratch / "notebooks").glob("*.ipynb"))
         if environment.colab:  # notebook 01 ran above, through the setup cell
             notebooks = [path for path in notebooks if path.name != SETUP_NOTEBOOK]
-        env = colab if environment.colab else None
-        system.run([*pytest, "--nbval-lax", *(system.inside(p) for p in notebooks)], env=env, cwd=inside)
+        # The CLI smoke test and the notebooks, one file per worker, a worker per core.
+        env = {**expected, **colab} if environment.colab else expected
+        system.run([*pytest, "-n", "auto", "--dist", "loadfile", "--nbval-lax", inside / "checks" / "test_cli.py",
+                    *(system.inside(p) for p in notebooks)], env=env, cwd=inside)
         system.run([*pytest, inside / "checks" / "test_installed.py"], env=expected, cwd=inside)
 
 
