@@ -6,7 +6,7 @@ VENV ?= .venv
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: demo test compat lab bench ablation clean
+.PHONY: demo test notebooks compat lab bench ablation clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ TEST_WORKERS ?= auto
 TESTS ?=
 test: $(STAMP)
 	$(VENV_PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile $(TESTS)
+
+## notebooks: execute every notebook in place, print each one's time and size, and fail over
+## a limit (tools/execute_notebooks.py)
+notebooks: $(STAMP)
+	$(VENV_PYTHON) tools/execute_notebooks.py --all
 
 ## compat: build the wheel, install it into each supported environment as a user would
 ## (Colab's Python 3.13 + TensorFlow 2.20 in a Debian 13 chroot, the development pins,

@@ -26,7 +26,6 @@ NOTEBOOKS = {
     "02": ROOT / "notebooks" / "02_encoder_attention_decoder.ipynb",
     "03": ROOT / "notebooks" / "03_training.ipynb",
 }
-MAX_NOTEBOOK_BYTES = 300 * 1024
 
 
 def check(number, name):
@@ -270,8 +269,3 @@ def test_exercise_stubs_have_names_of_their_own(number):
     others = set().union(*(_defined_names(source) for source in cells if source not in exercise_cells))
     assert not stubs & others, stubs & others
 
-
-@pytest.mark.parametrize("number", sorted(NOTEBOOKS))
-def test_the_notebook_is_small_on_disk(number):
-    size = NOTEBOOKS[number].stat().st_size
-    assert size <= MAX_NOTEBOOK_BYTES, f"{NOTEBOOKS[number].name} is {size / 1024:.0f} KB"

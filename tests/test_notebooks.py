@@ -34,6 +34,22 @@ def test_the_course_has_five_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_the_notebook_is_small_on_disk(path):
+    size = path.stat().st_size
+    assert size <= TOOL.MAX_NOTEBOOK_BYTES, f"{path.name} is {size / 1024:.0f} KB"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_outputs_hold_no_style_sheet_and_no_machine_path(path):
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        for output in cell.get("outputs", []):
+            text = json.dumps(output.get("data", {}).get("text/html", "")) + "".join(output.get("text", ""))
+            text += "".join(output.get("data", {}).get("text/plain", ""))
+            assert "<style" not in text, "".join(cell["source"])[:80]
+            assert "/tmp/" not in text and "/work/" not in text and "nmt_keras_0" not in text, text[:200]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_committed_notebooks_are_executed_numbered_and_free_of_driver_noise(path):
     cells = _code_cells(path)
     assert "".join(cells[0]["source"]).startswith(colab.SETUP_MARKER), "the setup cell comes first"

@@ -10,9 +10,10 @@ to what Jupyter needs (outputs are kept, figures embedded), and the wall time is
 printed, with the CPU time of the kernel (and its subprocesses): on a machine shared
 with other work, wall time much above CPU time means the notebook waited for the CPU.
 
-A notebook fails (exit status 1) when it runs over its time limit, or when its outputs
-hold TensorFlow's C++ start-up noise (`DRIVER_NOISE`), which the notebooks' setup cell
-keeps out. The limits are for the CI machine, two CPU cores (`TIME_LIMITS_S`, else
+It prints each notebook's time and size on disk. A notebook fails (exit status 1) when it
+runs over its time limit, grows over `MAX_NOTEBOOK_BYTES`, or when its outputs hold
+TensorFlow's C++ start-up noise (`DRIVER_NOISE`), which the notebooks' setup cell keeps
+out (`tests/test_notebooks.py` checks the committed notebooks against the same limits). The limits are for the CI machine, two CPU cores (`TIME_LIMITS_S`, else
 `DEFAULT_TIME_LIMIT_S`); on a machine where this process may use one core only (e.g.
 under `taskset -c 1`) they are multiplied by `ONE_CORE_FACTOR`.
 """
@@ -34,6 +35,8 @@ KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
 # Seconds per notebook on the CI machine (2 cores).
 DEFAULT_TIME_LIMIT_S = 180
 TIME_LIMITS_S = {"03_training.ipynb": 300, "05_beyond_teacher_forcing.ipynb": 450}
+# Largest notebook file, outputs and figures included.
+MAX_NOTEBOOK_BYTES = 300 * 1024
 # A notebook that takes T seconds on one core takes about T / 1.5 on two.
 ONE_CORE_FACTOR = 1.5
 # A single cell may take at most this share of its notebook's limit times this factor
@@ -128,10 +131,14 @@ def main(argv=None):
         path = path.resolve()
         limit = time_limit(path, args.time_limit)
         seconds, cpu_seconds, noise = execute(path, cell_timeout_s=CELL_TIMEOUT_FACTOR * limit)
+        size = path.stat().st_size
         print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
-              f"executed in {seconds:.0f} s (limit {limit:.0f} s; {cpu_seconds:.0f} s of CPU)", flush=True)
+              f"executed in {seconds:.0f} s (limit {limit:.0f} s; {cpu_seconds:.0f} s of CPU), "
+              f"{size / 1024:.0f} KB (limit {MAX_NOTEBOOK_BYTES / 1024:.0f} KB)", flush=True)
         if seconds > limit:
             failures.append(f"{path.name} took {seconds:.0f} s, over its {limit:.0f} s limit")
+        if size > MAX_NOTEBOOK_BYTES:
+            failures.append(f"{path.name} is {size / 1024:.0f} KB, over the {MAX_NOTEBOOK_BYTES / 1024:.0f} KB limit")
         for number, line in noise:
             failures.append(f"{path.name}, cell {number}: driver noise in the output: {line.strip()[:100]}")
     for failure in failures:
