@@ -78,12 +78,13 @@ def test_compared_outputs_do_not_depend_on_the_machine(path):
 
 def test_time_limits_are_for_two_cores_and_grow_on_one(monkeypatch):
     fifth = ROOT / "notebooks" / "05_beyond_teacher_forcing.ipynb"
-    first = ROOT / "notebooks" / "01_data_and_tokenization.ipynb"
+    fourth = ROOT / "notebooks" / "04_attention_heatmaps.ipynb"
     monkeypatch.setattr(TOOL.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert TOOL.time_limit(fifth) == 450 and TOOL.time_limit(first) == TOOL.DEFAULT_TIME_LIMIT_S == 180
-    assert TOOL.time_limit(first, override=100) == 100
+    assert TOOL.time_limit(fifth) == 300 and TOOL.time_limit(fourth) == TOOL.DEFAULT_TIME_LIMIT_S == 180
+    assert TOOL.time_limit(fourth, override=100) == 100
+    assert max(TOOL.TIME_LIMITS_S.values()) <= 300, "the course's five minutes per notebook"
     monkeypatch.setattr(TOOL.os, "sched_getaffinity", lambda pid: {1}, raising=False)
-    assert TOOL.time_limit(fifth) == 450 * TOOL.ONE_CORE_FACTOR
+    assert TOOL.time_limit(fifth) == 300 * TOOL.ONE_CORE_FACTOR
     assert set(TOOL.TIME_LIMITS_S) <= {path.name for path in NOTEBOOKS}
 
 
