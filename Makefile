@@ -19,8 +19,8 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)
 	$(VENV_PYTHON) -m nmt_keras demo --output outputs/demo
 
-## test: the whole test suite, notebooks included, one test file per worker and a worker
-## per core (TEST_WORKERS=0: all in this process; TESTS=tests: without the notebooks)
+## test: the whole test suite, notebooks included, on a worker per core, each test file on
+## one worker (TEST_WORKERS=0: all in this process; TESTS=tests: without the notebooks)
 TEST_WORKERS ?= auto
 TESTS ?=
 test: $(STAMP)

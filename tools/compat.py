@@ -20,7 +20,10 @@ virtual environment:
 3. the CLI smoke test (`tools/compat_checks/test_cli.py`: train, translate,
    evaluate, export, each reloaded in a fresh process) and every notebook under nbval
    run from a scratch directory outside the checkout, so that only the installed
-   package can be imported.
+   package can be imported; they run in one pytest with pytest-xdist, a worker per
+   core, each file on one worker. In the Colab environment they all see the stand-in
+   `google.colab` and `NMT_KERAS_SOURCE`, so each notebook's setup cell finds the
+   package installed from the wheel and leaves it as it is.
 
 Colab runs Python 3.13, which this Debian 12 machine does not have: the Colab
 environment lives in a Debian 13 root file system made with `debootstrap` from
@@ -287,7 +290,7 @@ def check_environment(name, environment, wheel, cache):
         notebooks = sorted((scratch / "notebooks").glob("*.ipynb"))
         if environment.colab:  # notebook 01 ran above, through the setup cell
             notebooks = [path for path in notebooks if path.name != SETUP_NOTEBOOK]
-        # The CLI smoke test and the notebooks, one file per worker, a worker per core.
+        # The CLI smoke test and the notebooks: a worker per core, each file on one worker.
         env = {**expected, **colab} if environment.colab else expected
         system.run([*pytest, "-n", "auto", "--dist", "loadfile", "--nbval-lax", inside / "checks" / "test_cli.py",
                     *(system.inside(p) for p in notebooks)], env=env, cwd=inside)

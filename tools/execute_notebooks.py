@@ -7,15 +7,17 @@ Each notebook runs top to bottom in its own directory with the current Python's 
 (`nmt_keras` must be importable there: `make test` installs it into .venv in editable
 mode). Afterwards code cells are numbered 1..n, notebook and cell metadata are reduced
 to what Jupyter needs (outputs are kept, figures embedded), and the wall time is
-printed, with the CPU time of the kernel (and its subprocesses): on a machine shared
-with other work, wall time much above CPU time means the notebook waited for the CPU.
+printed, with the CPU time of the kernel (and its subprocesses) and the file's size: on
+a machine shared with other work, wall time much above CPU time means the notebook
+waited for the CPU.
 
-It prints each notebook's time and size on disk. A notebook fails (exit status 1) when it
-runs over its time limit, grows over `MAX_NOTEBOOK_BYTES`, or when its outputs hold
-TensorFlow's C++ start-up noise (`DRIVER_NOISE`), which the notebooks' setup cell keeps
-out (`tests/test_notebooks.py` checks the committed notebooks against the same limits). The limits are for the CI machine, two CPU cores (`TIME_LIMITS_S`, else
-`DEFAULT_TIME_LIMIT_S`); on a machine where this process may use one core only (e.g.
-under `taskset -c 1`) they are multiplied by `ONE_CORE_FACTOR`.
+A notebook fails (exit status 1) when it runs over its time limit, grows over
+`MAX_NOTEBOOK_BYTES`, or when its outputs hold TensorFlow's C++ start-up noise
+(`DRIVER_NOISE`), which the notebooks' setup cell keeps out. `tests/test_notebooks.py`
+checks the committed notebooks for the same size limit and noise, and for style sheets
+and machine paths in outputs. The time limits are for the CI machine, two CPU cores
+(`TIME_LIMITS_S`, else `DEFAULT_TIME_LIMIT_S`); on a machine where this process may use
+one core only (e.g. under `taskset -c 1`) they are multiplied by `ONE_CORE_FACTOR`.
 """
 
 import argparse
