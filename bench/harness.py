@@ -375,13 +375,13 @@ def cpu_flags():
     """The CPU flags that matter for bfloat16: `cpu_flags_relevant`, those of AVX-512 and
     AMX it reports (None where the OS does not say: no /proc/cpuinfo), and
     `bfloat16_units`, those of its bfloat16 matrix units (`BFLOAT16_CPU_FLAGS`)."""
-    from nmt_keras import hardware
+    from nmt_keras.training import distribute
 
-    flags = hardware.cpu_flags(hardware.read_cpuinfo())
+    flags = distribute.cpu_flags(distribute.read_cpuinfo())
     if flags is None:
         return {"cpu_flags_relevant": None, "bfloat16_units": None}
     relevant = sorted(f for f in flags if f.startswith(("avx512", "amx")))
-    return {"cpu_flags_relevant": relevant, "bfloat16_units": list(hardware.bfloat16_cpu_flags(flags))}
+    return {"cpu_flags_relevant": relevant, "bfloat16_units": list(distribute.bfloat16_cpu_flags(flags))}
 
 
 def ratios(results):

@@ -48,6 +48,6 @@ def cpu_without_bfloat16(monkeypatch):
     bfloat16 choice replace `read_cpuinfo` themselves; tests of bfloat16 training ask
     for `precision="mixed"`. (Subprocesses read the real CPU: the runs they make pin
     their precision where a number depends on it.)"""
-    from nmt_keras import hardware
+    from nmt_keras.training import distribute
 
-    monkeypatch.setattr(hardware, "read_cpuinfo", lambda: CPUINFO_WITHOUT_BFLOAT16)
+    monkeypatch.setattr(distribute, "read_cpuinfo", lambda: CPUINFO_WITHOUT_BFLOAT16)

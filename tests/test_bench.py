@@ -158,9 +158,9 @@ def test_bfloat16_runs_train_and_translate_in_bfloat16(tiny_tsv, seeded):
             "ran on bfloat16 units is not known"]),
 ])
 def test_the_report_has_a_precision_column_and_names_the_cpu_flags(monkeypatch, cpuinfo, says):
-    from nmt_keras import hardware
+    from nmt_keras.training import distribute
 
-    monkeypatch.setattr(hardware, "read_cpuinfo", lambda: cpuinfo)
+    monkeypatch.setattr(distribute, "read_cpuinfo", lambda: cpuinfo)
     machine = harness.machine()
     results = {
         "reference": fake_timings(100),

@@ -29,11 +29,12 @@ from nmt_keras.data.batching import (
 from nmt_keras.data.corpora import load_corpus
 from nmt_keras.data.tokenizers import learn_vocabulary
 from nmt_keras.inference.translator import Translator
-from nmt_keras import hardware
-from nmt_keras.hardware import bfloat16_cpu_flags, cpu_flags
+from nmt_keras.training import distribute
 from nmt_keras.training.distribute import (
+    bfloat16_cpu_flags,
     choose_precision,
     choose_strategy,
+    cpu_flags,
     describe_strategy,
     device_kind,
     dtype_policy,
@@ -139,7 +140,7 @@ def _cpuinfo(flags):
     ("fpu sse2 avx avx2 fma", "float32", "CPU has no bfloat16 units (no amx_bf16/avx512_bf16)"),
 ])
 def test_auto_precision_on_a_cpu_follows_its_bfloat16_flags(monkeypatch, flags, policy, reason):
-    monkeypatch.setattr(hardware, "read_cpuinfo", lambda: _cpuinfo(flags))
+    monkeypatch.setattr(distribute, "read_cpuinfo", lambda: _cpuinfo(flags))
     strategy = choose_strategy("default")
     choice = choose_precision(strategy, "auto")
     assert (choice.policy, choice.reason) == (policy, reason)
@@ -160,8 +161,8 @@ def test_cpu_flags_are_read_from_the_flags_line():
 
 def test_auto_precision_without_proc_cpuinfo_is_float32_and_says_why(monkeypatch):
     monkeypatch.undo()  # the real `read_cpuinfo`, on another OS
-    monkeypatch.setattr(hardware.sys, "platform", "darwin")
-    assert hardware.read_cpuinfo() is None
+    monkeypatch.setattr(distribute.sys, "platform", "darwin")
+    assert distribute.read_cpuinfo() is None
     choice = choose_precision(choose_strategy("default"), "auto")
     assert choice.policy == "float32"
     assert choice.reason == "CPU flags unknown on darwin (no /proc/cpuinfo), so no bfloat16"
@@ -172,14 +173,14 @@ def test_auto_precision_on_this_linux_machine_reads_proc_cpuinfo(monkeypatch):
     if not sys.platform.startswith("linux"):
         pytest.skip("/proc/cpuinfo exists on Linux only; the other-OS answer is tested above")
     flags = cpu_flags(pathlib.Path("/proc/cpuinfo").read_text())
-    assert flags and cpu_flags(hardware.read_cpuinfo()) == flags
+    assert flags and cpu_flags(distribute.read_cpuinfo()) == flags
     has_units = bool(bfloat16_cpu_flags(flags))
     choice = choose_precision(choose_strategy("default"), "auto")
     assert choice.policy == ("mixed_bfloat16" if has_units else "float32")
 
 
 def test_gpu_and_tpu_keep_their_mixed_policies_whatever_the_cpu(monkeypatch):
-    monkeypatch.setattr(hardware, "read_cpuinfo", lambda: _cpuinfo("fpu amx_bf16"))
+    monkeypatch.setattr(distribute, "read_cpuinfo", lambda: _cpuinfo("fpu amx_bf16"))
     tpu = tf.distribute.TPUStrategy.__new__(tf.distribute.TPUStrategy)
     assert str(choose_precision(tpu, "auto")) == "mixed_bfloat16: TPU computes fast in bfloat16"
     assert str(choose_precision(_Mirrored(), "auto")) == "mixed_float16: GPU computes fast in float16"

@@ -15,7 +15,9 @@ loss scaling), "mixed_bfloat16" on TPUs and on CPUs with bfloat16 matrix units (
 `amx_bf16` or `avx512_bf16` flag in /proc/cpuinfo), and "float32" on other CPUs, where
 bfloat16 is emulated and slower; with "mixed", mixed precision on any device
 ("mixed_bfloat16" on a CPU). The attention softmax and the loss are always computed in
-float32, and the weights are kept in float32.
+float32, and the weights are kept in float32. The CPU's flags are read from the
+operating system (`read_cpuinfo`, `cpu_flags`, `bfloat16_cpu_flags`); tests replace
+`read_cpuinfo` to play either kind of CPU.
 """
 
 import contextlib
@@ -29,7 +31,6 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from nmt_keras import hardware
 from nmt_keras.constants import BFLOAT16_CPU_FLAGS, PRECISIONS, STRATEGIES
 
 
@@ -88,6 +89,37 @@ def device_kind(strategy):
     return "CPU"
 
 
+CPUINFO = pathlib.Path("/proc/cpuinfo")
+
+
+def read_cpuinfo():
+    """The text of /proc/cpuinfo, or None where there is none (macOS, Windows) or it
+    cannot be read."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return CPUINFO.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def cpu_flags(cpuinfo):
+    """The feature flags of the first processor in a /proc/cpuinfo text (its `flags`
+    line; `Features` on ARM), as a frozenset; None when `cpuinfo` is None or has no
+    such line."""
+    for line in (cpuinfo or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return None
+
+
+def bfloat16_cpu_flags(flags):
+    """The flags among `BFLOAT16_CPU_FLAGS` (bfloat16 matrix units) that `flags` has,
+    in that order."""
+    return tuple(flag for flag in BFLOAT16_CPU_FLAGS if flag in (flags or ()))
+
+
 @dataclasses.dataclass(frozen=True)
 class PrecisionChoice:
     """A Keras dtype policy and why it was chosen."""
@@ -102,7 +134,7 @@ class PrecisionChoice:
 def choose_precision(strategy, precision="auto"):
     """The Keras dtype policy for the strategy's hardware, and why.
 
-    On a CPU, "auto" reads the CPU's flags (`nmt_keras.hardware`): bfloat16
+    On a CPU, "auto" reads the CPU's flags (`cpu_flags`): bfloat16
     ("mixed_bfloat16") when it has bfloat16 matrix units (`BFLOAT16_CPU_FLAGS`),
     float32 otherwise, and float32 where the flags cannot be read (an OS without
     /proc/cpuinfo).
@@ -125,12 +157,12 @@ def choose_precision(strategy, precision="auto"):
         return PrecisionChoice(mixed, f"precision 'mixed' asked for, on a {kind}")
     if kind != "CPU":
         return PrecisionChoice(mixed, f"{kind} computes fast in {mixed.removeprefix('mixed_')}")
-    flags = hardware.cpu_flags(hardware.read_cpuinfo())
+    flags = cpu_flags(read_cpuinfo())
     if flags is None:
         return PrecisionChoice(
             "float32", f"CPU flags unknown on {sys.platform} (no /proc/cpuinfo), so no bfloat16"
         )
-    found = hardware.bfloat16_cpu_flags(flags)
+    found = bfloat16_cpu_flags(flags)
     if found:
         return PrecisionChoice("mixed_bfloat16", f"CPU reports {found[0]}")
     return PrecisionChoice(
