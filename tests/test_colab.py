@@ -1,12 +1,13 @@
 """Colab support and the setup cell: the supported range, version checks, the Colab
 install (with real pip), TensorFlow's start-up noise, and notebooks that agree with
-GITHUB_REPOSITORY.
+GITHUB_REPOSITORY (tools/sync_notebooks.py).
 
 The whole Colab path, on Colab's own Python and TensorFlow, runs in `make compat`
 (tools/compat.py): there notebook 01's setup cell installs the built wheel with a
 stand-in `google.colab` module and the notebook runs on.
 """
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -20,7 +21,18 @@ import pytest
 from nmt_keras import cli, colab
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / colab.NOTEBOOK_DIR).glob("*.ipynb"))
+
+
+def _load_tool(name):
+    """Imports a tool from its file (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sync = _load_tool("sync_notebooks")
+NOTEBOOKS = sorted((ROOT / sync.NOTEBOOK_DIR).glob("*.ipynb"))
 STANDIN = ROOT / "tools" / "compat_checks" / "standin"
 SUPPORTED = {
     "python": ">=3.11,<3.14", "tensorflow": ">=2.19,<2.22", "keras": ">=3.10,<3.16",
@@ -208,11 +220,11 @@ def test_a_failed_pip_prints_its_last_lines_then_the_advice(capsys):
 
 
 def test_the_setup_cell_installs_the_release_tag_or_the_source_variable():
-    source = colab.setup_source()
+    source = sync.setup_source()
     compile(source, "<setup cell>", "exec")
     assert 'if "google.colab" in sys.modules:' in source
-    assert f'os.environ.get("{colab.SOURCE_VARIABLE}", "{colab.install_target()}")' in source
-    assert colab.install_target().endswith(f".git@v{colab.__version__}")
+    assert f'os.environ.get("{sync.SOURCE_VARIABLE}", "{sync.install_target()}")' in source
+    assert sync.install_target().endswith(f".git@v{colab.__version__}")
     assert '"--no-deps"' in source  # the dependencies come from install_on_colab, pinned
     assert source.rstrip().endswith("environment = check_environment()")
 
@@ -221,7 +233,7 @@ def _colab_process(code, source):
     """Runs `code` in a fresh Python that has a stand-in google.colab, with
     NMT_KERAS_SOURCE set to `source`."""
     environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    environ.update(PYTHONPATH=str(STANDIN), **{colab.SOURCE_VARIABLE: str(source)})
+    environ.update(PYTHONPATH=str(STANDIN), **{sync.SOURCE_VARIABLE: str(source)})
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=environ)
 
 
@@ -232,9 +244,8 @@ def test_on_colab_a_failed_install_shows_pips_lines_and_one_sentence_not_a_trace
     missing = tmp_path / "nmt_keras-0.3.0-py3-none-any.whl"
     program = (
         "from IPython.core.interactiveshell import InteractiveShell\n"
-        "from nmt_keras import colab\n"
         "shell = InteractiveShell.instance()\n"
-        "result = shell.run_cell(colab.setup_source())\n"
+        f"result = shell.run_cell({sync.setup_source()!r})\n"
         "print('FAILED' if result.error_in_exec else 'PASSED')\n"
     )
     process = _colab_process(program, missing)
@@ -250,7 +261,7 @@ def test_the_setup_cell_elsewhere_installs_nothing_and_prints_the_versions_witho
     """The setup cell in a fresh Python, as a local kernel runs it: one line with the
     versions and devices on stdout, and none of TensorFlow's start-up lines on stderr."""
     process = subprocess.run(
-        [sys.executable, "-c", colab.setup_source() + "\nimport time; time.sleep(0.5)\n"],
+        [sys.executable, "-c", sync.setup_source() + "\nimport time; time.sleep(0.5)\n"],
         capture_output=True, text=True, timeout=300,
         env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
     )
@@ -268,12 +279,12 @@ def test_the_setup_cell_elsewhere_installs_nothing_and_prints_the_versions_witho
 
 
 def test_urls_come_from_the_one_repository_setting_and_the_release_tag():
-    url = colab.colab_url("notebooks/01_x.ipynb")
+    url = sync.colab_url("notebooks/01_x.ipynb")
     assert url == (
-        f"https://colab.research.google.com/github/{colab.GITHUB_REPOSITORY}/blob/"
+        f"https://colab.research.google.com/github/{sync.GITHUB_REPOSITORY}/blob/"
         f"v{colab.__version__}/notebooks/01_x.ipynb"
     )
-    assert colab.install_target() == f"git+https://github.com/{colab.GITHUB_REPOSITORY}.git@v{colab.__version__}"
+    assert sync.install_target() == f"git+https://github.com/{sync.GITHUB_REPOSITORY}.git@v{colab.__version__}"
 
 
 def _cells(path):
@@ -285,32 +296,32 @@ def test_committed_notebooks_use_the_repository_setting(path, tmp_path):
     """Each notebook has the badge and setup cell generated from GITHUB_REPOSITORY
     (re-syncing a copy changes nothing), and no other GitHub path."""
     copy_root = tmp_path / "repo"
-    (copy_root / colab.NOTEBOOK_DIR).mkdir(parents=True)
-    copy = copy_root / colab.NOTEBOOK_DIR / path.name
+    (copy_root / sync.NOTEBOOK_DIR).mkdir(parents=True)
+    copy = copy_root / sync.NOTEBOOK_DIR / path.name
     shutil.copy(path, copy)
-    assert not colab.sync_notebook(copy, copy_root), f"run `python -m nmt_keras.colab` for {path.name}"
+    assert not sync.sync_notebook(copy, copy_root), f"run `python tools/sync_notebooks.py` for {path.name}"
     text = path.read_text(encoding="utf-8")
-    assert "colab.research.google.com/github/" + colab.GITHUB_REPOSITORY in text
-    assert text.count("github.com/") == text.count("github.com/" + colab.GITHUB_REPOSITORY)
+    assert "colab.research.google.com/github/" + sync.GITHUB_REPOSITORY in text
+    assert text.count("github.com/") == text.count("github.com/" + sync.GITHUB_REPOSITORY)
 
 
 def test_sync_rewrites_a_stale_badge(tmp_path):
     notebook = {
         "cells": [
-            {"cell_type": "markdown", "metadata": {}, "source": [colab.BADGE_MARKER + "\nold badge"]},
+            {"cell_type": "markdown", "metadata": {}, "source": [sync.BADGE_MARKER + "\nold badge"]},
             {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-             "source": [colab.SETUP_MARKER + "\nprint('old')"]},
+             "source": [sync.SETUP_MARKER + "\nprint('old')"]},
         ],
         "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
     }
     (tmp_path / "notebooks").mkdir()
     path = tmp_path / "notebooks" / "x.ipynb"
     path.write_text(json.dumps(notebook))
-    assert colab.sync_notebook(path, tmp_path)
+    assert sync.sync_notebook(path, tmp_path)
     cells = _cells(path)
-    assert colab.colab_url("notebooks/x.ipynb") in "".join(cells[0]["source"])
-    assert "".join(cells[1]["source"]) == colab.setup_source().rstrip("\n")
-    assert not colab.sync_notebook(path, tmp_path)
+    assert sync.colab_url("notebooks/x.ipynb") in "".join(cells[0]["source"])
+    assert "".join(cells[1]["source"]) == sync.setup_source().rstrip("\n")
+    assert not sync.sync_notebook(path, tmp_path)
 
 
 def test_sync_refuses_a_notebook_without_the_cells(tmp_path):
@@ -318,7 +329,7 @@ def test_sync_refuses_a_notebook_without_the_cells(tmp_path):
     path = tmp_path / "notebooks" / "x.ipynb"
     path.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     with pytest.raises(ValueError, match="no badge or setup cell"):
-        colab.sync_notebook(path, tmp_path)
+        sync.sync_notebook(path, tmp_path)
 
 
 def test_readme_lists_every_notebook_with_its_badge():
@@ -326,6 +337,6 @@ def test_readme_lists_every_notebook_with_its_badge():
     opens it from GITHUB_REPOSITORY, and names no other GitHub path."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for path in NOTEBOOKS:
-        relative = f"{colab.NOTEBOOK_DIR}/{path.name}"
-        assert f"[![Open In Colab]({colab.BADGE_IMAGE})]({colab.colab_url(relative)})" in readme, path.name
-    assert readme.count("github.com/") == readme.count("github.com/" + colab.GITHUB_REPOSITORY)
+        relative = f"{sync.NOTEBOOK_DIR}/{path.name}"
+        assert f"[![Open In Colab]({sync.BADGE_IMAGE})]({sync.colab_url(relative)})" in readme, path.name
+    assert readme.count("github.com/") == readme.count("github.com/" + sync.GITHUB_REPOSITORY)

@@ -8,21 +8,21 @@ import pathlib
 import nbformat
 import pytest
 
-from nmt_keras import colab
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 IDS = [path.name for path in NOTEBOOKS]
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("execute_notebooks", ROOT / "tools" / "execute_notebooks.py")
+def _load_tool(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-TOOL = _load_tool()
+TOOL = _load_tool("execute_notebooks")
+SETUP_MARKER = _load_tool("sync_notebooks").SETUP_MARKER
 
 
 def _code_cells(path):
@@ -52,7 +52,7 @@ def test_outputs_hold_no_style_sheet_and_no_machine_path(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_committed_notebooks_are_executed_numbered_and_free_of_driver_noise(path):
     cells = _code_cells(path)
-    assert "".join(cells[0]["source"]).startswith(colab.SETUP_MARKER), "the setup cell comes first"
+    assert "".join(cells[0]["source"]).startswith(SETUP_MARKER), "the setup cell comes first"
     assert [cell["execution_count"] for cell in cells] == list(range(1, len(cells) + 1))
     assert all(cell["outputs"] for cell in cells[:1]), "the setup cell printed the versions"
     notebook = nbformat.read(path, as_version=4)
