@@ -196,7 +196,7 @@ def run_nmt_keras(settings, workdir):
         else "early stopping or max epochs", train_pairs=report["pairs"]["train"],
         validation_pairs=report["pairs"]["validation"], parameters=report["parameters"],
         recipe={k: v for k, v in dataclasses.asdict(config).items() if k in recipe},
-        calibrated_steps=calibrated_steps,
+        calibrated_steps=calibrated_steps, precision=report["precision_choice"],
         decoding=decoding, validation_bleu=report.get("validation_bleu"),
     )
     return result
@@ -301,8 +301,9 @@ def render(results, settings, command, machine, seconds, side_by_side=False):
                 f"{b[name]['bleu']:.1f}, [UNK] in {100 * b[name]['unk_share']:.1f} %, loops in "
                 f"{100 * b[name]['loop_share']:.2f} % of outputs."
             )
-    lines += ["", f"(b)'s recipe: `{json.dumps(b['recipe'], sort_keys=True)}`; "
-              f"(a)'s: `{json.dumps(a['recipe'], sort_keys=True)}`.", ""]
+    lines += ["", f"(b)'s recipe: `{json.dumps(b['recipe'], sort_keys=True)}`, trained in "
+              f"{b.get('precision', 'float32')}; (a)'s: `{json.dumps(a['recipe'], sort_keys=True)}`, "
+              f"trained in float32.", ""]
     return "\n".join(lines)
 
 
