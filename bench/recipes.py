@@ -13,6 +13,7 @@ throughput, so that runs made on different days can be told apart;
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
@@ -37,6 +38,14 @@ CANDIDATES = {
     "unk-replace": {"unk_replace": True},
     "beam": {"beam_width": 4, "length_penalty": 0.6},
 }
+
+
+def run_paths(minutes, changes):
+    """(model directory, result file) of one candidate's run: named by the budget and a
+    digest of the changes, so candidates run at once never share a file."""
+    digest = hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:12]
+    workdir = REPO / "outputs" / "recipes" / f"{minutes:g}min-{digest}"
+    return workdir, workdir.parent / f"{workdir.name}.json"
 
 
 def run_candidate(changes, minutes, data, workdir, max_train_pairs=None):
@@ -114,8 +123,7 @@ def main(argv=None):
     log.parent.mkdir(parents=True, exist_ok=True)
     for name in args.candidate:
         changes = CANDIDATES[name] if name in CANDIDATES else json.loads(name)
-        workdir = REPO / "outputs" / "recipes" / f"{args.minutes:g}min-{abs(hash(json.dumps(changes, sort_keys=True))) % 10**8}"
-        out = workdir.with_suffix(".json")
+        workdir, out = run_paths(args.minutes, changes)
         machine = harness.machine()
         started = time.perf_counter()
         completed = subprocess.run(

@@ -353,3 +353,16 @@ def test_quality_report_replaces_only_its_section(tmp_path):
     page.write_text(f"# Performance\n\nintro\n\n{BEGIN}\nold numbers\n{END}\n\nafter\n")
     write_report("new numbers\n", page, quick=False)
     assert page.read_text() == f"# Performance\n\nintro\n\n{BEGIN}\nnew numbers\n{END}\n\nafter\n"
+
+
+def test_recipe_candidates_run_at_once_never_share_a_file():
+    """A fractional budget ("6.5min-...") must not lose its name to a suffix: each
+    candidate has its own model directory and result file, the same on every call."""
+    from bench.recipes import run_paths
+
+    first = run_paths(6.5, {"batch_size": 64, "direction": "from-english"})
+    second = run_paths(6.5, {"batch_size": 32, "direction": "from-english"})
+    assert len({*first, *second}) == 4
+    assert first == run_paths(6.5, {"direction": "from-english", "batch_size": 64})
+    for workdir, out in (first, second):
+        assert out.parent == workdir.parent and out.name == workdir.name + ".json"
