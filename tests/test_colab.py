@@ -7,7 +7,6 @@ The whole Colab path, on Colab's own Python and TensorFlow, runs in `make compat
 stand-in `google.colab` module and the notebook runs on.
 """
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -19,19 +18,10 @@ import tomllib
 import pytest
 
 from nmt_keras import cli, colab
+from tool_modules import load_tool
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _load_tool(name):
-    """Imports a tool from its file (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sync = _load_tool("sync_notebooks")
+sync = load_tool("sync_notebooks")
 NOTEBOOKS = sorted((ROOT / sync.NOTEBOOK_DIR).glob("*.ipynb"))
 STANDIN = ROOT / "tools" / "compat_checks" / "standin"
 SUPPORTED = {

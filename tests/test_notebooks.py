@@ -1,28 +1,19 @@
 """The committed notebooks are clean and complete, and tools/execute_notebooks.py, which
 re-executes them, keeps them so (nbval runs the notebooks themselves: `pytest notebooks`)."""
 
-import importlib.util
 import json
 import pathlib
 
 import nbformat
 import pytest
 
+from tool_modules import load_tool
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 IDS = [path.name for path in NOTEBOOKS]
-
-
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOL = _load_tool("execute_notebooks")
-SETUP_MARKER = _load_tool("sync_notebooks").SETUP_MARKER
+TOOL = load_tool("execute_notebooks")
+SETUP_MARKER = load_tool("sync_notebooks").SETUP_MARKER
 
 
 def _code_cells(path):

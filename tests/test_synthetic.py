@@ -2,7 +2,6 @@
 corpus, and of the committed corpus file against a fresh generation."""
 
 import collections
-import importlib.util
 import statistics
 import subprocess
 import sys
@@ -12,21 +11,12 @@ import pytest
 
 from nmt_keras.constants import DIRECTIONS
 from nmt_keras.data.corpora import SYNTHETIC_FILE, SentencePair, load_corpus, parse_alignment
+from tool_modules import load_tool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOOL_PATH = REPO_ROOT / "tools" / "synthetic_corpus.py"
 
-
-def _load_tool():
-    """Imports the generator from its file (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("synthetic_corpus", TOOL_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-synthetic = _load_tool()
+synthetic = load_tool("synthetic_corpus")
 # The generator's names that the tests use unqualified.
 BARE = synthetic.BARE
 DEFINITE = synthetic.DEFINITE
