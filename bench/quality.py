@@ -155,6 +155,7 @@ def run_reference(settings):
         else ("early stopping" if stopping.stopped_epoch else "max epochs"),
         train_pairs=len(train), validation_pairs=len(validation), pad_id=PAD_ID,
         parameters=int(model.count_params()), recipe={key: settings[key] for key in TUTORIAL},
+        precision=keras.config.dtype_policy().name,
     )
     return result
 
@@ -302,8 +303,8 @@ def render(results, settings, command, machine, seconds, side_by_side=False):
                 f"{100 * b[name]['loop_share']:.2f} % of outputs."
             )
     lines += ["", f"(b)'s recipe: `{json.dumps(b['recipe'], sort_keys=True)}`, trained in "
-              f"{b.get('precision', 'float32')}; (a)'s: `{json.dumps(a['recipe'], sort_keys=True)}`, "
-              f"trained in float32.", ""]
+              f"{b['precision']}; (a)'s: `{json.dumps(a['recipe'], sort_keys=True)}`, "
+              f"trained in {a['precision']}.", ""]
     return "\n".join(lines)
 
 

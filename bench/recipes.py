@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import pathlib
+import secrets
 import subprocess
 import sys
 import time
@@ -41,10 +42,11 @@ CANDIDATES = {
 
 
 def run_paths(minutes, changes):
-    """(model directory, result file) of one candidate's run: named by the budget and a
-    digest of the changes, so candidates run at once never share a file."""
-    digest = hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:12]
-    workdir = REPO / "outputs" / "recipes" / f"{minutes:g}min-{digest}"
+    """(model directory, result file) of one candidate's run: named by the budget, a
+    digest of the changes and a random part, so every run trains afresh (a budgeted run
+    resumes from a backup in its directory) and runs made at once never share a file."""
+    digest = hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:8]
+    workdir = REPO / "outputs" / "recipes" / f"{minutes:g}min-{digest}-{secrets.token_hex(4)}"
     return workdir, workdir.parent / f"{workdir.name}.json"
 
 

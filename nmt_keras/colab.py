@@ -4,8 +4,9 @@ Colab, and a quiet TensorFlow import.
 Every notebook starts with a setup cell (written by `tools/sync_notebooks.py`), which
 runs everywhere. On Google Colab it installs `nmt_keras` with pip (`--no-deps`: from
 `NMT_KERAS_SOURCE` if that environment variable is set, a git URL, a wheel path or
-URL, or a checkout; else the release's tag on GitHub), then `install_on_colab` installs the dependencies without changing a package the runtime
-already has, so Colab's own TensorFlow, Keras and tensorflow-text stay. Then, on any
+URL, or a checkout; else the release's tag on GitHub), then `install_on_colab`
+installs the dependencies without changing a package the runtime already has, so
+Colab's own TensorFlow, Keras and tensorflow-text stay. Then, on any
 machine, `check_environment` checks the versions against the range the package
 supports (`supported_range`, read from the package's metadata: `pyproject.toml` states
 it once), prints the TensorFlow, Keras, tensorflow-text and nmt_keras versions and the

@@ -355,14 +355,17 @@ def test_quality_report_replaces_only_its_section(tmp_path):
     assert page.read_text() == f"# Performance\n\nintro\n\n{BEGIN}\nnew numbers\n{END}\n\nafter\n"
 
 
-def test_recipe_candidates_run_at_once_never_share_a_file():
-    """A fractional budget ("6.5min-...") must not lose its name to a suffix: each
-    candidate has its own model directory and result file, the same on every call."""
+def test_recipe_runs_never_share_a_directory_or_a_result_file():
+    """Each run of a candidate has its own model directory and result file, named by the
+    budget (fractional too) and a digest of its changes: two candidates run at once, and
+    the same candidate run twice, never share one."""
     from bench.recipes import run_paths
 
     first = run_paths(6.5, {"batch_size": 64, "direction": "from-english"})
     second = run_paths(6.5, {"batch_size": 32, "direction": "from-english"})
-    assert len({*first, *second}) == 4
-    assert first == run_paths(6.5, {"direction": "from-english", "batch_size": 64})
-    for workdir, out in (first, second):
+    again = run_paths(6.5, {"direction": "from-english", "batch_size": 64})
+    assert len({*first, *second, *again}) == 6
+    assert first[0].name.split("-")[1] == again[0].name.split("-")[1] != second[0].name.split("-")[1]
+    for workdir, out in (first, second, again):
+        assert workdir.name.startswith("6.5min-")
         assert out.parent == workdir.parent and out.name == workdir.name + ".json"

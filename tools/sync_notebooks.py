@@ -1,13 +1,14 @@
 """Writes every notebook's "Open in Colab" badge and its setup cell.
 
-    python tools/sync_notebooks.py [--root .]
+    .venv/bin/python tools/sync_notebooks.py [--root .]    # nmt_keras must be importable
 
 Where the project lives is written once, here (`GITHUB_REPOSITORY`); the notebooks open
 and install the release they were generated with, the tag `v` + `nmt_keras.__version__`
 (`github_ref`). This tool rewrites the badge cell (the markdown cell holding
 `BADGE_MARKER`) and the setup cell (the code cell starting with `SETUP_MARKER`) of
-`notebooks/*.ipynb`, and `tests/test_colab.py` checks that the committed notebooks and
-the README match. A fork changes `GITHUB_REPOSITORY` and runs this tool.
+`notebooks/*.ipynb`. It does not touch the README, whose badge links are edited by
+hand; `tests/test_colab.py` checks that the notebooks and the README's badges match.
+A fork changes `GITHUB_REPOSITORY`, runs this tool and edits the README's badges.
 
 The setup cell runs everywhere. On Google Colab it installs `nmt_keras` with pip
 (`--no-deps`: from `NMT_KERAS_SOURCE` if that environment variable is set, a git URL,
