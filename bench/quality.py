@@ -1,5 +1,6 @@
-"""`python -m bench.quality --minutes M [--direction from-english] [--side-by-side]`:
-translation quality per CPU-minute, the tutorial's design against nmt_keras.
+"""`python -m bench.quality --minutes M [--direction from-english] [--side-by-side]
+[--precision P]`: translation quality per CPU-minute, the tutorial's design against
+nmt_keras.
 
 Trains, one after the other on this machine (or with `--side-by-side` at the same time,
 each on one core with one TensorFlow thread: what a machine half as busy gives each) and
@@ -13,7 +14,9 @@ from the same seeded split of spa-eng (the project's split: seed 0, 2,000 valida
       patience 3 on the validation loss (the weights as they are when it stops), and at
       most M minutes of training;
   (b) nmt_keras's default recipe for M minutes: what `python -m nmt_keras train
-      --data spa-eng --time-budget M` runs (`nmt_keras.config.recipe_for`);
+      --data spa-eng --time-budget M` runs (`nmt_keras.config.recipe_for_steps`), in the
+      precision `--precision` names (default `auto`; `float32` on a CPU with bfloat16
+      units stands in for a CPU without them);
 
 then translates the same 2,000 test pairs with each ((a) by greedy search, at most 50
 tokens; (b) as `translate` does by default: the decoding its recipe saved) and scores
@@ -41,6 +44,7 @@ import time
 
 from bench import harness
 from bench.common import DEFAULT_DATA, REPO, commit, portable_command
+from nmt_keras.constants import PRECISIONS
 
 PERFORMANCE_DOC = REPO / "docs" / "performance.md"
 QUICK_OUTPUT = REPO / "outputs" / "quality_quick.md"
@@ -334,6 +338,9 @@ def main(argv=None):
                         help="to-english: Spanish -> English (default); from-english: the reverse")
     parser.add_argument("--side-by-side", action="store_true",
                         help="train both at once, each on one core with one TensorFlow thread")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="(b)'s precision (`train --precision`): float32 on a CPU with bfloat16 "
+                        "units stands in for one without; (a) trains in float32")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke run of a minute or two")
     parser.add_argument("--output", help=f"report file (default: {PERFORMANCE_DOC}, or {QUICK_OUTPUT} with --quick)")
     parser.add_argument("--json", help="also write the raw results here")
@@ -345,6 +352,8 @@ def main(argv=None):
         return 2
     settings = quick_settings(args.minutes) if args.quick else default_settings(args.minutes)
     settings.update(data=args.data, direction=args.direction)
+    if args.precision != "auto":
+        settings["overrides"]["precision"] = args.precision
     machine = harness.machine()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nmt_quality_") as workdir:
