@@ -45,7 +45,7 @@ def _fake_training(monkeypatch, steps_per_second):
     return seen
 
 
-@pytest.mark.parametrize("steps_per_second, recipe", [(0.5, "short"), (5.0, "long")])
+@pytest.mark.parametrize("steps_per_second, recipe", [(0.5, "short"), (2.0, "medium"), (5.0, "long")])
 def test_a_budget_gets_the_recipe_for_the_steps_it_buys_here_and_flags_win(monkeypatch, tmp_path, capsys, steps_per_second, recipe):
     seen = _fake_training(monkeypatch, steps_per_second)
     with pytest.raises(SystemExit):
@@ -53,7 +53,8 @@ def test_a_budget_gets_the_recipe_for_the_steps_it_buys_here_and_flags_win(monke
     steps = int(steps_per_second * 16 * 60)
     assert seen["calibrated"].recipe is None and seen["calibrated"].batch_size == Config().batch_size
     assert seen["config"].recipe == recipe
-    assert seen["config"].batch_size == config.RECIPES[recipe][1].get("batch_size", Config().batch_size)
+    for name in ("batch_size", "learning_rate"):
+        assert getattr(seen["config"], name) == config.RECIPES[recipe][1].get(name, getattr(Config(), name))
     assert seen["config"].beam_width == 2  # the flag overrides the recipe
     assert seen["config"].time_budget == 16
     assert f"recipe {recipe!r}: 16 min buy about {steps:,} training steps" in capsys.readouterr().out

@@ -85,7 +85,7 @@ BACKUP_DIR = "backup"
 # another budget); any other change makes the backup unusable (`ResumeError`).
 RESUMABLE_CHANGES = ("epochs", "time_budget", "patience", "backup_every")
 # `calibrate` times this many training steps, after warm-up steps that trace the step.
-CALIBRATION_STEPS = 10
+CALIBRATION_STEPS = 20
 CALIBRATION_WARMUP_STEPS = 2
 # The test scores of report.json (`nmt_keras.evaluation.evaluate_translator`).
 SCORES = (
@@ -163,16 +163,21 @@ def calibrate(config, data, steps=CALIBRATION_STEPS, warmup=CALIBRATION_WARMUP_S
     """Training steps per second of `config`'s model and batch size on this machine.
 
     Builds a throwaway model on `data.train` (as `train` would), runs `warmup` steps
-    (which trace the training step) and times the next `steps`.
+    (which trace the training step), then `steps` more, and times those from the end of
+    the first warm-up step to the end of the last: what a long run's steps take, without
+    the once-per-run costs (tracing, starting the input pipeline) that `fit` pays first.
     """
+    if warmup < 1 or steps < 1:
+        raise ValueError(f"calibrate needs warmup >= 1 and steps >= 1, got {warmup} and {steps}")
     translator = build_translator(config, data.train)
     model = translator.model
     fixed = uses_fixed_shapes(config, model.distribute_strategy)
     stream = make_training_stream(encode_pairs(translator, data.train), config.batch_size, config.seed, fixed_shapes=fixed)
-    model.fit(stream.take(warmup), steps_per_epoch=warmup, shuffle=False, verbose=0)
-    started = time.perf_counter()
-    model.fit(stream.skip(warmup).take(steps), steps_per_epoch=steps, shuffle=False, verbose=0)
-    return steps / (time.perf_counter() - started)
+    ends = []
+    clock = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: ends.append(time.perf_counter()))
+    model.fit(stream.take(warmup + steps), steps_per_epoch=warmup + steps, shuffle=False, verbose=0,
+              callbacks=[clock])
+    return (len(ends) - warmup) / (ends[-1] - ends[warmup - 1])
 
 
 def choose_recipe(config, data):
