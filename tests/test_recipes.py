@@ -106,8 +106,11 @@ def test_calibrate_times_real_training_steps():
 
     tiny = dataclasses.replace(Config(), units=8, embedding_dim=8, batch_size=8, max_train_pairs=200,
                                validation_size=20, test_size=20)
-    rate = calibrate(tiny, prepare_data(tiny), steps=3, warmup=1)
+    data = prepare_data(tiny)
+    rate = calibrate(tiny, data, steps=3, warmup=1)
     assert math.isfinite(rate) and rate > 0
+    with pytest.raises(ValueError, match="warmup >= 1"):  # the step that traces is never timed
+        calibrate(tiny, data, steps=3, warmup=0)
 
 
 class _Optimizer:

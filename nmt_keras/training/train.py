@@ -162,10 +162,11 @@ def enable_determinism(seed):
 def calibrate(config, data, steps=CALIBRATION_STEPS, warmup=CALIBRATION_WARMUP_STEPS):
     """Training steps per second of `config`'s model and batch size on this machine.
 
-    Builds a throwaway model on `data.train` (as `train` would), runs `warmup` steps
-    (which trace the training step), then `steps` more, and times those from the end of
-    the first warm-up step to the end of the last: what a long run's steps take, without
-    the once-per-run costs (tracing, starting the input pipeline) that `fit` pays first.
+    Builds a throwaway model on `data.train` (as `train` would) and runs `warmup`
+    steps (which trace the training step), then `steps` more, in one `fit`; it times
+    those `steps`, from the end of the last warm-up step to the end of the last step:
+    the pace of a long run, without the once-per-run costs (tracing, starting the input
+    pipeline) that `fit` pays first.
     """
     if warmup < 1 or steps < 1:
         raise ValueError(f"calibrate needs warmup >= 1 and steps >= 1, got {warmup} and {steps}")
