@@ -420,6 +420,16 @@ def _writable_dir(path):
     return path
 
 
+def _same_corpus(a, b):
+    """True if corpus names or paths `a` and `b` name the same corpus file."""
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # a name like "spa-eng", or a URL
+        return False
+
+
 def run_evaluate(args):
     from nmt_keras.saving import check_model_dir, load_config
 
@@ -433,6 +443,9 @@ def run_evaluate(args):
     if output.exists() and not output.is_dir():
         raise InputError(f"--output {output}: exists and is not a directory")
     _check_data(config)
+    if not _same_corpus(saved.data, config.data):
+        print(f"note: the model was trained on {saved.data[:200]!r}; scoring {config.data!r} "
+              "(--data names the corpus)", file=sys.stderr)
 
     import json
 

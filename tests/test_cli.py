@@ -109,6 +109,14 @@ def test_evaluate_writes_report_json(model_dir, tiny_tsv, tmp_path, capsys):
     assert report["split"] == "test" and report["pairs"] == training_report["pairs"]["test"]
     assert report["data"] == training_report["data"]
     assert report["bleu"] == pytest.approx(training_report["bleu"])
+    assert "note:" not in capsys.readouterr().err  # the corpus it was trained on
+
+
+def test_evaluate_says_when_it_scores_another_corpus_than_the_model_was_trained_on(model_dir, tmp_path, capsys):
+    assert main(["evaluate", str(model_dir), "--output", str(tmp_path)]) == 0
+    note = capsys.readouterr().err
+    assert note.startswith("note: the model was trained on ") and "tiny.tsv" in note
+    assert "scoring 'synthetic' (--data names the corpus)" in note and note.count("\n") == 1
 
 
 def test_evaluate_never_takes_the_corpus_location_from_the_model_dir(model_dir, tmp_path):
