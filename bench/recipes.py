@@ -31,7 +31,7 @@ CANDIDATES = {
     "wordpiece": {"tokenizer": "wordpiece", "max_vocab_size": 8000},
     "vocab-10k": {"max_vocab_size": 10000},
     "linear-lr": {"learning_rate_schedule": "linear"},
-    "linear-lr-2e-3": {"learning_rate_schedule": "linear", "learning_rate": 2e-3},
+    "linear-lr-4e-3": {"learning_rate_schedule": "linear", "learning_rate": 4e-3},
     "label-smoothing": {"label_smoothing": 0.1},
     "dropout": {"dropout": 0.1},
     "batch-32": {"batch_size": 32},

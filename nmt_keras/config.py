@@ -87,7 +87,8 @@ class ConfigError(ValueError):
 # measurements. name -> (fewest steps it is for, Config changes); explicit flags override.
 RECIPES = {
     "short": (0, {"batch_size": 32, "beam_width": 4, "length_penalty": 0.6}),
-    "medium": (1500, {"learning_rate": 2e-3, "beam_width": 4, "length_penalty": 0.6}),
+    "medium": (1500, {"learning_rate": 4e-3, "learning_rate_schedule": "linear", "beam_width": 4,
+                      "length_penalty": 0.6}),
     "long": (3500, {"beam_width": 4, "length_penalty": 0.6}),
 }
 

@@ -53,7 +53,7 @@ def test_a_budget_gets_the_recipe_for_the_steps_it_buys_here_and_flags_win(monke
     steps = int(steps_per_second * 16 * 60)
     assert seen["calibrated"].recipe is None and seen["calibrated"].batch_size == Config().batch_size
     assert seen["config"].recipe == recipe
-    for name in ("batch_size", "learning_rate"):
+    for name in ("batch_size", "learning_rate", "learning_rate_schedule"):
         assert getattr(seen["config"], name) == config.RECIPES[recipe][1].get(name, getattr(Config(), name))
     assert seen["config"].beam_width == 2  # the flag overrides the recipe
     assert seen["config"].time_budget == 16
