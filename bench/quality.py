@@ -168,7 +168,7 @@ def run_nmt_keras(settings, workdir):
     """(b): `train_and_evaluate` with the recipe for the budget."""
     import dataclasses
 
-    from nmt_keras.config import Config, recipe_changes
+    from nmt_keras.config import RECIPES, Config, apply_recipe
     from nmt_keras.evaluation import evaluate_translator
     from nmt_keras.training.train import choose_recipe, prepare_data, train_and_evaluate
 
@@ -180,8 +180,8 @@ def run_nmt_keras(settings, workdir):
     )
     data = prepare_data(config)
     name, calibrated_steps = choose_recipe(config, data)  # as `train --time-budget` does
-    recipe = recipe_changes(name)
-    config = dataclasses.replace(config, **{**recipe, **settings["overrides"]})
+    config = apply_recipe(config, name, calibrated_steps, settings["overrides"])
+    recipe = {*RECIPES[name][1], "recipe"} | ({"decay_steps"} if config.decay_steps else set())
     translator, data, report = train_and_evaluate(config, workdir, data, verbose=2)
     decoding = dict(report["decoding"])
     started = time.perf_counter()
@@ -197,14 +197,23 @@ def run_nmt_keras(settings, workdir):
             result[name] = {key: scored[key] for key in SCORES}
     result.update(
         training_minutes=report["training_seconds"] / 60, epochs=report["epochs"],
-        steps=report["training_steps"], stopped_by="time budget" if report["stopped_by_time_budget"]
-        else "early stopping or max epochs", train_pairs=report["pairs"]["train"],
+        steps=report["training_steps"], stopped_by=_stopped_by(config, report),
+        train_pairs=report["pairs"]["train"],
         validation_pairs=report["pairs"]["validation"], parameters=report["parameters"],
         recipe={k: v for k, v in dataclasses.asdict(config).items() if k in recipe},
         calibrated_steps=calibrated_steps, precision=report["precision_choice"],
         decoding=decoding, validation_bleu=report.get("validation_bleu"),
     )
     return result
+
+
+def _stopped_by(config, report):
+    """What ended (b)'s training, in words."""
+    if report["stopped_by_time_budget"]:
+        return "time budget"
+    if config.decay_steps and report["training_steps"] >= config.decay_steps:
+        return "end of the decay"
+    return "early stopping or max epochs"
 
 
 def run_variant(variant, settings, workdir):

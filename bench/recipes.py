@@ -53,7 +53,7 @@ def run_paths(minutes, changes):
 def run_candidate(changes, minutes, data, workdir, max_train_pairs=None):
     """Trains one candidate and scores it on the validation split (in this process)."""
     from nmt_keras.config import Config
-    from nmt_keras.training.train import PreparedData, prepare_data, train_and_evaluate
+    from nmt_keras.training.train import PreparedData, choose_recipe, prepare_data, train_and_evaluate
 
     # Scored with `[UNK]` left in unless the candidate says otherwise: decoding levers are
     # measured apart, with `python -m nmt_keras evaluate` (docs/recipes.md).
@@ -62,6 +62,9 @@ def run_candidate(changes, minutes, data, workdir, max_train_pairs=None):
         Config(), data=data, time_budget=minutes, max_train_pairs=max_train_pairs, **changes
     )
     prepared = prepare_data(config)
+    if config.learning_rate_schedule == "linear" and config.decay_steps is None:
+        # As `train --time-budget` does: the decay spans the steps the budget buys here.
+        config = dataclasses.replace(config, decay_steps=choose_recipe(config, prepared)[1])
     # Scored on the validation pairs: the test split is not read.
     on_validation = PreparedData(prepared.corpus, prepared.train, prepared.validation, prepared.validation)
     _, _, report = train_and_evaluate(config, workdir, on_validation, verbose=2)

@@ -47,8 +47,8 @@ from nmt_keras.config import (
     Config,
     ConfigError,
     TranslateOptions,
+    apply_recipe,
     demo_config,
-    recipe_changes,
     value_type,
 )
 from nmt_keras.constants import BYTES_PER_MB
@@ -301,7 +301,7 @@ def run_train(args):
     if config.recipe is None and config.time_budget is not None:
         config, data = _with_budget_recipe(args, config)
     elif config.recipe is not None:
-        config = options_from_args(args, dataclasses.replace(Config(), **recipe_changes(config.recipe)))
+        config = apply_recipe(Config(), config.recipe, given=given_flags(args, Config))
     verbose, callbacks = _training_output(config)
     _, _, report = train_and_evaluate(config, args.output, data, verbose=verbose, callbacks=callbacks)
     from nmt_keras.evaluation import describe_scores
@@ -317,13 +317,15 @@ def run_train(args):
 def _with_budget_recipe(args, config):
     """`(config, data)`: `config` on the recipe for its time budget (flags still win)
     and the split data if timing this machine read it (else None). An interrupted run in
-    `--output` keeps the recipe it started with; otherwise a few timed training steps
-    say how many steps the budget buys here (`nmt_keras.training.train.choose_recipe`)."""
+    `--output` keeps the recipe and decay steps it started with; otherwise a few timed
+    training steps say how many steps the budget buys here
+    (`nmt_keras.training.train.choose_recipe`)."""
     from nmt_keras.training.train import choose_recipe, prepare_data, recorded_recipe
 
     data = None
-    name = recorded_recipe(args.output)
-    if name is not None:
+    recorded = recorded_recipe(args.output)
+    if recorded is not None:
+        name, steps = recorded
         print(f"recipe {name!r}: the one the interrupted run in {args.output} started with")
     elif config.strategy == "multi-worker":
         raise ConfigError(
@@ -333,9 +335,13 @@ def _with_budget_recipe(args, config):
     else:
         data = prepare_data(config)
         name, steps = choose_recipe(config, data)
+    config = apply_recipe(Config(), name, steps, given_flags(args, Config))
+    if recorded is None:
+        again = f" --decay-steps {config.decay_steps}" if config.decay_steps else ""
         print(f"recipe {name!r}: {config.time_budget:g} min buy about {steps:,} training "
-              f"steps of this model here (docs/recipes.md)")
-    return options_from_args(args, dataclasses.replace(Config(), **recipe_changes(name))), data
+              f"steps of this model here (docs/recipes.md); --recipe {name}{again} "
+              f"repeats this choice")
+    return config, data
 
 
 def _decode_stdin_line(raw, number):

@@ -245,9 +245,13 @@ class Config:
     learning_rate: float = option(
         1e-3, "Adam's learning rate", low=0.0, low_open=True, high=10.0)
     learning_rate_schedule: str = option(
-        "constant", "constant, or linear: decay to zero over the training, i.e. over the "
-        "time budget or the planned steps, whichever runs out first",
-        choices=LEARNING_RATE_SCHEDULES)
+        "constant", "constant, or linear: decay to zero over --decay-steps steps, where "
+        "training stops", choices=LEARNING_RATE_SCHEDULES)
+    decay_steps: int | None = option(
+        None, "the optimizer steps over which the linear schedule decays; a --time-budget "
+        "recipe sets the steps the budget buys here", low=1, high=10**9,
+        none_means="the planned steps (epochs x steps per epoch), or the time budget if "
+        "it runs out first")
     clipnorm: float | None = option(
         None, "clip each gradient to this norm", low=0.0, low_open=True,
         none_means="no clipping")
@@ -333,6 +337,8 @@ class Config:
                 f"the {self.scheduled_sampling} schedule needs a sampling_decay "
                 f"{decay_rule[0]}, got {self.sampling_decay}"
             )
+        if self.decay_steps is not None and self.learning_rate_schedule != "linear":
+            raise ConfigError("decay_steps applies to learning_rate_schedule 'linear' only")
         if self.sha256 is not None and not SHA256_PATTERN.fullmatch(self.sha256):
             raise ConfigError(f"sha256 must be 64 hexadecimal digits, got {_short(self.sha256)}")
         for name in ("data", "data_url"):
@@ -542,6 +548,12 @@ def recipe_for_steps(steps):
     return max(fitting)[1] if fitting else min((low, name) for name, (low, _) in RECIPES.items())[1]
 
 
-def recipe_changes(name):
-    """The `Config` changes of recipe `name`, with the name recorded in them."""
-    return {**RECIPES[name][1], "recipe": name}
+def apply_recipe(base, name, steps=None, given=None):
+    """`base` started from recipe `name`: the recipe's changes with its name recorded,
+    then the settings in `given` (the flags given: they win). A linear learning-rate
+    schedule decays over `steps`, the steps a time budget buys (`calibrate`), unless
+    `given` sets `decay_steps`."""
+    changes = {**RECIPES[name][1], "recipe": name, **(given or {})}
+    if steps is not None and changes.get("learning_rate_schedule", base.learning_rate_schedule) == "linear":
+        changes.setdefault("decay_steps", steps)
+    return dataclasses.replace(base, **changes)

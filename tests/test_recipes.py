@@ -9,7 +9,7 @@ import keras
 import pytest
 
 from nmt_keras import cli, config
-from nmt_keras.config import Config, recipe_changes, recipe_for_steps
+from nmt_keras.config import Config, ConfigError, apply_recipe, recipe_for_steps
 from nmt_keras.training.train import BACKUP_DIR
 from nmt_keras.training.callbacks import LinearDecay
 
@@ -17,14 +17,27 @@ from nmt_keras.training.callbacks import LinearDecay
 def test_the_recipe_follows_the_steps_a_budget_buys(monkeypatch):
     monkeypatch.setattr(config, "RECIPES", {"tiny": (0, {"units": 64}), "mid": (100, {"units": 128}), "big": (1000, {"units": 256})})
     assert [recipe_for_steps(n) for n in (0, 99, 100, 999, 1000, 10**6)] == ["tiny", "tiny", "mid", "mid", "big", "big"]
-    assert recipe_changes("mid") == {"units": 128, "recipe": "mid"}
 
 
 def test_every_recipe_is_a_valid_config_that_leaves_the_data_alone():
-    for name in config.RECIPES:
-        changes = recipe_changes(name)
-        dataclasses.replace(Config(), time_budget=16.0, **changes)  # validated when made
+    for name, (_, changes) in config.RECIPES.items():
+        made = apply_recipe(dataclasses.replace(Config(), time_budget=16.0), name, steps=2000)  # validated when made
+        assert made.recipe == name and made.time_budget == 16.0
+        assert made.decay_steps == (2000 if made.learning_rate_schedule == "linear" else None)
         assert not set(changes) & {"data", "direction", "seed", "validation_size", "test_size", "max_train_pairs"}
+
+
+def test_a_recipe_applies_under_the_flags_and_a_linear_decay_spans_the_steps_bought():
+    made = apply_recipe(Config(), "short", steps=500, given={"embedding_dim": 32})
+    assert (made.recipe, made.batch_size, made.embedding_dim) == ("short", config.RECIPES["short"][1]["batch_size"], 32)
+    assert made.decay_steps is None  # a constant learning rate
+    assert config.RECIPES["medium"][1]["learning_rate_schedule"] == "linear"
+    assert apply_recipe(Config(), "medium", steps=700).decay_steps == 700
+    assert apply_recipe(Config(), "medium", steps=700, given={"decay_steps": 90}).decay_steps == 90
+    constant = apply_recipe(Config(), "medium", steps=700, given={"learning_rate_schedule": "constant"})
+    assert constant.decay_steps is None
+    with pytest.raises(ConfigError, match="decay_steps applies to learning_rate_schedule 'linear' only"):
+        dataclasses.replace(Config(), decay_steps=100)
 
 
 def _fake_training(monkeypatch, steps_per_second):
@@ -57,7 +70,12 @@ def test_a_budget_gets_the_recipe_for_the_steps_it_buys_here_and_flags_win(monke
         assert getattr(seen["config"], name) == config.RECIPES[recipe][1].get(name, getattr(Config(), name))
     assert seen["config"].beam_width == 2  # the flag overrides the recipe
     assert seen["config"].time_budget == 16
-    assert f"recipe {recipe!r}: 16 min buy about {steps:,} training steps" in capsys.readouterr().out
+    linear = seen["config"].learning_rate_schedule == "linear"
+    assert seen["config"].decay_steps == (steps if linear else None)
+    again = f"--recipe {recipe}" + (f" --decay-steps {steps}" if linear else "")
+    output = capsys.readouterr().out
+    assert f"recipe {recipe!r}: 16 min buy about {steps:,} training steps" in output
+    assert f"{again} repeats this choice" in output
 
 
 def test_a_named_recipe_needs_no_timing_and_no_budget_no_recipe(monkeypatch, tmp_path):
@@ -84,12 +102,14 @@ def _write_backup(workdir, settings):
     (backup / STATE_FILE).write_text(json.dumps(record), encoding="utf-8")
 
 
-def test_an_interrupted_run_keeps_its_recipe_without_timing_again(monkeypatch, tmp_path):
+@pytest.mark.parametrize("recorded, decay_steps", [("short", None), ("medium", 1234)])
+def test_an_interrupted_run_keeps_its_recipe_without_timing_again(monkeypatch, tmp_path, recorded, decay_steps):
     seen = _fake_training(monkeypatch, 100.0)  # timing would say "long"
-    _write_backup(tmp_path / "run", {"recipe": "short"})
+    _write_backup(tmp_path / "run", {"recipe": recorded, "decay_steps": decay_steps})
     with pytest.raises(SystemExit):
         cli.main(["train", "--output", str(tmp_path / "run"), "--time-budget", "16"])
-    assert "calibrated" not in seen and seen["config"].recipe == "short"
+    assert "calibrated" not in seen and seen["config"].recipe == recorded
+    assert seen["config"].decay_steps == decay_steps
 
 
 @pytest.mark.parametrize("recorded", ["fast", ["short"]])
@@ -120,16 +140,20 @@ class _Optimizer:
         self.learning_rate = None
 
 
-def test_linear_decay_reaches_zero_at_the_last_planned_step():
+def test_linear_decay_reaches_zero_at_the_last_planned_step_and_stops_there():
     callback = LinearDecay(0.01, total_steps=100)
-    callback.set_model(types.SimpleNamespace(optimizer=_Optimizer()))
+    callback.set_model(types.SimpleNamespace(optimizer=_Optimizer(), stop_training=False))
     callback.on_train_begin()
-    rates = []
+    rates, stops = [], []
     for step in (0, 50, 99, 100, 150):
         callback.model.optimizer.step = step
         callback.on_train_batch_begin(step)
         rates.append(callback.model.optimizer.learning_rate)
+        callback.model.optimizer.step = step + 1  # the step has run
+        callback.on_train_batch_end(step)
+        stops.append(callback.model.stop_training)
     assert rates == pytest.approx([0.01, 0.005, 0.0001, 0.0, 0.0])
+    assert stops == [False, False, True, True, True]
 
 
 def test_linear_decay_follows_the_clock_when_the_budget_runs_out_first(monkeypatch):
@@ -150,5 +174,8 @@ def test_the_schedule_setting_adds_the_callback(tmp_path):
     linear = dataclasses.replace(Config(), learning_rate_schedule="linear", time_budget=2.0)
     decays = [c for c in Callbacks.for_run(linear, tmp_path, 500).others if isinstance(c, LinearDecay)]
     assert len(decays) == 1 and decays[0].total_steps == 500 and decays[0].seconds == 120.0
+    steps = dataclasses.replace(linear, decay_steps=300)  # the steps alone, not the clock
+    decays = [c for c in Callbacks.for_run(steps, tmp_path, 500).others if isinstance(c, LinearDecay)]
+    assert len(decays) == 1 and decays[0].total_steps == 300 and decays[0].seconds is None
     assert not any(isinstance(c, LinearDecay) for c in Callbacks.for_run(Config(), tmp_path, 500).others)
     assert isinstance(keras.optimizers.Adam(1e-3).learning_rate, keras.Variable)

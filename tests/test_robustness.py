@@ -32,12 +32,15 @@ ROOT = Path(__file__).resolve().parents[1]
 KILL_SCRIPT = Path(__file__).resolve().parent / "kill_at_step.py"
 ENGLISH = ["the cat", "the dog", "a black cat", "a white dog", "the house", "a big house"]
 SPANISH = ["el gato", "el perro", "un gato negro", "un perro blanco", "la casa", "una casa grande"]
-# 3 epochs of 5 batches; a backup every 2 steps; the kill comes after step 7, in the
-# middle of epoch 2, one step after the last backup (step 6), which is thus redone.
+# 3 epochs of 6 batches (40 training pairs in length buckets); a backup every 2 steps;
+# the kill comes after step 7, in the middle of epoch 2, one step after the last backup
+# (step 6), which is thus redone. The learning rate decays linearly over the 18 steps,
+# so the resumed run must also take up the schedule where the killed one left it.
 RUN_ARGS = [
     "--units", "8", "--embedding-dim", "8", "--epochs", "3", "--batch-size", "8",
     "--validation-size", "4", "--test-size", "4", "--seed", "3", "--patience", "5",
     "--max-output-length", "6", "--deterministic", "--backup-every", "2",
+    "--learning-rate-schedule", "linear", "--decay-steps", "18",
 ]
 KILL_AT_STEP = 7
 
@@ -118,7 +121,7 @@ def test_killed_run_resumes_to_the_same_steps_and_weights(runs):
     resumed = json.loads((root / "killed" / "report.json").read_text())
     assert resumed["resumed_from_step"] == KILL_AT_STEP - 1
     assert uninterrupted["resumed_from_step"] is None
-    assert resumed["training_steps"] == uninterrupted["training_steps"] == 3 * uninterrupted["steps_per_epoch"]
+    assert resumed["training_steps"] == uninterrupted["training_steps"] == 3 * uninterrupted["steps_per_epoch"] == 18
     assert resumed["epochs"] == uninterrupted["epochs"] == 3
     # Validation loss depends only on the weights at each epoch's end: equal, all epochs.
     history = json.loads((root / "first" / "history.json").read_text())

@@ -82,20 +82,22 @@ class TimeBudget(_RunProgress):
 
 
 class LinearDecay(_RunProgress):
-    """Decays the learning rate linearly to zero over the training:
+    """Decays the learning rate linearly to zero, and stops training when it gets there:
 
-        learning_rate_i = base * (1 - progress_i)
-        progress_i      = max(step_i / total_steps, elapsed_i / seconds)
+        learning_rate_i = base * max(0, 1 - progress_i)
+        progress_i      = step_i / total_steps                              without `seconds`
+                        = max(step_i / total_steps, elapsed_i / seconds)    with them
 
-    so that it reaches zero when the planned steps or the time budget, whichever comes
-    first, run out (Li, Yumer and Ramanan 2020, "Budgeted Training", find a linear decay
-    to zero the best schedule for a fixed budget). The step is the optimizer's, so a
-    resumed run continues the schedule; the elapsed time starts with this process.
+    (Li, Yumer and Ramanan 2020, "Budgeted Training", find a linear decay to zero the
+    best schedule for a fixed budget.) The step is the optimizer's, so a resumed run
+    continues the schedule; without `seconds` every step's learning rate is known before
+    the run starts. With `seconds` the decay also follows the clock of this process, so
+    that it ends when a time budget runs out if that comes first.
 
     Args:
         base: float. The learning rate at step 0.
-        total_steps: int. The planned optimizer steps (epochs x steps per epoch).
-        seconds: float or None. The time budget.
+        total_steps: int. The optimizer steps the decay spans.
+        seconds: float or None. A time budget the decay also spans.
     """
 
     def __init__(self, base, total_steps, seconds=None):
@@ -109,6 +111,10 @@ class LinearDecay(_RunProgress):
         if self.seconds:
             progress = max(progress, self.elapsed() / self.seconds)
         self.model.optimizer.learning_rate = self.base * max(0.0, 1.0 - progress)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.optimizer_step() >= self.total_steps:  # the learning rate is zero from here
+            self.model.stop_training = True
 
 
 class Throughput(keras.callbacks.Callback):

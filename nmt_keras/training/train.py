@@ -24,8 +24,8 @@ compiled model), `train` (resumable fitting), and `nmt_keras.evaluation.evaluate
 
 A run with a time budget starts from the recipe for what the budget buys on this machine
 (`choose_recipe`: `calibrate` times a few training steps, `nmt_keras.config.RECIPES`
-says which recipe suits that many); an interrupted run keeps the recipe it started with
-(`recorded_recipe`).
+says which recipe suits that many, and a linear learning-rate decay spans that many);
+an interrupted run keeps the recipe and decay steps it started with (`recorded_recipe`).
 """
 
 import dataclasses
@@ -189,19 +189,24 @@ def choose_recipe(config, data):
 
 
 def recorded_recipe(workdir):
-    """The recipe of the interrupted run whose backup is in `workdir`, or None.
+    """`(name, decay_steps)` of the interrupted run whose backup is in `workdir`: the
+    recipe it started from and the steps its learning rate decays over (None for a
+    constant one); None if there is no backup or its run had no recipe.
 
     Raises:
         ResumeError: the backup is damaged or names a recipe this version lacks.
     """
     backup = Backup(pathlib.Path(workdir) / BACKUP_DIR)
     state = backup.load()
-    name = (state.settings or {}).get("recipe") if state else None
-    if name is not None and (not isinstance(name, str) or name not in RECIPES):
+    settings = (state.settings or {}) if state else {}
+    name = settings.get("recipe")
+    if name is None:
+        return None
+    if not isinstance(name, str) or name not in RECIPES:
         raise backup.refusal(
             f"{backup.state_path} records recipe {str(name)[:40]!r}, not one of {tuple(RECIPES)}"
         )
-    return name
+    return name, settings.get("decay_steps")
 
 @dataclasses.dataclass
 class Callbacks:
@@ -219,7 +224,10 @@ class Callbacks:
         others = [keras.callbacks.TensorBoard(str(workdir / "logs"), write_graph=False, profile_batch=0)]
         seconds = config.time_budget * 60.0 if config.time_budget else None
         if config.learning_rate_schedule == "linear":
-            others.append(LinearDecay(config.learning_rate, total_steps, seconds))
+            # Over the decay steps alone when they are set: then the learning rate of
+            # every step is known before the run starts, and a resumed run continues it.
+            others.append(LinearDecay(config.learning_rate, config.decay_steps or total_steps,
+                                      None if config.decay_steps else seconds))
         return cls(
             non_finite=StopOnNonFiniteLoss(),
             best=BestCheckpoint(workdir / BEST_WEIGHTS, monitor="val_loss"),
